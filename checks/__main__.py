@@ -1,0 +1,7 @@
+"""Entry point: ``python -m checks``."""
+
+import sys
+
+from checks.cli import main
+
+sys.exit(main())

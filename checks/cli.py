@@ -1,0 +1,135 @@
+"""``python -m checks``: probe this interpreter's environment, apply the rules, report.
+
+Exit codes: 0 nothing failed, 1 a check failed (or warned, with --strict), 2 bad usage or an
+internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from checks import __version__, matrix
+from checks.evaluate import evaluate
+from checks.model import Options
+from checks.probes import packages, system, tensorflow
+from checks.report import exit_code, render_text, to_json
+
+DEFAULT_MIN_SPEEDUP = 1.5
+DEFAULT_BUDGET_S = 3.0
+DEFAULT_TIMEOUT_S = 300.0
+EPILOG = """\
+exit codes: 0 nothing failed; 1 a check failed (or warned, with --strict); 2 bad usage or an
+internal error.
+
+environment: TFM_MIN_SPEEDUP sets the default of --min-speedup."""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UsageError(message)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError("%r is not a positive number" % text)
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m checks", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Verify that this Python environment runs TensorFlow where it should: "
+                            "architecture, packages, devices and a timed, checked matmul.")
+    p.add_argument("--profile", choices=("auto", "metal", "cpu"), default="auto",
+                   help="what to expect: metal (Apple Silicon GPU) or cpu; auto reads the setup marker, "
+                        "else guesses from the machine (default: auto)")
+    p.add_argument("--json", metavar="FILE", help="also write every result and the facts behind it as JSON")
+    p.add_argument("--require-gpu", action="store_true",
+                   help="fail, instead of skip, when there is no usable GPU (CI preflight)")
+    p.add_argument("--min-speedup", type=positive_float, default=None, metavar="X",
+                   help="GPU must beat the CPU matmul by this factor (default: $TFM_MIN_SPEEDUP or %.1f)"
+                        % DEFAULT_MIN_SPEEDUP)
+    p.add_argument("--budget", type=positive_float, default=DEFAULT_BUDGET_S, metavar="SECONDS",
+                   help="time for the timed matmuls, all devices together (default: %.0f)" % DEFAULT_BUDGET_S)
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help="kill the TensorFlow child after this long (default: %.0f)" % DEFAULT_TIMEOUT_S)
+    p.add_argument("--strict", action="store_true", help="warnings fail the run too")
+    p.add_argument("--version", action="version", version="checks " + __version__)
+    return p
+
+
+def _min_speedup(arg: float | None) -> float:
+    if arg is not None:
+        return arg
+    env = os.environ.get("TFM_MIN_SPEEDUP")
+    if env:
+        try:
+            return positive_float(env)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError("TFM_MIN_SPEEDUP: %s" % exc) from None
+    return DEFAULT_MIN_SPEEDUP
+
+
+def _profile(requested: str, facts: dict[str, Any]) -> str:
+    if requested != "auto":
+        return requested
+    marker = facts["packages"]["environment"].get("marker") or {}
+    if marker.get("profile") in matrix.PROFILES:
+        return marker["profile"]
+    s = facts["system"]
+    native_mac = s["os"] == "macos" and s["interpreter_arch"] == "arm64" and not s.get("translated")
+    return "metal" if native_mac and facts["packages"]["versions"].get("tensorflow-metal") else "cpu"
+
+
+def gather(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every probe: the machine, the packages, then the TensorFlow child."""
+    raw = system.collect()
+    facts: dict[str, Any] = {"raw": {"system": raw}, "system": system.derive(raw), "packages": packages.collect()}
+    profile = _profile(args.profile, facts)
+    facts["profile"] = profile
+    gpu_wanted = profile == "metal" or args.require_gpu
+    facts["tensorflow"] = tensorflow.collect(
+        budget_s=args.budget, gpu=gpu_wanted, timeout_s=args.timeout,
+        memory_bytes=facts["system"].get("memory_available_bytes"))
+    return facts
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        matrix.default()
+        options_speedup = _min_speedup(args.min_speedup)
+    except UsageError as exc:
+        print("checks: error: %s" % exc, file=sys.stderr)
+        return 2
+    except matrix.MatrixError as exc:
+        print("checks: error: %s" % exc, file=sys.stderr)
+        return 2
+    facts = gather(args)
+    options = Options(profile=facts["profile"], require_gpu=args.require_gpu, min_speedup=options_speedup,
+                      strict=args.strict)
+    outcomes = evaluate(facts, options)
+    code = exit_code(outcomes, options.strict)
+    header = "checks %s: profile %s, Python %s at %s" % (
+        __version__, options.profile, facts["system"]["python_version"], sys.prefix)
+    render_text(outcomes, header)
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(to_json(outcomes, options, facts, code), fh, indent=2, default=str)
+        except OSError as exc:
+            print("checks: error: cannot write --json %s: %s" % (args.json, exc.strerror), file=sys.stderr)
+            return 2
+        print("JSON written to %s" % args.json)
+    return code

@@ -1,0 +1,161 @@
+"""Read the compatibility matrix (``envs/matrix.json``): targets to install, pairs to judge.
+
+Pure data access; a malformed file raises ``MatrixError`` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+ROOT = Path(__file__).resolve().parent.parent
+MATRIX_PATH = ROOT / "envs" / "matrix.json"
+LOCK_DIR = ROOT / "envs" / "locks"
+PROFILES = ("metal", "cpu")
+PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "broken")
+
+
+class MatrixError(ValueError):
+    """The matrix file cannot be used; the message names the file and the fault."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What setup installs for one (profile, platform)."""
+
+    profile: str
+    platform: str
+    requirements: tuple[str, ...]
+    python: SpecifierSet
+    macos: SpecifierSet | None
+    why: str
+    source: str
+
+    def pin(self, name: str) -> str | None:
+        """The exact version pinned for distribution ``name`` (``tensorflow-cpu`` …), if any."""
+        for line in self.requirements:
+            req = Requirement(line)
+            if req.name == name:
+                return next((s.version for s in req.specifier if s.operator == "=="), None)
+        return None
+
+    @property
+    def tensorflow_pin(self) -> tuple[str, str]:
+        """(distribution, version) of the TensorFlow this target installs."""
+        for name in ("tensorflow", "tensorflow-cpu", "tensorflow-macos"):
+            version = self.pin(name)
+            if version:
+                return name, version
+        raise MatrixError("target %s/%s pins no TensorFlow" % (self.profile, self.platform))
+
+    def lock_path(self, python_version: str) -> Path:
+        """``envs/locks/<profile>-<platform>-py<X.Y>.txt``."""
+        return LOCK_DIR / ("%s-%s-py%s.txt" % (self.profile, self.platform, python_version))
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One tensorflow / tensorflow-metal pairing and what is known of it."""
+
+    tensorflow: SpecifierSet
+    metal: Version
+    python: tuple[str, ...]
+    macos: SpecifierSet
+    status: str
+    source: str
+    error: str | None = None
+    phase: str | None = None
+
+    def matches(self, tensorflow: str, metal: str) -> bool:
+        return Version(metal) == self.metal and self.tensorflow.contains(tensorflow, prereleases=True)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    common: tuple[str, ...]
+    targets: tuple[Target, ...]
+    pairs: tuple[Pair, ...]
+
+    def target(self, profile: str, platform: str) -> Target | None:
+        return next((t for t in self.targets if (t.profile, t.platform) == (profile, platform)), None)
+
+    def platforms(self, profile: str) -> list[str]:
+        return [t.platform for t in self.targets if t.profile == profile]
+
+    def pair(self, tensorflow: str, metal: str) -> Pair | None:
+        return next((p for p in self.pairs if p.matches(tensorflow, metal)), None)
+
+    def working_pairs(self, python: str | None = None) -> list[Pair]:
+        """Verified pairs, newest TensorFlow first, limited to ``python`` (``3.12``) if given."""
+        rows = [p for p in self.pairs if p.status == "verified" and (python is None or python in p.python)]
+        return sorted(rows, key=lambda p: (_floor(p.tensorflow), p.metal), reverse=True)
+
+
+def _floor(spec: SpecifierSet) -> Version:
+    return min(Version(s.version.replace(".*", "")) for s in spec)
+
+
+def load(path: Path = MATRIX_PATH) -> Matrix:
+    """Parse and validate the matrix; raise ``MatrixError`` on any fault."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MatrixError("cannot read matrix %s: %s" % (path, exc.strerror or exc)) from None
+    except ValueError as exc:
+        raise MatrixError("matrix %s is not valid JSON: %s" % (path, exc)) from None
+    try:
+        return _parse(data)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise MatrixError("matrix %s: missing or wrong field %s" % (path, exc)) from None
+    except (InvalidRequirement, InvalidSpecifier, InvalidVersion) as exc:
+        raise MatrixError("matrix %s: %s" % (path, exc)) from None
+
+
+@functools.cache
+def default() -> Matrix:
+    """The repository's matrix, loaded once."""
+    return load(MATRIX_PATH)
+
+
+def _parse(data: dict[str, Any]) -> Matrix:
+    if data.get("schema_version") != 1:
+        raise MatrixError("matrix: unsupported schema_version %r (expected 1)" % data.get("schema_version"))
+    common = tuple(str(Requirement(r)) for r in data["common"])
+    targets = tuple(_target(t) for t in data["targets"])
+    pairs = tuple(_pair(p) for p in data["pairs"])
+    return Matrix(common, targets, pairs)
+
+
+def _target(t: dict[str, Any]) -> Target:
+    if t["profile"] not in PROFILES:
+        raise MatrixError("matrix: unknown profile %r in targets" % t["profile"])
+    reqs = tuple(str(Requirement(r)) for r in t["requirements"])
+    macos = SpecifierSet(t["macos"]) if t.get("macos") else None
+    target = Target(t["profile"], t["platform"], reqs, SpecifierSet(t["python"]), macos, t["why"], t["source"])
+    target.tensorflow_pin  # noqa: B018 - validates that a TensorFlow is pinned
+    return target
+
+
+def _pair(p: dict[str, Any]) -> Pair:
+    if p["status"] not in PAIR_STATUSES:
+        raise MatrixError("matrix: pair status %r is not one of %s" % (p["status"], ", ".join(PAIR_STATUSES)))
+    if p["status"] == "broken" and not p.get("error"):
+        raise MatrixError("matrix: broken pair %s + %s needs its error" % (p["tensorflow"], p["metal"]))
+    return Pair(SpecifierSet(p["tensorflow"]), Version(p["metal"]), tuple(p["python"]), SpecifierSet(p["macos"]),
+                p["status"], p["source"], p.get("error"), p.get("phase"))
+
+
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+
+
+def python_versions(spec: SpecifierSet, candidates: Sequence[str] = PYTHONS) -> list[str]:
+    """The X.Y versions among ``candidates`` that ``spec`` admits."""
+    return [v for v in candidates if spec.contains(v + ".0")]

@@ -1,0 +1,171 @@
+"""Machine facts: OS, CPU architecture, Rosetta, virtual machine, macOS version, chip and GPU.
+
+``collect()`` runs the probes and keeps their raw outputs; ``derive()`` is pure and turns raw
+outputs into facts, so a recorded machine gives the same facts on any OS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import struct
+import sys
+from typing import Any, Callable
+
+from checks.probes import runner
+
+# name -> argv; run on macOS only. Each output is kept verbatim (stdout, stderr, exit code).
+MAC_COMMANDS = {
+    "hw.optional.arm64": ["sysctl", "-n", "hw.optional.arm64"],
+    "sysctl.proc_translated": ["sysctl", "-n", "sysctl.proc_translated"],
+    "kern.hv_vmm_present": ["sysctl", "-n", "kern.hv_vmm_present"],
+    "hw.model": ["sysctl", "-n", "hw.model"],
+    "machdep.cpu.brand_string": ["sysctl", "-n", "machdep.cpu.brand_string"],
+    "hw.memsize": ["sysctl", "-n", "hw.memsize"],
+    "sw_vers": ["sw_vers", "-productVersion"],
+    "system_profiler": ["system_profiler", "SPDisplaysDataType", "-json"],
+}
+
+Run = Callable[..., runner.Completed]
+
+
+def collect(run: Run = runner.run) -> dict[str, Any]:
+    """Run every probe for this machine and this interpreter; return raw outputs."""
+    raw: dict[str, Any] = {"python": _interpreter(), "commands": {}, "linux": None, "memory": _memory()}
+    if sys.platform == "darwin":
+        for name, argv in MAC_COMMANDS.items():
+            raw["commands"][name] = run(argv, timeout=20 if name == "system_profiler" else 5).to_json()
+    elif sys.platform.startswith("linux"):
+        raw["linux"] = _linux()
+    return raw
+
+
+def _interpreter() -> dict[str, Any]:
+    return {
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "mac_ver": platform.mac_ver()[0],
+        "version": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "base_prefix": sys.base_prefix,
+        "bits": struct.calcsize("P") * 8,
+    }
+
+
+def _memory() -> dict[str, int | None]:
+    try:
+        import psutil
+    except ImportError:
+        return {"total": None, "available": None}
+    vm = psutil.virtual_memory()
+    return {"total": int(vm.total), "available": int(vm.available), "cpus": psutil.cpu_count(logical=True)}
+
+
+def _linux() -> dict[str, Any]:
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    flags = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    product = None
+    for path in ("/sys/class/dmi/id/product_name", "/sys/firmware/devicetree/base/model"):
+        if os.path.exists(path):
+            try:
+                product = open(path, encoding="utf-8", errors="replace").read().strip("\x00\n ")
+                break
+            except OSError:
+                pass
+    return {"cpu_flags": flags, "product": product}
+
+
+def _out(raw: dict[str, Any], name: str) -> str | None:
+    """Stdout of a recorded command when it succeeded, else None (a missing sysctl key)."""
+    cmd = raw["commands"].get(name)
+    if not cmd or cmd.get("returncode") != 0:
+        return None
+    text = (cmd.get("stdout") or "").strip()
+    return text or None
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def derive(raw: dict[str, Any]) -> dict[str, Any]:
+    """Facts the rules read, from raw probe outputs (pure)."""
+    py = raw["python"]
+    os_name = {"Darwin": "macos", "Linux": "linux", "Windows": "windows"}.get(py["system"], py["system"].lower())
+    machine = {"aarch64": "arm64", "amd64": "x86_64", "AMD64": "x86_64"}.get(py["machine"], py["machine"])
+    facts: dict[str, Any] = {
+        "os": os_name,
+        "interpreter_arch": machine,
+        "platform": "%s-%s" % (os_name, "aarch64" if os_name == "linux" and machine == "arm64" else machine),
+        "python_version": py["version"],
+        "python_executable": py["executable"],
+        "memory_bytes": (raw.get("memory") or {}).get("total"),
+        "memory_available_bytes": (raw.get("memory") or {}).get("available"),
+    }
+    if os_name == "macos":
+        facts.update(_derive_mac(raw))
+    elif os_name == "linux":
+        linux = raw.get("linux") or {}
+        facts.update({
+            "hardware_arch": machine,
+            "translated": False,
+            "vm": "hypervisor" in (linux.get("cpu_flags") or "").split(),
+            "model": linux.get("product"),
+        })
+    return facts
+
+
+def _derive_mac(raw: dict[str, Any]) -> dict[str, Any]:
+    arm64 = _int(_out(raw, "hw.optional.arm64"))
+    translated = _int(_out(raw, "sysctl.proc_translated"))
+    version = _out(raw, "sw_vers")
+    mac_ver = raw["python"].get("mac_ver") or None
+    memsize = _int(_out(raw, "hw.memsize"))
+    return {
+        # hw.optional.arm64 is 1 on Apple Silicon, also for a translated process; missing or 0 on Intel.
+        "hardware_arch": "arm64" if arm64 == 1 else "x86_64",
+        # The key is missing on Intel Macs: that means "not translated".
+        "translated": translated == 1,
+        "vm": _int(_out(raw, "kern.hv_vmm_present")) == 1,
+        "model": _out(raw, "hw.model"),
+        "cpu_brand": _out(raw, "machdep.cpu.brand_string"),
+        "macos_version": version or mac_ver,
+        # Python built against an old SDK sees 10.16 when macOS runs in compatibility mode.
+        "macos_compat_mode": mac_ver == "10.16" and bool(version) and version != "10.16",
+        "memory_bytes": memsize if memsize else (raw.get("memory") or {}).get("total"),
+        "gpu": _gpu(_out(raw, "system_profiler")),
+    }
+
+
+def _gpu(text: str | None) -> dict[str, Any] | None:
+    """First GPU of ``system_profiler SPDisplaysDataType -json``: name, cores, Metal support."""
+    if not text:
+        return None
+    try:
+        entries = json.loads(text).get("SPDisplaysDataType") or []
+    except ValueError:
+        return None
+    for entry in entries:
+        name = entry.get("sppci_model") or entry.get("_name")
+        return {
+            "name": name,
+            "cores": _int(entry.get("sppci_cores")),
+            "metal": entry.get("spdisplays_mtlgpufamilysupport") or entry.get("spdisplays_metal"),
+            "vendor": entry.get("spdisplays_vendor"),
+            "paravirtual": "Paravirtual" in (name or ""),
+        }
+    return None

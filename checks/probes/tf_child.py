@@ -1,0 +1,124 @@
+"""The TensorFlow child: the only module that imports TensorFlow.
+
+Run by ``checks.probes.tensorflow`` as ``python -X faulthandler -m checks.probes.tf_child CONFIG``
+in its own process group. It writes its facts as JSON to ``CONFIG["out"]`` after every stage, so
+a crash or a kill still leaves what was learned, and the ``stage`` it died in. Progress goes to
+stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from checks import timing
+
+REFERENCE_ROWS = 64
+
+
+def _say(msg: str) -> None:
+    print("[tf-probe] " + msg, file=sys.stderr, flush=True)
+
+
+def _save(facts: dict[str, Any], out: str) -> None:
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(facts, fh)
+    os.replace(tmp, out)
+
+
+def main(config: dict[str, Any]) -> int:
+    out = config["out"]
+    facts: dict[str, Any] = {"stage": "import", "config": {k: v for k, v in config.items() if k != "out"}}
+    _save(facts, out)
+    t0 = time.perf_counter()
+    import numpy as np
+    import tensorflow as tf
+
+    facts["tensorflow"] = {
+        "version": tf.__version__,
+        "import_s": time.perf_counter() - t0,
+        "built_with_cuda": bool(tf.test.is_built_with_cuda()),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "cpus": [d.name for d in tf.config.list_physical_devices("CPU")],
+    }
+    facts["tensorflow"]["gpu_details"] = [_details(tf, d) for d in tf.config.list_physical_devices("GPU")]
+    _say("TensorFlow %s imported in %.1f s; GPUs: %s" % (tf.__version__, facts["tensorflow"]["import_s"],
+                                                         facts["tensorflow"]["gpus"] or "none"))
+    facts["stage"] = "matmul"
+    _save(facts, out)
+
+    tf.config.set_soft_device_placement(bool(config.get("soft_placement", False)))
+    devices = ["/CPU:0"] + (["/GPU:0"] if config.get("gpu") else [])
+    budget = float(config.get("budget_s", 3.0))
+    n = _choose_size(tf, np, budget / len(devices), config.get("memory_bytes") or 0, config.get("size"))
+    rng = np.random.default_rng(0)
+    a_np = rng.uniform(-1.0, 1.0, (n, n)).astype(np.float32)
+    b_np = rng.uniform(-1.0, 1.0, (n, n)).astype(np.float32)
+    reference = _reference(np, a_np, b_np)
+    facts["matmul"] = {"n": n, "dtype": "float32", "budget_s": budget, "tolerance": timing.fp32_tolerance(n),
+                       "reference_rows": REFERENCE_ROWS}
+    for device in devices:
+        facts["matmul"][device.strip("/").split(":")[0].lower()] = _run_device(
+            tf, np, device, a_np, b_np, reference, budget / len(devices))
+        _save(facts, out)
+    facts["stage"] = "done"
+    _save(facts, out)
+    return 0
+
+
+def _details(tf: Any, device: Any) -> dict[str, Any]:
+    try:
+        return {k: str(v) for k, v in tf.config.experimental.get_device_details(device).items()}
+    except Exception as exc:  # noqa: BLE001 - details are optional evidence
+        return {"error": str(exc)}
+
+
+def _choose_size(tf: Any, np: Any, device_budget: float, memory_bytes: int, fixed: Any) -> int:
+    """Size the matmul so the CPU (the slower side) takes about an eighth of its budget per rep."""
+    if fixed:
+        return int(fixed)
+    n0 = 512
+    x = tf.constant(np.ones((n0, n0), np.float32))
+    with tf.device("/CPU:0"):
+        tf.reduce_sum(tf.matmul(x, x)).numpy()
+        t0 = time.perf_counter()
+        tf.reduce_sum(tf.matmul(x, x)).numpy()
+        dt = time.perf_counter() - t0
+    return timing.pick_size(dt, n0, device_budget / 8.0, memory_bytes)
+
+
+def _reference(np: Any, a: Any, b: Any) -> dict[str, Any]:
+    """float64 product of the first rows, and |A||B| to scale the error componentwise."""
+    a64 = a[:REFERENCE_ROWS].astype(np.float64)
+    b64 = b.astype(np.float64)
+    return {"exact": a64 @ b64, "scale": np.abs(a64) @ np.abs(b64)}
+
+
+def _run_device(tf: Any, np: Any, device: str, a_np: Any, b_np: Any, ref: dict[str, Any],
+                budget: float) -> dict[str, Any]:
+    _say("matmul %dx%d on %s ..." % (a_np.shape[0], a_np.shape[0], device))
+    try:
+        with tf.device(device):
+            a = tf.identity(tf.constant(a_np))
+            b = tf.identity(tf.constant(b_np))
+            c = tf.matmul(a, b)
+            placed = c.device
+            rows = c[:REFERENCE_ROWS].numpy().astype(np.float64)
+            t = timing.measure(lambda: tf.reduce_sum(tf.matmul(a, b)).numpy(), budget)
+    except Exception as exc:  # noqa: BLE001 - a refused placement is a fact, not a crash
+        return {"requested": device, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
+    err = float(np.max(np.abs(rows - ref["exact"]) / np.maximum(ref["scale"], 1e-30)))
+    flops = timing.matmul_flops(a_np.shape[0])
+    result = {"requested": device, "placed": placed, "error_rel": err, "gflops": flops / t.median / 1e9}
+    result.update(t.to_json())
+    _say("%s: median %.4f s, %.1f GFLOP/s, CV %.1f%%, error %.2e" % (device, t.median, result["gflops"],
+                                                                    100 * t.cv, err))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))

@@ -1,0 +1,22 @@
+"""Every check, in the order it runs and prints. To add a check, add a rule and a line here."""
+
+from __future__ import annotations
+
+from checks.model import Check
+from checks.rules import architecture, environment, matmul, packages, tensorflow
+
+CHECKS: tuple[Check, ...] = (
+    Check("environment.setup", "Environment complete", environment.setup_marker),
+    Check("architecture.interpreter", "Interpreter architecture", architecture.interpreter),
+    Check("architecture.virtualization", "Bare metal or VM", architecture.virtualization),
+    Check("architecture.macos", "macOS version", architecture.macos_version),
+    Check("packages.tensorflow", "TensorFlow version", packages.tensorflow),
+    Check("packages.metal", "tensorflow-metal pairing", packages.metal),
+    Check("devices.import", "TensorFlow imports", tensorflow.imported),
+    Check("devices.gpu", "GPU devices", tensorflow.gpus),
+    Check("matmul.cpu", "CPU matmul (reference)", matmul.cpu),
+    Check("matmul.gpu", "GPU matmul: placement and numbers", matmul.gpu),
+    Check("matmul.speedup", "GPU speedup over CPU", matmul.speedup),
+)
+
+FAMILIES = ("environment", "architecture", "packages", "devices", "matmul")

@@ -1,0 +1,65 @@
+"""Architecture: OS, native or translated interpreter, virtual machine, macOS version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from checks.model import Options, Result, fail, pass_, skip, warn
+from checks.rules.common import GITHUB_VM, no_metal_reason
+
+NATIVE_PYTHON_FIX = ("install a native arm64 Python and rebuild: `brew install python@3.12` (Homebrew in "
+                     "/opt/homebrew) or `uv python install 3.12`, then "
+                     "`invoke setup --force --python /opt/homebrew/bin/python3.12`")
+
+
+def interpreter(facts: dict[str, Any], options: Options) -> Result:
+    s = facts["system"]
+    what = "%s CPython %s" % (s["interpreter_arch"], s["python_version"])
+    keep = {k: s.get(k) for k in ("os", "hardware_arch", "interpreter_arch", "translated", "python_executable")}
+    if s["os"] == "macos" and s.get("translated"):
+        return fail("%s runs under Rosetta on Apple Silicon: TensorFlow cannot reach the GPU" % what,
+                    NATIVE_PYTHON_FIX, facts=keep,
+                    details=["hw.optional.arm64 = 1 and sysctl.proc_translated = 1"])
+    if options.profile == "metal" and not (s["os"] == "macos" and s["interpreter_arch"] == "arm64"):
+        return fail("the metal profile needs macOS on Apple Silicon; this is %s on %s" % (what, s["os"]),
+                    "invoke setup --profile cpu", facts=keep)
+    if s["os"] == "macos" and s["interpreter_arch"] == "arm64":
+        return pass_("native %s on Apple Silicon" % what, facts=keep)
+    reason = no_metal_reason(facts, options.profile)
+    return pass_("%s on %s %s" % (what, s["os"].capitalize(), s.get("hardware_arch")),
+                 details=[reason] if reason else [], facts=keep)
+
+
+def virtualization(facts: dict[str, Any], options: Options) -> Result:
+    s = facts["system"]
+    keep = {"vm": s.get("vm"), "model": s.get("model"), "cpu_brand": s.get("cpu_brand"), "gpu": s.get("gpu")}
+    if not s.get("vm"):
+        return pass_("bare metal (no hypervisor reported)", facts=keep)
+    if s["os"] != "macos":
+        return pass_("virtual machine (CPU reports a hypervisor); no effect on the cpu profile", facts=keep)
+    summary = "macOS virtual machine (%s): GPU checks are skipped" % (s.get("model") or "kern.hv_vmm_present = 1")
+    if options.require_gpu:
+        return fail(summary.replace("are skipped", "cannot pass"),
+                    "run on a bare-metal Apple Silicon Mac (a self-hosted runner)", details=[GITHUB_VM], facts=keep)
+    return warn(summary, "for GPU checks, use a bare-metal Apple Silicon Mac", details=[GITHUB_VM], facts=keep)
+
+
+def macos_version(facts: dict[str, Any], options: Options) -> Result:
+    s = facts["system"]
+    if s["os"] != "macos":
+        return skip("not macOS")
+    raw = s.get("macos_version")
+    keep = {"macos_version": raw, "compat_mode": s.get("macos_compat_mode")}
+    if s.get("macos_compat_mode"):
+        return warn("Python sees macOS 10.16 (compatibility mode); pip then rejects macOS 12 wheels",
+                    "SYSTEM_VERSION_COMPAT=0 invoke setup --force", facts=keep)
+    try:
+        version = Version(raw or "")
+    except InvalidVersion:
+        return warn("macOS version not recognised: %r" % raw, "report `sw_vers -productVersion`", facts=keep)
+    if version < Version("12.0") and options.profile == "metal":
+        return fail("macOS %s is older than 12.0, the minimum of tensorflow-metal and TensorFlow's arm64 wheels"
+                    % raw, "upgrade to macOS 12 or newer", facts=keep)
+    return pass_("macOS %s" % raw, facts=keep)

@@ -1,0 +1,30 @@
+"""Helpers shared by the rules: why a machine has no Metal GPU, and TensorFlow's state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GITHUB_VM = ("GitHub: 'Nested-virtualization and Metal Performance Shaders (MPS) are not supported due to "
+             "the limitation of Apple's Virtualization Framework.'")
+
+
+def no_metal_reason(facts: dict[str, Any], profile: str) -> str | None:
+    """Why this machine or profile has no Metal GPU to check; None when it should have one."""
+    s = facts["system"]
+    if s["os"] != "macos":
+        return "%s has no Metal: Metal is Apple's GPU API, so the cpu profile runs TensorFlow on the CPU" % (
+            s["os"].capitalize())
+    if s.get("translated"):
+        return "x86_64 Python under Rosetta: tensorflow-metal has no x86_64 build since 1.0.1"
+    if s.get("hardware_arch") != "arm64":
+        return ("Intel Mac: tensorflow-metal stopped x86_64 wheels at 1.0.0 and TensorFlow at 2.16.2, "
+                "so the cpu profile is used")
+    if s.get("vm"):
+        return "virtual machine: its paravirtual GPU has no Metal acceleration for TensorFlow. " + GITHUB_VM
+    if profile != "metal":
+        return "the cpu profile was chosen, so no Metal plugin is installed"
+    return None
+
+
+def tf_imported(facts: dict[str, Any]) -> bool:
+    return bool((facts.get("tensorflow") or {}).get("tensorflow"))

@@ -1,0 +1,90 @@
+"""The matmul: right numbers on the CPU, and on the GPU really placed there, right, and faster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.model import Options, Result, fail, pass_, skip
+from checks.rules.common import no_metal_reason, tf_imported
+
+
+def _side(facts: dict[str, Any], device: str) -> dict[str, Any] | None:
+    return ((facts.get("tensorflow") or {}).get("matmul") or {}).get(device)
+
+
+def _figures(m: dict[str, Any]) -> str:
+    return "%.1f GFLOP/s (median %.4f s of %d, CV %.1f%%), error %.1e" % (
+        m["gflops"], m["median_s"], m["reps"], 100 * m["cv"], m["error_rel"])
+
+
+def _not_run(facts: dict[str, Any]) -> Result:
+    stage = (facts.get("tensorflow") or {}).get("stage")
+    return skip("TensorFlow did not import" if not tf_imported(facts) else "the probe stopped at stage %r" % stage)
+
+
+def _accuracy_fail(m: dict[str, Any], n: int, tol: float, where: str) -> Result | None:
+    if m["error_rel"] > tol:
+        return fail("%s matmul gives wrong numbers: error %.2e exceeds the fp32 tolerance %.2e (n=%d)"
+                    % (where, m["error_rel"], tol, n),
+                    "report this with `invoke verify --json out.json`; do not trust this device's results",
+                    facts=m)
+    return None
+
+
+def cpu(facts: dict[str, Any], options: Options) -> Result:
+    m = _side(facts, "cpu")
+    if m is None:
+        return _not_run(facts)
+    if "error" in m:
+        return fail("CPU matmul failed: %s" % m["error"], "see the TensorFlow probe's stderr", facts=m)
+    mm = facts["tensorflow"]["matmul"]
+    bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "CPU")
+    return bad or pass_("n=%d fp32 on %s: %s" % (mm["n"], m["placed"].split("device:")[-1], _figures(m)),
+                        facts={**m, "n": mm["n"], "tolerance": mm["tolerance"]})
+
+
+def _gpu_or_skip(facts: dict[str, Any], options: Options):
+    reason = no_metal_reason(facts, options.profile)
+    if reason:
+        if options.require_gpu:
+            return None, fail("--require-gpu: no GPU matmul possible (%s)" % reason,
+                              "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`")
+        return None, skip(reason)
+    m = _side(facts, "gpu")
+    if m is None:
+        return None, _not_run(facts)
+    return m, None
+
+
+def gpu(facts: dict[str, Any], options: Options) -> Result:
+    m, early = _gpu_or_skip(facts, options)
+    if early:
+        return early
+    if "error" in m:
+        return fail("TensorFlow refused to place the matmul on %s: %s" % (m["requested"], m["error"]),
+                    "the GPU is not usable: see the devices check", facts=m)
+    placed = m["placed"]
+    if "GPU" not in placed.rsplit("/", 1)[-1].upper():
+        return fail("requested %s but the result came from %s: a silent CPU fallback" % (m["requested"], placed),
+                    "the Metal device is not doing the work: check the devices and packages results", facts=m)
+    mm = facts["tensorflow"]["matmul"]
+    bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "GPU")
+    return bad or pass_("ran on %s: %s" % (placed.split("device:")[-1], _figures(m)), facts=m)
+
+
+def speedup(facts: dict[str, Any], options: Options) -> Result:
+    g, early = _gpu_or_skip(facts, options)
+    if early:
+        return early
+    c = _side(facts, "cpu")
+    if "error" in g or c is None or "error" in c:
+        return skip("no timed GPU and CPU matmul to compare")
+    ratio = c["median_s"] / g["median_s"]
+    keep = {"speedup": ratio, "threshold": options.min_speedup, "cpu_gflops": c["gflops"], "gpu_gflops": g["gflops"]}
+    summary = "GPU %.1f× the CPU (%.0f vs %.0f GFLOP/s; threshold %.1f×)" % (
+        ratio, g["gflops"], c["gflops"], options.min_speedup)
+    if ratio < options.min_speedup:
+        return fail(summary, "a GPU barely faster than the CPU is not doing the work (throttled, Low Power "
+                             "Mode, or a virtual GPU); lower the bar with --min-speedup only if you know why",
+                    facts=keep)
+    return pass_(summary, facts=keep)

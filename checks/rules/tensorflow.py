@@ -1,0 +1,58 @@
+"""TensorFlow itself: did the child import it, and which GPUs does it list?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.model import Options, Result, fail, pass_, skip
+from checks.rules.common import no_metal_reason, tf_imported
+
+STDERR_LINES = 12
+
+
+def _stderr_tail(process: dict[str, Any]) -> list[str]:
+    lines = [ln for ln in (process.get("stderr") or "").splitlines() if ln.strip()]
+    return lines[-STDERR_LINES:]
+
+
+def imported(facts: dict[str, Any], options: Options) -> Result:
+    tf = facts.get("tensorflow") or {}
+    proc = tf.get("process") or {}
+    keep = {"stage": tf.get("stage"), "returncode": proc.get("returncode"), "signal": proc.get("signal"),
+            "timed_out": proc.get("timed_out")}
+    if tf_imported(facts):
+        info = tf["tensorflow"]
+        return pass_("TensorFlow %s imported in %.1f s" % (info["version"], info["import_s"]),
+                     facts={**keep, "version": info["version"], "import_s": info["import_s"]})
+    tail = _stderr_tail(proc)
+    if proc.get("timed_out"):
+        return fail("`import tensorflow` hung: killed after %s" % proc.get("error", "the timeout"),
+                    "run `python -c 'import tensorflow'` in the environment to see where it stops",
+                    details=tail, facts=keep)
+    if proc.get("signal"):
+        return fail("the TensorFlow child died from %s while importing TensorFlow" % proc["signal"],
+                    "see the stderr below; reinstall with `invoke setup --force`", details=tail, facts=keep)
+    if proc.get("error") and proc.get("returncode") is None:
+        return fail("the TensorFlow child could not start: %s" % proc["error"], "invoke setup --force",
+                    facts=keep)
+    last = tail[-1] if tail else "exit code %s" % proc.get("returncode")
+    return fail("`import tensorflow` failed: %s" % last, "see the error below; `invoke setup --force` reinstalls",
+                details=tail, facts=keep)
+
+
+def gpus(facts: dict[str, Any], options: Options) -> Result:
+    reason = no_metal_reason(facts, options.profile)
+    if not tf_imported(facts):
+        return skip("TensorFlow did not import")
+    listed = facts["tensorflow"]["tensorflow"]["gpus"]
+    keep = {"gpus": listed, "details": facts["tensorflow"]["tensorflow"].get("gpu_details")}
+    if reason:
+        if options.require_gpu:
+            return fail("--require-gpu: no Metal GPU here (%s)" % reason,
+                        "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`", facts=keep)
+        return skip(reason, facts=keep)
+    if not listed:
+        return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
+                    "check the packages results above; `invoke setup --force` reinstalls the pinned pair",
+                    facts=keep)
+    return pass_("%d GPU(s): %s" % (len(listed), ", ".join(listed)), facts=keep)

@@ -1,0 +1,1 @@
+"""Provisioning: interpreters, lock files, environments. Called by tasks.py; never imports TensorFlow."""

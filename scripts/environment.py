@@ -1,0 +1,78 @@
+"""An environment directory that setup owns: ownership, the completion marker, safe removal."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from checks.markers import MARKER, OWNER
+from scripts.errors import usage
+
+OWNER_TEXT = "Created by `invoke setup` (tf-metal suite). `invoke setup --force` may delete this directory.\n"
+
+
+def python_of(env: Path) -> Path:
+    return env / "bin" / "python"
+
+
+def read_marker(env: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((env / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_owned(env: Path) -> bool:
+    return (env / OWNER).exists() or (env / MARKER).exists()
+
+
+def check_path(env: Path) -> None:
+    """Refuse paths setup must not touch: a file, or a directory we cannot write."""
+    if env.exists() and not env.is_dir():
+        raise usage("--env %s is a file, not a directory" % env)
+    parent = env if env.exists() else _existing_parent(env)
+    if not os.access(str(parent), os.W_OK | os.X_OK):
+        raise usage("--env %s: %s is not writable" % (env, parent))
+
+
+def _existing_parent(path: Path) -> Path:
+    for p in path.absolute().parents:
+        if p.exists():
+            return p
+    return Path("/")
+
+
+def claim(env: Path) -> None:
+    """Create ``env`` (if needed) and write the owner file, before anything is installed."""
+    env.mkdir(parents=True, exist_ok=True)
+    (env / OWNER).write_text(OWNER_TEXT, encoding="utf-8")
+
+
+def write_marker(env: Path, data: dict[str, Any]) -> None:
+    """Write the completion marker last and atomically: it exists only once all is installed."""
+    fd, tmp = tempfile.mkstemp(dir=str(env), prefix=".marker-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, env / MARKER)
+
+
+def remove(env: Path) -> None:
+    """Delete an environment setup owns: the marker first, the owner file last."""
+    if not is_owned(env):
+        raise usage("refusing to delete %s: it was not created by invoke setup (no %s)" % (env, OWNER))
+    (env / MARKER).unlink(missing_ok=True)
+    for child in env.iterdir():
+        if child.name == OWNER:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    (env / OWNER).unlink()
+    env.rmdir()

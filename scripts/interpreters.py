@@ -1,0 +1,119 @@
+"""Find and describe Python interpreters: by asking each one, never by trusting its name."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+
+from checks.probes import runner
+from scripts.uvtool import find_uv, uv_env
+
+PROBE = ("import json, platform, sys; print(json.dumps({'version': platform.python_version(), "
+         "'machine': platform.machine(), 'system': platform.system(), 'executable': sys.executable, "
+         "'prefix': sys.prefix, 'base_prefix': sys.base_prefix}))")
+MINORS = ("3.12", "3.11", "3.10", "3.9")
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python as it describes itself."""
+
+    path: str
+    version: str
+    machine: str
+    system: str
+
+    @property
+    def minor(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def arch(self) -> str:
+        return {"aarch64": "arm64", "AMD64": "x86_64", "amd64": "x86_64"}.get(self.machine, self.machine)
+
+    def describe(self) -> str:
+        return "%s (CPython %s, %s)" % (self.path, self.version, self.arch)
+
+
+def probe(path: str) -> Interpreter | None:
+    """Run ``path`` and read its version and architecture; None if it does not answer."""
+    done = runner.run([path, "-c", PROBE], timeout=15)
+    if not done.ok:
+        return None
+    try:
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return Interpreter(path, data["version"], data["machine"], data["system"])
+
+
+def current() -> str:
+    """The interpreter the tools environment was made from (not the tools venv itself)."""
+    if sys.prefix != sys.base_prefix:
+        base = Path(sys.base_prefix) / "bin" / ("python%d.%d" % sys.version_info[:2])
+        if base.exists():
+            return str(base)
+    return sys.executable
+
+
+def candidates(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Where a suitable Python may be: PATH, pyenv, Homebrew, python.org, uv-managed."""
+    found: list[str] = []
+    path = environ.get("PATH", "")
+    for minor in MINORS:
+        exe = shutil.which("python" + minor, path=path)
+        if exe:
+            found.append(exe)
+    pyenv_root = environ.get("PYENV_ROOT") or os.path.join(environ.get("HOME", "~"), ".pyenv")
+    for minor in MINORS:
+        found.extend(sorted(glob.glob(os.path.join(pyenv_root, "versions", minor + ".*", "bin", "python" + minor)),
+                            reverse=True))
+        for prefix in ("/opt/homebrew/bin", "/usr/local/bin",
+                       "/Library/Frameworks/Python.framework/Versions/%s/bin" % minor):
+            exe = os.path.join(prefix, "python" + minor)
+            if os.path.exists(exe):
+                found.append(exe)
+    found.extend(_uv_managed())
+    return list(dict.fromkeys(found))
+
+
+def _uv_managed() -> list[str]:
+    uv = find_uv()
+    if not uv:
+        return []
+    out = []
+    for minor in MINORS:
+        done = runner.run([uv, "python", "find", "--managed-python", minor], timeout=15, env=uv_env())
+        if done.ok and done.stdout.strip():
+            out.append(done.stdout.strip())
+    return out
+
+
+def find(spec: SpecifierSet, arch: str, paths: Iterable[str]) -> Interpreter | None:
+    """The newest interpreter among ``paths`` whose version fits ``spec`` and whose arch is ``arch``."""
+    best: Interpreter | None = None
+    for path in paths:
+        interp = probe(path)
+        if interp and interp.arch == arch and spec.contains(interp.version):
+            if best is None or _key(interp) > _key(best):
+                best = interp
+    return best
+
+
+def _key(interp: Interpreter):
+    return tuple(int(x) for x in interp.version.split(".")[:3] if x.isdigit())
+
+
+def install_hint(minor: str, os_name: str) -> str:
+    """The exact command that gets a Python ``minor``."""
+    if os_name == "macos":
+        return "brew install python@%s   (or: uv python install %s)" % (minor, minor)
+    return "uv python install %s   (or: pyenv install %s)" % (minor, minor)

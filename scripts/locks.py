@@ -1,0 +1,123 @@
+"""Hash-pinned lock files for every (profile, platform, Python) target of the matrix, made by uv.
+
+uv resolves for another platform than its own (``--python-platform``), so the macOS locks are
+made and checked on Linux (shared/facts/ci-reliability.md §5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from checks.matrix import LOCK_DIR, Matrix, Target, python_versions
+from scripts.errors import SetupError
+from scripts.uvtool import find_uv, uv_env
+
+# matrix platform -> (uv --python-platform, MACOSX_DEPLOYMENT_TARGET: the oldest macOS the lock must serve)
+UV_PLATFORMS: dict[str, tuple[str, str | None]] = {
+    "macos-arm64": ("aarch64-apple-darwin", "12.0"),
+    "macos-x86_64": ("x86_64-apple-darwin", "10.15"),
+    "linux-x86_64": ("x86_64-manylinux_2_28", None),
+    "linux-aarch64": ("aarch64-manylinux_2_28", None),
+}
+HEADER = "# Made by `invoke lock` from envs/matrix.json: {profile} profile, {platform}, Python {python}.\n"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def inputs(target: Target, common: tuple[str, ...]) -> list[str]:
+    return list(target.requirements) + list(common)
+
+
+def all_locks(m: Matrix) -> list[tuple[Target, str, Path]]:
+    """Every (target, python X.Y, lock path) the matrix calls for."""
+    return [(t, py, t.lock_path(py)) for t in m.targets for py in python_versions(t.python)]
+
+
+def compile_lock(target: Target, python: str, common: tuple[str, ...], out: Path,
+                 uv: str | None = None) -> None:
+    """Resolve one target for one Python with uv, hashes for every file, into ``out``."""
+    uv = uv or find_uv()
+    if not uv:
+        raise SetupError("uv is not installed: run `make tools` (it installs uv into .tools/)")
+    platform, macos = UV_PLATFORMS[target.platform]
+    env = uv_env()
+    if macos:
+        env["MACOSX_DEPLOYMENT_TARGET"] = macos
+    with tempfile.TemporaryDirectory() as tmp:
+        req_in = Path(tmp) / "requirements.in"
+        req_in.write_text("\n".join(inputs(target, common)) + "\n", encoding="utf-8")
+        tmp_out = Path(tmp) / "lock.txt"
+        argv = [uv, "pip", "compile", str(req_in), "--python-platform", platform, "--python-version", python,
+                "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate", "-q",
+                "-o", str(tmp_out)]
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SetupError("uv could not resolve %s/%s for Python %s:\n%s" % (
+                target.profile, target.platform, python, proc.stderr.strip()))
+        body = tmp_out.read_text(encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = HEADER.format(profile=target.profile, platform=target.platform, python=python)
+    text += "# Inputs: %s\n" % " ".join(inputs(target, common))
+    _write_atomic(out, text + body)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOCK_DIR) -> list[Path]:
+    """(Re)write every lock file; remove lock files the matrix no longer names."""
+    uv = find_uv()
+    written = []
+    for target, py, path in all_locks(m):
+        path = out_dir / path.name
+        start = time.monotonic()
+        compile_lock(target, py, m.common, path, uv)
+        say("  %-40s %.1f s" % (path.name, time.monotonic() - start))
+        written.append(path)
+    for stale in sorted(set(out_dir.glob("*.txt")) - set(written)):
+        say("  removed stale %s" % stale.name)
+        stale.unlink()
+    return written
+
+
+def pinned(lock: Path) -> dict[str, str]:
+    """name -> version of every ``name==version`` line of a lock file."""
+    pins = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        line = line.split(";")[0].strip().rstrip("\\").strip()
+        if line and not line.startswith(("#", "--")) and "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def unhashed(lock: Path) -> list[str]:
+    """Pinned requirements that carry no ``--hash=sha256:`` (an empty list is a good lock)."""
+    missing = []
+    current: str | None = None
+    has_hash = False
+    for raw in lock.read_text(encoding="utf-8").splitlines() + [""]:
+        line = raw.strip()
+        if line and not line.startswith(("#", "--hash")) and not raw.startswith(" "):
+            if current and not has_hash:
+                missing.append(current)
+            current, has_hash = line.split()[0], False
+        elif "--hash=sha256:" in line:
+            has_hash = True
+        elif not line and current:
+            if not has_hash:
+                missing.append(current)
+            current = None
+    return missing

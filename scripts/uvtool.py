@@ -1,0 +1,27 @@
+"""Where uv is: the one in the tools environment, else on PATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+
+def find_uv() -> str | None:
+    try:
+        import uv  # the PyPI package ships the binary
+
+        path = uv.find_uv_bin()
+        if path and os.path.exists(path):
+            return path
+    except (ImportError, FileNotFoundError):
+        pass
+    candidate = os.path.join(os.path.dirname(sys.executable), "uv")
+    return candidate if os.path.exists(candidate) else shutil.which("uv")
+
+
+def uv_env() -> dict[str, str]:
+    """uv's environment: never download a Python behind the user's back."""
+    env = dict(os.environ)
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    return env

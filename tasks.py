@@ -1,0 +1,118 @@
+"""Invoke tasks: the front door. Parse options, call scripts/ and checks/, map errors to exit codes.
+
+Exit codes: 0 success; 1 a check or a step failed; 2 bad usage or an internal error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from checks import matrix as matrix_mod  # noqa: E402
+from scripts import environment, locks, provision  # noqa: E402
+from scripts.errors import SetupError  # noqa: E402
+
+
+def _positive(name: str, value: str | None) -> str | None:
+    """Options that take numbers arrive as strings (invoke's own float parsing crashes on 'abc')."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise Exit("error: --%s %r is not a number" % (name, value), code=2) from None
+    if not (number > 0 and number != float("inf")):
+        raise Exit("error: --%s %r is not a positive number" % (name, value), code=2)
+    return value
+
+
+@task(help={
+    "profile": "auto (default): metal on Apple Silicon with a native arm64 Python, cpu elsewhere; or metal, cpu",
+    "manager": "auto (default: uv when available, else venv), uv, venv or conda (conda, mamba or micromamba)",
+    "python": "interpreter for the environment: a path, or a version such as 3.12 to look for",
+    "env": "environment directory (default: .venv-tf in the repository)",
+    "force": "rebuild even if complete; deletes only a directory that invoke setup created",
+})
+def setup(c, profile="auto", manager="auto", python=None, env=None, force=False):
+    """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine."""
+    try:
+        provision.setup(profile=profile, manager=manager, python=python, env=env, force=force)
+    except SetupError as exc:
+        raise Exit("error: %s" % exc, code=exc.code) from None
+    except matrix_mod.MatrixError as exc:
+        raise Exit("error: %s" % exc, code=2) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted: run `invoke setup` again to repair the environment", code=130) from None
+
+
+@task(help={
+    "env": "environment to verify (default: .venv-tf in the repository)",
+    "json": "also write every result and its facts to this JSON file",
+    "require_gpu": "fail, instead of skip, when there is no usable GPU (CI preflight)",
+    "min_speedup": "GPU must beat the CPU matmul by this factor (default: $TFM_MIN_SPEEDUP or 1.5)",
+    "budget": "seconds for the timed matmuls, all devices together (default: 3)",
+    "timeout": "seconds before the TensorFlow child is killed (default: 300)",
+    "profile": "auto (default: from the setup marker), metal or cpu",
+    "strict": "warnings fail the run too",
+})
+def verify(c, env=None, json=None, require_gpu=False, min_speedup=None, budget=None, timeout=None,
+           profile="auto", strict=False):
+    """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul."""
+    env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
+    python = environment.python_of(env_path)
+    if not python.exists():
+        raise Exit("error: no environment at %s (no bin/python): run `invoke setup` first" % env_path, code=2)
+    argv: list[str] = [str(python), "-m", "checks", "--profile", profile]
+    for flag, value in (("--min-speedup", _positive("min-speedup", min_speedup)),
+                        ("--budget", _positive("budget", budget)), ("--timeout", _positive("timeout", timeout)),
+                        ("--json", json)):
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += ["--require-gpu"] * bool(require_gpu) + ["--strict"] * bool(strict)
+    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    try:
+        code = subprocess.call(argv, env=run_env, stdin=subprocess.DEVNULL)
+    except KeyboardInterrupt:
+        raise Exit("interrupted", code=130) from None
+    if code:
+        raise Exit(code=code if code in (1, 2, 130) else 2)
+
+
+@task
+def lock(c):
+    """Re-resolve every lock file in envs/locks/ from envs/matrix.json with uv (hashes for every file)."""
+    try:
+        m = matrix_mod.load()
+        print("Resolving %d lock files with uv ..." % len(locks.all_locks(m)))
+        locks.write_all(m)
+    except SetupError as exc:
+        raise Exit("error: %s" % exc, code=exc.code) from None
+    except matrix_mod.MatrixError as exc:
+        raise Exit("error: %s" % exc, code=2) from None
+
+
+@task
+def matrix(c):
+    """Print the compatibility matrix: what setup installs, and every known tensorflow-metal pair."""
+    try:
+        m = matrix_mod.load()
+    except matrix_mod.MatrixError as exc:
+        raise Exit("error: %s" % exc, code=2) from None
+    print("What `invoke setup` installs:")
+    print("  %-7s %-14s %-45s %-12s %s" % ("profile", "platform", "requirements", "python", "macOS"))
+    for t in m.targets:
+        print("  %-7s %-14s %-45s %-12s %s" % (t.profile, t.platform, " ".join(t.requirements), t.python,
+                                               t.macos or "-"))
+    print("\nKnown tensorflow / tensorflow-metal pairs:")
+    print("  %-10s %-7s %-24s %-8s %-12s %s" % ("tensorflow", "metal", "python", "macOS", "status", "source / error"))
+    for p in m.pairs:
+        note = p.source + ("  [%s: %s]" % (p.phase or "import", p.error) if p.error else "")
+        print("  %-10s %-7s %-24s %-8s %-12s %s" % (str(p.tensorflow).lstrip("="), p.metal, ",".join(p.python),
+                                                    str(p.macos).lstrip(">="), p.status, note))
