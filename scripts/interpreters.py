@@ -20,6 +20,9 @@ PROBE = ("import json, platform, sys; print(json.dumps({'version': platform.pyth
          "'machine': platform.machine(), 'system': platform.system(), 'executable': sys.executable, "
          "'prefix': sys.prefix, 'base_prefix': sys.base_prefix}))")
 MINORS = ("3.12", "3.11", "3.10", "3.9")
+# Homebrew (Apple Silicon, Intel) and python.org installs; {minor} is 3.12 ...
+FIXED_PLACES = ("/opt/homebrew/bin/python{minor}", "/usr/local/bin/python{minor}",
+                "/Library/Frameworks/Python.framework/Versions/{minor}/bin/python{minor}")
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,7 @@ def candidates(environ: Mapping[str, str] = os.environ) -> list[str]:
     for minor in MINORS:
         found.extend(sorted(glob.glob(os.path.join(pyenv_root, "versions", minor + ".*", "bin", "python" + minor)),
                             reverse=True))
-        for prefix in ("/opt/homebrew/bin", "/usr/local/bin",
-                       "/Library/Frameworks/Python.framework/Versions/%s/bin" % minor):
-            exe = os.path.join(prefix, "python" + minor)
-            if os.path.exists(exe):
-                found.append(exe)
+        found.extend(p.format(minor=minor) for p in FIXED_PLACES if os.path.exists(p.format(minor=minor)))
     found.extend(_uv_managed())
     return list(dict.fromkeys(found))
 

@@ -80,6 +80,9 @@ def plan(profile: str = "auto", manager: str = "auto", python: str | None = None
     m = matrix.default()
     env_path = Path(env).expanduser() if env else DEFAULT_ENV
     environment.check_path(env_path)
+    if env_path.is_dir() and any(env_path.iterdir()) and not environment.is_owned(env_path):
+        raise usage("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
+                    % env_path)
     manager = managers.resolve(manager)
     given = _interpreter_from(python)
     on_as = apple_silicon()
@@ -152,21 +155,19 @@ def setup(profile: str = "auto", manager: str = "auto", python: str | None = Non
           env: str | None = None, force: bool = False) -> Plan:
     """Build (or confirm) the environment. Raises SetupError with a one-line reason on failure."""
     start = time.monotonic()
+    notes = []
+    p = plan(profile, manager, python, env, say=notes.append)
     steps = Steps(3)
-    with steps.step("Plan: profile, Python and lock file from envs/matrix.json"):
-        p = plan(profile, manager, python, env, say=steps.note)
-        steps.note("profile %s: %s" % (p.profile, p.reason))
-        steps.note("python  %s" % p.interpreter.describe())
-        steps.note("lock    %s (%s)" % (p.lock.relative_to(ROOT), ", ".join(p.target.requirements)))
-        steps.note("env     %s (manager: %s)" % (p.env, p.manager))
+    print("Plan (from envs/matrix.json):", file=sys.stderr)
+    for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),
+                         "lock    %s (%s)" % (p.lock.relative_to(ROOT), ", ".join(p.target.requirements)),
+                         "env     %s (manager: %s)" % (p.env, p.manager)]:
+        steps.note(line.strip())
     if p.env.exists() and not force and up_to_date(p):
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
               % (p.env, p.lock.relative_to(ROOT), time.monotonic() - start), file=sys.stderr)
         return p
     stale = p.env.exists() and any(p.env.iterdir())
-    if stale and not environment.is_owned(p.env):
-        raise usage("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
-                    % p.env)
     steps.total = 4 if stale else 3
     if stale:
         with steps.step("Remove the %s environment at %s" % ("old" if force else "incomplete or outdated", p.env)):

@@ -1,0 +1,75 @@
+"""Bad input: one clear line on stderr, exit code 2, nothing touched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from checks.markers import OWNER
+from tests.conftest import ROOT, invoke
+
+
+def one_line(text: str) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+@pytest.mark.parametrize("args,words", [
+    (("setup", "--profile", "gpu"), "unknown profile 'gpu'"),
+    (("setup", "--manager", "pipenv"), "unknown manager 'pipenv'"),
+    (("setup", "--python", "/nonexistent/python3"), "not a working Python"),
+    (("verify", "--min-speedup", "abc"), "is not a number"),
+    (("verify", "--min-speedup", "-1"), "not a positive number"),
+    (("verify", "--env", "/nonexistent/env"), "run `invoke setup` first"),
+])
+def test_bad_task_options(args, words):
+    done = invoke(*args)
+    assert done.returncode == 2
+    assert words in one_line(done.stderr)
+
+
+def test_env_that_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("mine")
+    done = invoke("setup", "--env", str(f))
+    assert done.returncode == 2 and "is a file" in one_line(done.stderr)
+    assert f.read_text() == "mine"
+
+
+def test_force_never_deletes_a_directory_setup_did_not_create(tmp_path):
+    d = tmp_path / "precious"
+    d.mkdir()
+    (d / "thesis.tex").write_text("years of work")
+    done = invoke("setup", "--env", str(d), "--force")
+    assert done.returncode == 2 and "not created by invoke setup" in one_line(done.stderr)
+    assert (d / "thesis.tex").read_text() == "years of work" and not (d / OWNER).exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--min-speedup", "0"], "not a positive number"),
+    (["--budget", "soon"], "not a number"),
+    (["--profile", "gpu"], "invalid choice"),
+])
+def test_checks_cli_bad_input(args, words):
+    done = subprocess.run([sys.executable, "-m", "checks", *args], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and words in one_line(done.stderr)
+
+
+def test_help_explains_exit_codes():
+    done = subprocess.run([sys.executable, "-m", "checks", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "exit codes: 0 nothing failed" in done.stdout
+
+
+def test_every_task_option_has_help():
+    done = invoke("--list", "--list-format", "json")
+    import json
+
+    tasks = {t["name"] for t in json.loads(done.stdout)["tasks"]}
+    assert {"setup", "verify", "lock", "matrix"} <= tasks
+    for name in ("setup", "verify"):
+        text = invoke(name, "--help").stdout
+        assert "Options:" in text and "STRING" in text
+        assert text.count("--") >= 4

@@ -1,0 +1,96 @@
+"""End to end: the real `invoke setup` and `invoke verify`, real TensorFlow (cpu profile), real JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from checks.markers import MARKER, OWNER
+from tests.conftest import invoke, pyenv_python
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+FAST = ("--budget", "0.5")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def test_setup_writes_owner_and_marker_last(tf_env):
+    marker = read_json(tf_env / MARKER)
+    assert (tf_env / OWNER).exists()
+    assert marker["profile"] == "cpu" and marker["lock"].startswith("envs/locks/cpu-linux-")
+    assert marker["requirements"] == ["tensorflow-cpu==2.19.1"]
+    assert (tf_env / "bin" / "python").exists()
+
+
+def test_rerun_on_a_complete_environment_is_a_noop(tf_env):
+    before = os.stat(tf_env / MARKER).st_mtime_ns
+    start = time.monotonic()
+    done = invoke("setup", "--env", str(tf_env))
+    assert done.returncode == 0
+    assert "nothing to do" in done.stderr
+    assert os.stat(tf_env / MARKER).st_mtime_ns == before
+    assert time.monotonic() - start < 30  # generous: a no-op must not reinstall
+
+
+def test_verify_passes_honestly_and_json_has_every_family(tf_env, tmp_path):
+    out = tmp_path / "out.json"
+    done = invoke("verify", "--env", str(tf_env), "--json", str(out), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = read_json(out)
+    assert data["schema_version"] == "1" and data["exit_code"] == 0
+    checks = {c["id"]: c for c in data["checks"]}
+    assert {c["family"] for c in checks.values()} == {"environment", "architecture", "packages", "devices", "matmul"}
+    assert {k for k, c in checks.items() if c["status"] == "pass"} >= {
+        "environment.setup", "architecture.interpreter", "packages.tensorflow", "devices.import", "matmul.cpu"}
+    for gpu_check in ("devices.gpu", "matmul.gpu", "matmul.speedup", "packages.metal"):
+        assert checks[gpu_check]["status"] == "skip"
+        assert "Metal" in checks[gpu_check]["summary"]
+    cpu = checks["matmul.cpu"]["facts"]
+    assert cpu["gflops"] > 0 and cpu["error_rel"] <= cpu["tolerance"] and cpu["reps"] >= 5
+    assert "CPU:0" in cpu["placed"]
+    assert data["facts"]["tensorflow"]["tensorflow"]["version"] == "2.19.1"
+    for family in ("environment", "architecture", "packages", "devices", "matmul"):
+        assert "\n%s\n" % family in done.stdout
+
+
+def test_require_gpu_fails_on_a_machine_without_one(tf_env, tmp_path):
+    out = tmp_path / "out.json"
+    done = invoke("verify", "--env", str(tf_env), "--require-gpu", "--json", str(out), *FAST)
+    assert done.returncode == 1
+    checks = {c["id"]: c for c in read_json(out)["checks"]}
+    assert checks["devices.gpu"]["status"] == "fail" and checks["devices.gpu"]["fix"]
+
+
+def test_verify_fails_a_half_built_environment(tf_env, tmp_path):
+    """Without its marker (as after an interrupted setup) the environment is not taken as good."""
+    hidden = tmp_path / "marker"
+    shutil.move(str(tf_env / MARKER), str(hidden))
+    try:
+        out = tmp_path / "out.json"
+        done = invoke("verify", "--env", str(tf_env), "--json", str(out), *FAST)
+        checks = {c["id"]: c for c in read_json(out)["checks"]}
+    finally:
+        shutil.move(str(hidden), str(tf_env / MARKER))
+    assert done.returncode == 1
+    assert checks["environment.setup"]["status"] == "fail"
+    assert "invoke setup" in checks["environment.setup"]["fix"]
+
+
+def test_python_3_9_environment_runs_the_checks(tmp_path):
+    """The checks package runs under Python 3.9, the /usr/bin/python3 of macOS."""
+    py39 = pyenv_python("3.9")
+    env = tmp_path / "env39"
+    done = invoke("setup", "--env", str(env), "--python", py39)
+    assert done.returncode == 0, done.stderr
+    assert "cpu-linux-x86_64-py3.9.txt" in done.stderr
+    out = tmp_path / "out.json"
+    done = invoke("verify", "--env", str(env), "--json", str(out), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_json(out)["facts"]["system"]["python_version"].startswith("3.9.")

@@ -1,0 +1,194 @@
+"""Each rule over facts derived from real recorded machine outputs (tests/machines.py)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from checks.evaluate import evaluate
+from checks.model import Options, Status
+from checks.probes.system import derive
+from checks.report import exit_code
+from tests import machines
+
+GPU = "/job:localhost/replica:0/task:0/device:GPU:0"  # TF's device string (§3f)
+CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
+
+
+def side(placed: str, median: float, err: float = 1e-7, requested: str = "/GPU:0") -> dict[str, Any]:
+    return {"requested": requested, "placed": placed, "error_rel": err, "gflops": 2 * 2048**3 / median / 1e9,
+            "reps": 10, "median_s": median, "min_s": median, "cv": 0.01, "samples_s": [median] * 10}
+
+
+def tf_facts(gpus=("/physical_device:GPU:0",), gpu_side=None, cpu_median=0.08) -> dict[str, Any]:
+    facts = {"stage": "done", "process": {"returncode": 0, "signal": None, "timed_out": False, "stderr": ""},
+             "tensorflow": {"version": "2.19.1", "import_s": 2.0, "gpus": list(gpus), "cpus": ["/physical_device:CPU:0"]},
+             "matmul": {"n": 2048, "tolerance": 4 * 2048**0.5 * 2**-24, "cpu": side(CPU, cpu_median, requested="/CPU:0")}}
+    if gpu_side is not None:
+        facts["matmul"]["gpu"] = gpu_side
+    return facts
+
+
+def packages(tf="2.19.1", metal="1.2.0", dist="tensorflow", plugin=True, marker=True) -> dict[str, Any]:
+    versions = {d: None for d in ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-metal")}
+    versions[dist] = tf
+    versions["tensorflow-metal"] = metal
+    return {"versions": versions,
+            "metal_plugin": "/x/site-packages/tensorflow-plugins/libmetal_plugin.dylib" if plugin and metal else None,
+            "environment": {"prefix": "/x", "owned": True, "marker": {"profile": "metal", "lock": "l"} if marker
+                            else None, "marker_error": None}}
+
+
+def facts_for(raw, pkgs=None, tf=None) -> dict[str, Any]:
+    return {"system": derive(raw), "packages": pkgs or packages(), "tensorflow": tf or tf_facts(gpu_side=side(GPU, 0.01))}
+
+
+def run(facts, **opts):
+    options = Options(**{"profile": "metal", **opts})
+    outcomes = evaluate(facts, options)
+    return {o.check.id: o.result for o in outcomes}, exit_code(outcomes, options.strict)
+
+
+def test_m1_native_verified_pair_passes_everything():
+    results, code = run(facts_for(machines.M1_NATIVE))
+    assert code == 0
+    assert {k: r.status for k, r in results.items() if r.status != Status.PASS} == {}
+    assert "Apple Silicon" in results["architecture.interpreter"].summary
+    assert results["matmul.speedup"].facts["speedup"] == pytest.approx(8.0)
+
+
+def test_m1_derived_facts_read_the_recorded_outputs():
+    s = derive(machines.M1_NATIVE)
+    assert (s["platform"], s["hardware_arch"], s["translated"], s["vm"]) == ("macos-arm64", "arm64", False, False)
+    assert s["macos_version"] == "14.4.1"
+    assert s["gpu"] == {"name": "Apple M1", "cores": 7, "metal": "spdisplays_metal3",
+                        "vendor": "sppci_vendor_Apple", "paravirtual": False}
+
+
+def test_rosetta_interpreter_fails_with_native_python_fix():
+    results, code = run(facts_for(machines.ROSETTA))
+    r = results["architecture.interpreter"]
+    assert code == 1 and r.status == Status.FAIL
+    assert "Rosetta" in r.summary and "arm64" in r.fix
+    assert results["devices.gpu"].status == Status.SKIP  # no GPU check is meaningful under Rosetta
+
+
+def test_intel_mac_is_cpu_profile_with_reason():
+    f = facts_for(machines.INTEL, pkgs=packages(tf="2.16.2", metal=None), tf=tf_facts(gpus=()))
+    results, code = run(f, profile="cpu")
+    assert derive(machines.INTEL)["hardware_arch"] == "x86_64" and not derive(machines.INTEL)["translated"]
+    assert code == 0
+    assert results["architecture.interpreter"].status == Status.PASS
+    assert "Intel Mac" in results["devices.gpu"].summary and results["devices.gpu"].status == Status.SKIP
+    assert results["packages.tensorflow"].status == Status.PASS  # 2.16.2 is the macos-x86_64 pin
+
+
+def test_metal_profile_on_intel_fails():
+    results, _ = run(facts_for(machines.INTEL))
+    assert results["architecture.interpreter"].status == Status.FAIL
+
+
+def test_github_vm_skips_gpu_checks_with_github_reason():
+    results, code = run(facts_for(machines.GITHUB_ARM64_VM))
+    assert code == 0
+    assert results["architecture.virtualization"].status == Status.WARN
+    for check in ("devices.gpu", "matmul.gpu", "matmul.speedup"):
+        assert results[check].status == Status.SKIP
+        assert "Metal Performance Shaders (MPS) are not supported" in results[check].summary
+
+
+def test_github_vm_fails_gpu_checks_under_require_gpu():
+    results, code = run(facts_for(machines.GITHUB_ARM64_VM), require_gpu=True)
+    assert code == 1
+    for check in ("architecture.virtualization", "devices.gpu", "matmul.gpu", "matmul.speedup"):
+        assert results[check].status == Status.FAIL, check
+
+
+def test_macos_older_than_12_fails_for_metal():
+    results, _ = run(facts_for(machines.OLD_MACOS))
+    assert results["architecture.macos"].status == Status.FAIL
+    assert "11.7.10" in results["architecture.macos"].summary
+
+
+def test_macos_compat_mode_10_16_warns():
+    raw = copy.deepcopy(machines.M1_NATIVE)
+    raw["python"]["mac_ver"] = "10.16"  # pyinstaller PR #6329: Python sees 10.16 in compatibility mode
+    results, _ = run(facts_for(raw))
+    assert results["architecture.macos"].status == Status.WARN
+    assert "SYSTEM_VERSION_COMPAT=0" in results["architecture.macos"].fix
+
+
+@pytest.mark.parametrize("tf,metal,status,words", [
+    ("2.19.1", "1.2.0", Status.PASS, "verified"),
+    ("2.19.1", "1.1.0", Status.FAIL, "__ZN3tsl8internal10LogMessageC1EPKcii"),
+    ("2.20.0", "1.2.0", Status.FAIL, "Library not loaded"),
+    ("2.18.0", "1.2.0", Status.WARN, "apple-claim"),
+    ("2.22.0", "1.2.0", Status.WARN, "no record"),
+])
+def test_metal_pairing_against_the_matrix(tf, metal, status, words):
+    results, _ = run(facts_for(machines.M1_NATIVE, pkgs=packages(tf=tf, metal=metal)))
+    r = results["packages.metal"]
+    assert r.status == status and words in r.summary
+    if status != Status.PASS:
+        assert "tensorflow==2.19.1 tensorflow-metal==1.2.0" in r.fix
+
+
+def test_metal_plugin_missing_fails():
+    results, _ = run(facts_for(machines.M1_NATIVE, pkgs=packages(metal=None)))
+    assert results["packages.metal"].status == Status.FAIL
+    assert "not installed" in results["packages.metal"].summary
+
+
+def test_soft_placement_fallback_fails_naming_both_devices():
+    f = facts_for(machines.M1_NATIVE, tf=tf_facts(gpu_side=side(CPU, 0.08)))
+    results, code = run(f)
+    r = results["matmul.gpu"]
+    assert code == 1 and r.status == Status.FAIL
+    assert "/GPU:0" in r.summary and "CPU:0" in r.summary
+
+
+def test_wrong_gpu_numbers_fail_with_error_size():
+    f = facts_for(machines.M1_NATIVE, tf=tf_facts(gpu_side=side(GPU, 0.01, err=3e-4)))  # a TF32-sized error
+    r = run(f)[0]["matmul.gpu"]
+    assert r.status == Status.FAIL and "3.00e-04" in r.summary
+
+
+def test_speedup_below_threshold_fails():
+    f = facts_for(machines.M1_NATIVE, tf=tf_facts(gpu_side=side(GPU, 0.07), cpu_median=0.08))
+    r = run(f, min_speedup=1.5)[0]["matmul.speedup"]
+    assert r.status == Status.FAIL and "1.1×" in r.summary
+
+
+def test_no_gpu_listed_fails_on_metal():
+    f = facts_for(machines.M1_NATIVE, tf=tf_facts(gpus=(), gpu_side={"requested": "/GPU:0", "error": "boom"}))
+    results, _ = run(f)
+    assert results["devices.gpu"].status == Status.FAIL
+    assert results["matmul.gpu"].status == Status.FAIL and "refused" in results["matmul.gpu"].summary
+
+
+def test_half_built_environment_fails_and_foreign_one_is_skipped():
+    pk = packages(marker=False)
+    results, _ = run(facts_for(machines.M1_NATIVE, pkgs=pk))
+    assert results["environment.setup"].status == Status.FAIL and "invoke setup" in results["environment.setup"].fix
+    pk["environment"]["owned"] = False
+    assert run(facts_for(machines.M1_NATIVE, pkgs=pk))[0]["environment.setup"].status == Status.SKIP
+
+
+@pytest.mark.parametrize("signal_name,timed_out,words", [("SIGSEGV", False, "SIGSEGV"), (None, True, "hung")])
+def test_tensorflow_child_crash_or_hang_is_a_failed_check(signal_name, timed_out, words):
+    tf = {"stage": "import", "process": {"returncode": None if timed_out else -11, "signal": signal_name,
+                                         "timed_out": timed_out, "error": "timed out after 5 s" if timed_out else None,
+                                         "stderr": "Fatal Python error: Segmentation fault\n"}}
+    results, code = run(facts_for(machines.M1_NATIVE, tf=tf))
+    assert code == 1
+    assert results["devices.import"].status == Status.FAIL and words in results["devices.import"].summary
+    assert results["matmul.cpu"].status == Status.SKIP
+
+
+def test_a_rule_that_raises_becomes_a_failed_result_not_a_crash():
+    f = facts_for(machines.M1_NATIVE)
+    f["tensorflow"]["matmul"]["cpu"] = {"placed": CPU}  # malformed: no figures
+    results, code = run(f)
+    assert code == 1 and "internal error" in results["matmul.cpu"].summary

@@ -1,0 +1,35 @@
+"""The one command runner: timeouts kill the whole process group; signals are named."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import psutil
+
+from checks.probes import runner
+
+
+def test_captures_output_and_exit_code():
+    done = runner.run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"])
+    assert (done.returncode, done.stdout.strip(), done.stderr.strip(), done.ok) == (3, "out", "err", False)
+
+
+def test_timeout_kills_grandchildren_too():
+    code = "import subprocess, sys, time; p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True); time.sleep(60)"
+    start = time.monotonic()
+    done = runner.run([sys.executable, "-c", code], timeout=2)
+    assert done.timed_out and done.returncode is None and time.monotonic() - start < 10
+    grandchild = int(done.stdout.split()[0])
+    time.sleep(0.2)
+    assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+
+
+def test_signal_death_is_named():
+    done = runner.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    assert done.returncode == -11 and done.signal_name == "SIGSEGV"
+
+
+def test_missing_program_is_a_result_not_an_exception():
+    done = runner.run(["/nonexistent/program"])
+    assert done.returncode is None and done.error and not done.ok
