@@ -39,11 +39,12 @@ def _positive(name: str, value: str | None) -> str | None:
     "python": "interpreter for the environment: a path, or a version such as 3.12 to look for",
     "env": "environment directory (default: .venv-tf in the repository)",
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
+    "tensorflow": "refuse unless this TensorFlow version is the matrix's pin (known-broken pairs are explained)",
 })
-def setup(c, profile="auto", manager="auto", python=None, env=None, force=False):
+def setup(c, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None):
     """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine."""
     try:
-        provision.setup(profile=profile, manager=manager, python=python, env=env, force=force)
+        provision.setup(profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)
     except SetupError as exc:
         raise Exit("error: %s" % exc, code=exc.code) from None
     except matrix_mod.MatrixError as exc:
@@ -83,6 +84,16 @@ def verify(c, env=None, json=None, require_gpu=False, min_speedup=None, budget=N
         raise Exit("interrupted", code=130) from None
     if code:
         raise Exit(code=code if code in (1, 2, 130) else 2)
+
+
+@task(help={"file": "file holding the error text (default: read standard input)"})
+def diagnose(c, file=None):
+    """Explain an error message (TensorFlow, tensorflow-metal, pip, uv) with its known cause and fix."""
+    from checks.cli import diagnose_main
+
+    code = diagnose_main([file] if file else ["-"])
+    if code:
+        raise Exit(code=code)
 
 
 @task

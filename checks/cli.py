@@ -105,7 +105,37 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
     return facts
 
 
+def diagnose_main(argv: list[str]) -> int:
+    """``python -m checks diagnose [FILE|-]``: explain pasted error text. 0 known, 1 unknown, 2 unreadable."""
+    from checks.diagnose import diagnose, render
+
+    if argv[:1] in (["-h"], ["--help"]):
+        print("usage: python -m checks diagnose [FILE|-]\n\nExplain an error message (a file, or standard input) "
+              "with the known signatures of envs/diagnoses.json.\nexit codes: 0 a known diagnosis, 1 none, 2 the "
+              "file cannot be read.")
+        return 0
+    source = argv[0] if argv else "-"
+    try:
+        if source == "-":
+            text = sys.stdin.read()
+        else:
+            with open(source, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        found = diagnose(text)
+    except OSError as exc:
+        print("checks: error: cannot read %s: %s" % (source, exc.strerror), file=sys.stderr)
+        return 2
+    except matrix.MatrixError as exc:
+        print("checks: error: %s" % exc, file=sys.stderr)
+        return 2
+    print(render(found))
+    return 0 if found else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["diagnose"]:
+        return diagnose_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         matrix.default()

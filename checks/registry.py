@@ -12,6 +12,7 @@ CHECKS: tuple[Check, ...] = (
     Check("architecture.macos", "macOS version", architecture.macos_version),
     Check("packages.tensorflow", "TensorFlow version", packages.tensorflow),
     Check("packages.metal", "tensorflow-metal pairing", packages.metal),
+    Check("packages.consistency", "Package consistency", packages.consistency),
     Check("devices.import", "TensorFlow imports", tensorflow.imported),
     Check("devices.gpu", "GPU devices", tensorflow.gpus),
     Check("matmul.cpu", "CPU matmul (reference)", matmul.cpu),

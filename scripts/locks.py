@@ -76,8 +76,44 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+CONDA_DIR = LOCK_DIR.parent / "conda"
+CONDA_TEMPLATE = """\
+# Made by `invoke lock` from envs/matrix.json: {profile} profile, {platform}, Python {python}.
+# Python from conda-forge; the TensorFlow set through pip, every file checked against its sha256.
+#   conda env create -p ./.venv-tf -f envs/conda/{name}   (or: invoke setup --manager conda)
+name: tf-{profile}
+channels:
+  - conda-forge
+dependencies:
+  - python={python}
+  - pip
+  - pip:
+    - --require-hashes
+    - -r ../locks/{lock}
+"""
+
+
+def conda_file(target: Target, python: str, lock: Path) -> str:
+    name = "%s-%s-py%s.yml" % (target.profile, target.platform, python)
+    return CONDA_TEMPLATE.format(profile=target.profile, platform=target.platform, python=python, name=name,
+                                 lock=lock.name)
+
+
+def write_conda(m: Matrix, out_dir: Path = CONDA_DIR) -> list[Path]:
+    """One conda environment file per lock, pointing at it (conda's pip section reads `-r` lines)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for target, py, lock in all_locks(m):
+        path = out_dir / ("%s-%s-py%s.yml" % (target.profile, target.platform, py))
+        _write_atomic(path, conda_file(target, py, lock))
+        written.append(path)
+    for stale in sorted(set(out_dir.glob("*.yml")) - set(written)):
+        stale.unlink()
+    return written
+
+
 def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOCK_DIR) -> list[Path]:
-    """(Re)write every lock file; remove lock files the matrix no longer names."""
+    """(Re)write every lock file and its conda file; remove those the matrix no longer names."""
     uv = find_uv()
     written = []
     for target, py, path in all_locks(m):
@@ -89,6 +125,8 @@ def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOC
     for stale in sorted(set(out_dir.glob("*.txt")) - set(written)):
         say("  removed stale %s" % stale.name)
         stale.unlink()
+    if out_dir == LOCK_DIR:
+        write_conda(m)
     return written
 
 

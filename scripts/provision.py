@@ -74,10 +74,35 @@ def choose_profile(requested: str, interp: interpreters.Interpreter, on_apple_si
         os_name.capitalize())
 
 
+def check_tensorflow_request(m: matrix.Matrix, profile: str, version: str) -> None:
+    """Refuse a TensorFlow version the matrix knows to break with the plugin, or does not pin."""
+    try:
+        matrix.Version(version)
+    except matrix.InvalidVersion:
+        raise usage("--tensorflow %r is not a version" % version) from None
+    metal_target = m.target("metal", "macos-arm64")
+    if profile in ("metal", "auto") and metal_target:
+        pin_tf, pin_metal = metal_target.pin("tensorflow"), metal_target.pin("tensorflow-metal")
+        pair = m.pair(version, pin_metal)
+        if pair and pair.status == "broken":
+            raise usage("TensorFlow %s does not work with tensorflow-metal %s (%s: %s; %s). Working alternative: "
+                        "tensorflow==%s tensorflow-metal==%s (invoke setup --tensorflow %s)"
+                        % (version, pin_metal, pair.phase or "import", pair.error, pair.source, pin_tf, pin_metal,
+                           pin_tf))
+    pins = {t.tensorflow_pin[1] for t in m.targets if profile in ("auto", t.profile)}
+    if version not in pins:
+        raise usage("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, edit the matrix's "
+                    "targets and run `invoke lock`" % (version, ", ".join(sorted(pins))))
+
+
 def plan(profile: str = "auto", manager: str = "auto", python: str | None = None,
-         env: str | None = None, say=print) -> Plan:
+         env: str | None = None, say=print, tensorflow: str | None = None) -> Plan:
     """Decide profile, interpreter, lock, manager and path; raise SetupError on bad input."""
     m = matrix.default()
+    if profile not in PROFILES:
+        raise usage("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
+    if tensorflow:
+        check_tensorflow_request(m, profile, tensorflow)
     env_path = Path(env).expanduser() if env else DEFAULT_ENV
     environment.check_path(env_path)
     if env_path.is_dir() and any(env_path.iterdir()) and not environment.is_owned(env_path):
@@ -152,11 +177,11 @@ def up_to_date(p: Plan) -> bool:
 
 
 def setup(profile: str = "auto", manager: str = "auto", python: str | None = None,
-          env: str | None = None, force: bool = False) -> Plan:
+          env: str | None = None, force: bool = False, tensorflow: str | None = None) -> Plan:
     """Build (or confirm) the environment. Raises SetupError with a one-line reason on failure."""
     start = time.monotonic()
     notes = []
-    p = plan(profile, manager, python, env, say=notes.append)
+    p = plan(profile, manager, python, env, say=notes.append, tensorflow=tensorflow)
     steps = Steps(3)
     print("Plan (from envs/matrix.json):", file=sys.stderr)
     for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),

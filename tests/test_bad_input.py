@@ -73,3 +73,18 @@ def test_every_task_option_has_help():
         text = invoke(name, "--help").stdout
         assert "Options:" in text and "STRING" in text
         assert text.count("--") >= 4
+
+
+@pytest.mark.parametrize("version,words", [
+    ("2.20.0", "Library not loaded"), ("2.21.0", "Library not loaded"),
+])
+def test_setup_refuses_tensorflow_that_breaks_every_plugin(version, words):
+    done = invoke("setup", "--profile", "metal", "--tensorflow", version)
+    line = one_line(done.stderr)
+    assert done.returncode == 2 and words in line
+    assert "Working alternative: tensorflow==2.19.1 tensorflow-metal==1.2.0" in line
+
+
+def test_setup_refuses_an_unpinned_tensorflow_and_names_the_pins():
+    done = invoke("setup", "--tensorflow", "2.18.0")
+    assert done.returncode == 2 and "not pinned in envs/matrix.json" in one_line(done.stderr)

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from checks import matrix
 from checks.matrix import MatrixError
-from packaging.requirements import Requirement
 from scripts import locks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,3 +97,14 @@ def test_invoke_matrix_prints_every_metal_release_with_a_source():
                     "1.0.0", "1.0.1", "1.1.0", "1.2.0"):
         assert " %s " % release in out.stdout, release
     assert all(p.source for p in matrix.load().pairs)
+
+
+def test_conda_files_match_the_matrix_and_point_at_hashed_locks():
+    m = matrix.load()
+    conda_dir = ROOT / "envs" / "conda"
+    for target, py, lock in locks.all_locks(m):
+        path = conda_dir / ("%s-%s-py%s.yml" % (target.profile, target.platform, py))
+        assert path.read_text() == locks.conda_file(target, py, lock), path.name
+        assert "- python=%s\n" % py in path.read_text() and "--require-hashes" in path.read_text()
+        assert (path.parent / ("../locks/" + lock.name)).resolve() == lock.resolve()
+    assert len(list(conda_dir.glob("*.yml"))) == len(locks.all_locks(m))

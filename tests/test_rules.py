@@ -24,8 +24,10 @@ def side(placed: str, median: float, err: float = 1e-7, requested: str = "/GPU:0
 
 def tf_facts(gpus=("/physical_device:GPU:0",), gpu_side=None, cpu_median=0.08) -> dict[str, Any]:
     facts = {"stage": "done", "process": {"returncode": 0, "signal": None, "timed_out": False, "stderr": ""},
-             "tensorflow": {"version": "2.19.1", "import_s": 2.0, "gpus": list(gpus), "cpus": ["/physical_device:CPU:0"]},
-             "matmul": {"n": 2048, "tolerance": 4 * 2048**0.5 * 2**-24, "cpu": side(CPU, cpu_median, requested="/CPU:0")}}
+             "tensorflow": {"version": "2.19.1", "import_s": 2.0, "gpus": list(gpus),
+                            "cpus": ["/physical_device:CPU:0"]},
+             "matmul": {"n": 2048, "tolerance": 4 * 2048**0.5 * 2**-24,
+                        "cpu": side(CPU, cpu_median, requested="/CPU:0")}}
     if gpu_side is not None:
         facts["matmul"]["gpu"] = gpu_side
     return facts
@@ -42,7 +44,8 @@ def packages(tf="2.19.1", metal="1.2.0", dist="tensorflow", plugin=True, marker=
 
 
 def facts_for(raw, pkgs=None, tf=None) -> dict[str, Any]:
-    return {"system": derive(raw), "packages": pkgs or packages(), "tensorflow": tf or tf_facts(gpu_side=side(GPU, 0.01))}
+    return {"system": derive(raw), "packages": pkgs or packages(),
+            "tensorflow": tf or tf_facts(gpu_side=side(GPU, 0.01))}
 
 
 def run(facts, **opts):
@@ -192,3 +195,29 @@ def test_a_rule_that_raises_becomes_a_failed_result_not_a_crash():
     f["tensorflow"]["matmul"]["cpu"] = {"placed": CPU}  # malformed: no figures
     results, code = run(f)
     assert code == 1 and "internal error" in results["matmul.cpu"].summary
+
+
+@pytest.mark.parametrize("versions,env,words", [
+    ({"tensorflow": "2.15.0", "tensorflow-macos": "2.16.2"}, {}, "conflicting TensorFlow distributions"),
+    ({"tensorflow": "2.19.1", "tensorflow-cpu": "2.19.1"}, {}, "conflicting TensorFlow distributions"),
+    ({"tensorflow": "2.19.1", "keras": "2.15.0"}, {}, "needs Keras 3"),
+    ({"tensorflow": "2.14.1", "keras": "3.5.0"}, {}, "needs Keras 2.14"),
+    ({"tensorflow": "2.19.1", "keras": "3.10.0", "tf-keras": "2.17.0"}, {}, "tf-keras 2.17.0 does not match"),
+    ({"tensorflow": "2.19.1", "keras": "3.10.0"}, {"TF_USE_LEGACY_KERAS": "1"}, "tf-keras is not installed"),
+])
+def test_consistency_finds_conflicts_and_keras_misfits(versions, env, words):
+    pk = packages()
+    pk["versions"].update(versions)
+    pk["env"] = env
+    r = run(facts_for(machines.M1_NATIVE, pkgs=pk))[0]["packages.consistency"]
+    assert r.status == Status.FAIL and words in r.summary and r.fix
+
+
+def test_consistency_reports_unmet_requirements_and_x86_64_binaries_in_an_arm64_env():
+    pk = packages()
+    pk["unmet"] = ["tensorflow 2.19.1 requires numpy<2.2.0,>=1.26.0, but 2.3.0 is installed"]
+    pk["binaries"] = {"numpy": ["x86_64"], "tensorflow": ["arm64"]}
+    r = run(facts_for(machines.M1_NATIVE, pkgs=pk))[0]["packages.consistency"]
+    assert r.status == Status.FAIL and "numpy<2.2.0" in r.summary
+    assert any("numpy (x86_64)" in d for d in r.details)
+    assert run(facts_for(machines.M1_NATIVE))[0]["packages.consistency"].status == Status.PASS

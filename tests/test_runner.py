@@ -16,7 +16,8 @@ def test_captures_output_and_exit_code():
 
 
 def test_timeout_kills_grandchildren_too():
-    code = "import subprocess, sys, time; p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True); time.sleep(60)"
+    code = ("import subprocess, sys, time; p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True); "
+            "time.sleep(60)")
     start = time.monotonic()
     done = runner.run([sys.executable, "-c", code], timeout=2)
     assert done.timed_out and done.returncode is None and time.monotonic() - start < 10

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from checks import matrix
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import no_metal_reason
@@ -73,3 +75,61 @@ def metal(facts: dict[str, Any], options: Options) -> Result:
                     "python -m pip install %s   (a verified pair)" % want, details=["source: " + pair.source],
                     facts=keep)
     return pass_("%s: a verified pair" % label, details=["source: " + pair.source], facts=keep)
+
+
+def _minor(version: str) -> tuple[int, int]:
+    v = Version(version)
+    return v.major, v.minor
+
+
+def consistency(facts: dict[str, Any], options: Options) -> Result:
+    """Conflicting TensorFlow distributions, a Keras that does not fit, unmet requirements, foreign binaries."""
+    pk = facts["packages"]
+    versions = pk["versions"]
+    installed = _installed_tf(versions)
+    problems: list[tuple[str, str]] = []  # (problem, fix)
+    if len(set(installed.values())) > 1 or {"tensorflow-cpu", "tensorflow-intel"} & set(installed) and \
+            "tensorflow" in installed:
+        listed = ", ".join("%s %s" % kv for kv in sorted(installed.items()))
+        problems.append(("conflicting TensorFlow distributions share one package directory: %s" % listed,
+                         "python -m pip uninstall -y %s, then invoke setup --force" % " ".join(sorted(installed))))
+    tf_version = next(iter(installed.values()), None)
+    try:
+        problems += _keras(tf_version, versions, pk.get("env") or {}) if tf_version else []
+    except InvalidVersion:
+        pass
+    problems += [(u, "invoke setup --force   (reinstalls the hash-locked set)") for u in pk.get("unmet") or []]
+    interp = facts["system"]["interpreter_arch"]
+    foreign = {d: a for d, a in (pk.get("binaries") or {}).items() if interp not in a and "universal" not in a}
+    if foreign:
+        problems.append(("native code built for another CPU than this %s interpreter: %s" % (
+            interp, ", ".join("%s (%s)" % (d, "/".join(a)) for d, a in sorted(foreign.items()))),
+            "invoke setup --force with a native %s Python" % facts["system"].get("hardware_arch", interp)))
+    keep = {"problems": [p for p, _ in problems], "unmet": pk.get("unmet"), "binaries": pk.get("binaries")}
+    if not problems:
+        return pass_("no conflicting distributions, unmet requirements or foreign binaries", facts=keep)
+    return fail(problems[0][0] + ("" if len(problems) == 1 else " (and %d more)" % (len(problems) - 1)),
+                problems[0][1], details=[p for p, _ in problems[1:]], facts=keep)
+
+
+def _keras(tf_version: str, versions: dict[str, Any], env: dict[str, str]) -> list[tuple[str, str]]:
+    """TensorFlow 2.16+ needs Keras 3; 2.13-2.15 need Keras 2 of the same minor; tf-keras follows TensorFlow."""
+    out = []
+    tf_minor = _minor(tf_version)
+    keras = versions.get("keras")
+    if keras and tf_minor >= (2, 16) and Version(keras).major < 3:
+        out.append(("Keras %s with TensorFlow %s, which needs Keras 3" % (keras, tf_version),
+                    "python -m pip install 'keras>=3'   "
+                    "(Keras 2 code: install tf-keras and set TF_USE_LEGACY_KERAS=1)"))
+    if keras and (2, 13) <= tf_minor < (2, 16) and _minor(keras) != tf_minor:
+        out.append(("Keras %s with TensorFlow %s, which needs Keras %d.%d" % ((keras, tf_version) + tf_minor),
+                    "python -m pip install 'keras~=%d.%d.0'" % tf_minor))
+    tf_keras = versions.get("tf-keras")
+    if tf_keras and _minor(tf_keras) != tf_minor:
+        out.append(("tf-keras %s does not match TensorFlow %s" % (tf_keras, tf_version),
+                    "python -m pip install 'tf-keras~=%d.%d.0'" % tf_minor))
+    legacy = env.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")
+    if legacy and not tf_keras:
+        out.append(("TF_USE_LEGACY_KERAS is set but tf-keras is not installed: tf.keras will fail to import",
+                    "python -m pip install 'tf-keras~=%d.%d.0'   (or unset TF_USE_LEGACY_KERAS)" % tf_minor))
+    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.model import Options, Result, fail, pass_, skip
+from checks.diagnose import diagnose
+from checks.model import Options, Result, Status, fail, pass_, skip
 from checks.rules.common import no_metal_reason, tf_imported
 
 STDERR_LINES = 12
@@ -15,7 +16,27 @@ def _stderr_tail(process: dict[str, Any]) -> list[str]:
     return lines[-STDERR_LINES:]
 
 
+def _explained(result: Result, stderr: str) -> Result:
+    """Run the child's stderr through the known error signatures: their cause and fix lead."""
+    found = diagnose(stderr)
+    if not found:
+        return result
+    d = found[0]
+    details = ["cause: " + d.cause] + ["also: [%s] %s" % (x.id, x.cause) for x in found[1:]] + result.details
+    facts = {**result.facts, "diagnoses": [x.to_json() for x in found]}
+    return Result(result.status, result.summary + " [%s]" % d.id, details, d.fix, facts)
+
+
 def imported(facts: dict[str, Any], options: Options) -> Result:
+    result = _imported(facts)
+    if result.status != Status.FAIL:
+        return result
+    proc = (facts.get("tensorflow") or {}).get("process") or {}
+    stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
+    return _explained(result, stderr)
+
+
+def _imported(facts: dict[str, Any]) -> Result:
     tf = facts.get("tensorflow") or {}
     proc = tf.get("process") or {}
     keep = {"stage": tf.get("stage"), "returncode": proc.get("returncode"), "signal": proc.get("signal"),
