@@ -56,6 +56,7 @@ def setup(c, profile="auto", manager="auto", python=None, env=None, force=False,
 @task(help={
     "env": "environment to verify (default: .venv-tf in the repository)",
     "json": "also write every result and its facts to this JSON file",
+    "junit": "also write JUnit XML to this file (CI test reporters)",
     "require_gpu": "fail, instead of skip, when there is no usable GPU (CI preflight)",
     "min_speedup": "GPU must beat the CPU matmul by this factor (default: $TFM_MIN_SPEEDUP or 1.5)",
     "budget": "seconds for the timed matmuls, all devices together (default: 3)",
@@ -63,7 +64,7 @@ def setup(c, profile="auto", manager="auto", python=None, env=None, force=False,
     "profile": "auto (default: from the setup marker), metal or cpu",
     "strict": "warnings fail the run too",
 })
-def verify(c, env=None, json=None, require_gpu=False, min_speedup=None, budget=None, timeout=None,
+def verify(c, env=None, json=None, junit=None, require_gpu=False, min_speedup=None, budget=None, timeout=None,
            profile="auto", strict=False):
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul."""
     env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
@@ -73,7 +74,7 @@ def verify(c, env=None, json=None, require_gpu=False, min_speedup=None, budget=N
     argv: list[str] = [str(python), "-m", "checks", "--profile", profile]
     for flag, value in (("--min-speedup", _positive("min-speedup", min_speedup)),
                         ("--budget", _positive("budget", budget)), ("--timeout", _positive("timeout", timeout)),
-                        ("--json", json)):
+                        ("--json", json), ("--junit", junit)):
         if value is not None:
             argv += [flag, str(value)]
     argv += ["--require-gpu"] * bool(require_gpu) + ["--strict"] * bool(strict)

@@ -16,7 +16,7 @@ from checks import __version__, matrix
 from checks.evaluate import evaluate
 from checks.model import Options
 from checks.probes import packages, system, tensorflow
-from checks.report import exit_code, render_text, to_json
+from checks.report import exit_code, github_annotations, github_summary, render_text, to_json, to_junit
 
 DEFAULT_MIN_SPEEDUP = 1.5
 DEFAULT_BUDGET_S = 3.0
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time for the timed matmuls, all devices together (default: %.0f)" % DEFAULT_BUDGET_S)
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help="kill the TensorFlow child after this long (default: %.0f)" % DEFAULT_TIMEOUT_S)
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (GitLab, Jenkins, GitHub test reporters)")
     p.add_argument("--strict", action="store_true", help="warnings fail the run too")
     p.add_argument("--version", action="version", version="checks " + __version__)
     return p
@@ -146,20 +147,48 @@ def main(argv: list[str] | None = None) -> int:
     except matrix.MatrixError as exc:
         print("checks: error: %s" % exc, file=sys.stderr)
         return 2
-    facts = gather(args)
-    options = Options(profile=facts["profile"], require_gpu=args.require_gpu, min_speedup=options_speedup,
-                      strict=args.strict)
-    outcomes = evaluate(facts, options)
+    try:
+        facts = gather(args)
+        options = Options(profile=facts["profile"], require_gpu=args.require_gpu, min_speedup=options_speedup,
+                          strict=args.strict)
+        outcomes = evaluate(facts, options)
+    except KeyboardInterrupt:
+        print("checks: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - an internal error is exit 2 with one line, not a traceback
+        print("checks: internal error: %s: %s (please report it)" % (type(exc).__name__, exc), file=sys.stderr)
+        return 2
     code = exit_code(outcomes, options.strict)
     header = "checks %s: profile %s, Python %s at %s" % (
         __version__, options.profile, facts["system"]["python_version"], sys.prefix)
     render_text(outcomes, header)
+    return write_reports(args, outcomes, options, facts, code, header)
+
+
+def write_reports(args: argparse.Namespace, outcomes, options: Options, facts: dict[str, Any], code: int,
+                  header: str) -> int:
+    """JSON, JUnit and GitHub outputs, all from the same outcomes; a file we cannot write is exit 2."""
+    outputs = []
     if args.json:
+        outputs.append((args.json, json.dumps(to_json(outcomes, options, facts, code), indent=2, default=str)))
+    if args.junit:
+        outputs.append((args.junit, to_junit(outcomes)))
+    for path, text in outputs:
         try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(to_json(outcomes, options, facts, code), fh, indent=2, default=str)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
         except OSError as exc:
-            print("checks: error: cannot write --json %s: %s" % (args.json, exc.strerror), file=sys.stderr)
+            print("checks: error: cannot write %s: %s" % (path, exc.strerror), file=sys.stderr)
             return 2
-        print("JSON written to %s" % args.json)
+        print("Wrote %s" % path)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(outcomes):
+            print(line)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            try:
+                with open(summary, "a", encoding="utf-8") as fh:
+                    fh.write(github_summary(outcomes, header))
+            except OSError as exc:
+                print("checks: warning: cannot append to GITHUB_STEP_SUMMARY: %s" % exc.strerror, file=sys.stderr)
     return code

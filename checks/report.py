@@ -67,3 +67,62 @@ def to_json(outcomes: Sequence[Outcome], options: Options, facts: dict[str, Any]
         "facts": facts,
     }
 
+
+
+def to_junit(outcomes: Sequence[Outcome], durations: dict[str, float] | None = None) -> str:
+    """JUnit XML that GitLab, Jenkins and GitHub reporters read: the diagnosis in the element text."""
+    from xml.etree import ElementTree as ET
+
+    c = counts(outcomes)
+    attrs = {"tests": str(len(outcomes)), "failures": str(c["fail"]), "errors": "0", "skipped": str(c["skip"])}
+    total = "%.3f" % sum((durations or {}).values())
+    root = ET.Element("testsuites", name="tf-metal-verify", time=total, **attrs)
+    suite = ET.SubElement(root, "testsuite", name="verify", time=total,
+                          timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                          **attrs)
+    for o in outcomes:
+        r = o.result
+        case = ET.SubElement(suite, "testcase", classname="verify." + o.check.family, name=o.check.id,
+                             time="%.3f" % (durations or {}).get(o.check.id, 0.0))
+        body = "\n".join([r.summary] + r.details + (["fix: " + r.fix] if r.fix else []))
+        if r.status == Status.FAIL:
+            ET.SubElement(case, "failure", message=r.summary, type="CheckFailed").text = body
+        elif r.status == Status.SKIP:
+            ET.SubElement(case, "skipped", message=r.summary).text = body
+        elif r.status == Status.WARN:
+            ET.SubElement(case, "system-out").text = "warning: " + body
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _gh_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+MAX_ANNOTATIONS = 5  # GitHub shows at most 10 errors and 10 warnings per step
+
+
+def github_annotations(outcomes: Sequence[Outcome]) -> list[str]:
+    """``::error`` / ``::warning`` workflow commands, escaped as actions/toolkit does."""
+    lines = []
+    for status, kind in ((Status.FAIL, "error"), (Status.WARN, "warning")):
+        hits = [o for o in outcomes if o.result.status == status]
+        for o in hits[:MAX_ANNOTATIONS]:
+            msg = o.result.summary + ("\nfix: " + o.result.fix if o.result.fix else "")
+            lines.append("::%s title=%s::%s" % (kind, _gh_escape(o.check.id, prop=True), _gh_escape(msg)))
+        if len(hits) > MAX_ANNOTATIONS:
+            lines.append("::notice::%d more %s(s): see the job summary" % (len(hits) - MAX_ANNOTATIONS, kind))
+    return lines
+
+
+def github_summary(outcomes: Sequence[Outcome], header: str) -> str:
+    """A markdown table for $GITHUB_STEP_SUMMARY (kept far below GitHub's 1 MiB limit)."""
+    icons = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️"}
+    rows = ["### TensorFlow environment preflight", "", header, "", "| | check | result | fix |", "|---|---|---|---|"]
+    for o in outcomes:
+        cell = lambda t: (t or "").replace("|", "\\|").replace("\n", " ")[:300]  # noqa: E731
+        rows.append("| %s | `%s` | %s | %s |" % (icons[o.result.status], o.check.id, cell(o.result.summary),
+                                                  cell(o.result.fix if o.result.status != Status.PASS else "")))
+    c = counts(outcomes)
+    rows += ["", "%d passed, %d warnings, %d failed, %d skipped" % (c["pass"], c["warn"], c["fail"], c["skip"]), ""]
+    return "\n".join(rows)

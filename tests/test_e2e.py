@@ -7,10 +7,12 @@ import os
 import shutil
 import time
 
+import jsonschema
 import pytest
+import xmlschema
 
 from checks.markers import MARKER, OWNER
-from tests.conftest import invoke, pyenv_python
+from tests.conftest import ROOT, invoke, pyenv_python
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 FAST = ("--budget", "0.5")
@@ -40,10 +42,12 @@ def test_rerun_on_a_complete_environment_is_a_noop(tf_env):
 
 
 def test_verify_passes_honestly_and_json_has_every_family(tf_env, tmp_path):
-    out = tmp_path / "out.json"
-    done = invoke("verify", "--env", str(tf_env), "--json", str(out), *FAST)
+    out, junit = tmp_path / "out.json", tmp_path / "junit.xml"
+    done = invoke("verify", "--env", str(tf_env), "--json", str(out), "--junit", str(junit), *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
     data = read_json(out)
+    jsonschema.validate(data, read_json(ROOT / "docs" / "schema" / "verify-v1.schema.json"))
+    xmlschema.validate(str(junit), str(ROOT / "docs" / "schema" / "junit.xsd"))
     assert data["schema_version"] == "1" and data["exit_code"] == 0
     checks = {c["id"]: c for c in data["checks"]}
     assert {c["family"] for c in checks.values()} == {"environment", "architecture", "packages", "devices", "matmul"}

@@ -221,3 +221,10 @@ def test_consistency_reports_unmet_requirements_and_x86_64_binaries_in_an_arm64_
     assert r.status == Status.FAIL and "numpy<2.2.0" in r.summary
     assert any("numpy (x86_64)" in d for d in r.details)
     assert run(facts_for(machines.M1_NATIVE))[0]["packages.consistency"].status == Status.PASS
+
+
+def test_github_escaping_follows_actions_toolkit():
+    from checks.report import _gh_escape
+
+    assert _gh_escape("50% a\nb\r") == "50%25 a%0Ab%0D"
+    assert _gh_escape("a:b,c", prop=True) == "a%3Ab%2Cc"

@@ -8,6 +8,7 @@ stderr.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -35,8 +36,8 @@ def main(config: dict[str, Any]) -> int:
     facts: dict[str, Any] = {"stage": "import", "config": {k: v for k, v in config.items() if k != "out"}}
     _save(facts, out)
     t0 = time.perf_counter()
-    import numpy as np
-    import tensorflow as tf
+    tf = importlib.import_module("tensorflow")  # the import being probed comes first
+    np = importlib.import_module("numpy")
 
     facts["tensorflow"] = {
         "version": tf.__version__,
