@@ -9,6 +9,7 @@ from checks.model import Options, Result, Status, fail, pass_, skip
 from checks.rules.common import no_metal_reason, tf_imported
 
 STDERR_LINES = 12
+IMPORT_FAILED = "`import tensorflow` failed: "
 
 
 def _stderr_tail(process: dict[str, Any]) -> list[str]:
@@ -24,7 +25,10 @@ def _explained(result: Result, stderr: str) -> Result:
     d = found[0]
     details = ["cause: " + d.cause] + ["also: [%s] %s" % (x.id, x.cause) for x in found[1:]] + result.details
     facts = {**result.facts, "diagnoses": [x.to_json() for x in found]}
-    return Result(result.status, result.summary + " [%s]" % d.id, details, d.fix, facts)
+    summary = result.summary
+    if summary.startswith(IMPORT_FAILED):  # quote the recognised error, not whatever line came last
+        summary = IMPORT_FAILED + d.evidence[:300]
+    return Result(result.status, summary + " [%s]" % d.id, details, d.fix, facts)
 
 
 def imported(facts: dict[str, Any], options: Options) -> Result:
@@ -57,7 +61,7 @@ def _imported(facts: dict[str, Any]) -> Result:
         return fail("the TensorFlow child could not start: %s" % proc["error"], "invoke setup --force",
                     facts=keep)
     last = tail[-1] if tail else "exit code %s" % proc.get("returncode")
-    return fail("`import tensorflow` failed: %s" % last, "see the error below; `invoke setup --force` reinstalls",
+    return fail(IMPORT_FAILED + last, "see the error below; `invoke setup --force` reinstalls",
                 details=tail, facts=keep)
 
 
