@@ -6,7 +6,6 @@ itself), and conda / mamba / micromamba (Python from conda-forge, the lock throu
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+from checks.diagnose import diagnose
 from scripts.environment import python_of
 from scripts.errors import SetupError, usage
 from scripts.uvtool import find_uv, uv_env
@@ -41,13 +41,14 @@ def resolve(name: str) -> str:
 
 
 def stream(argv: Sequence[str], env: dict | None = None) -> list[str]:
-    """Run an installer in its own process group, showing its output; return its last lines.
+    """Run an installer, showing its output; return its last lines.
 
-    On a terminal the installer writes to it directly (its own progress bars); elsewhere its output
-    is passed through line by line. Ctrl-C or SIGTERM stop the whole group and raise SetupError(130).
+    The installer stays in our process group, so a Ctrl-C reaches it and a kill of the group takes it
+    down too. On a terminal it writes there directly (its own progress bars); elsewhere its output is
+    passed through line by line. Ctrl-C or SIGTERM stop it and raise SetupError(130).
     """
     tty = sys.stderr.isatty()
-    proc = subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+    proc = subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL,
                             stdout=None if tty else subprocess.PIPE, stderr=None if tty else subprocess.STDOUT,
                             text=True, errors="replace")
     tail: deque[str] = deque(maxlen=40)
@@ -66,8 +67,10 @@ def stream(argv: Sequence[str], env: dict | None = None) -> list[str]:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if proc.returncode != 0:
-        raise SetupError("`%s` failed with exit code %s%s" % (
-            " ".join(argv[:3]), proc.returncode, ":\n" + "\n".join(list(tail)[-8:]) if tail else ""))
+        found = diagnose("\n".join(tail))
+        cause = " Cause: %s Fix: %s" % (found[0].cause, found[0].fix) if found else ""
+        raise SetupError("`%s` failed with exit code %s.%s%s" % (
+            " ".join(argv[:3]), proc.returncode, cause, "\n" + "\n".join(list(tail)[-8:]) if tail else ""))
     return list(tail)
 
 
@@ -76,14 +79,12 @@ def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def create(manager: str, env: Path, python: str) -> None:

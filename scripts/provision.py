@@ -15,7 +15,7 @@ from pathlib import Path
 from checks import __version__, matrix
 from checks.matrix import ROOT, Target
 from checks.probes import runner
-from scripts import environment, interpreters, locks, managers
+from scripts import environment, interpreters, locks, managers, network
 from scripts.errors import SetupError, usage
 from scripts.progress import Steps
 
@@ -192,6 +192,11 @@ def setup(profile: str = "auto", manager: str = "auto", python: str | None = Non
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
               % (p.env, p.lock.relative_to(ROOT), time.monotonic() - start), file=sys.stderr)
         return p
+    url = network.index_url(p.manager)
+    why = network.unreachable(url) if url else None
+    if why:
+        raise SetupError("cannot reach the package index %s (%s): a network problem, not a missing package. "
+                         "Nothing was changed%s." % (url, why, "; %s is untouched" % p.env if p.env.exists() else ""))
     stale = p.env.exists() and any(p.env.iterdir())
     steps.total = 4 if stale else 3
     if stale:
