@@ -97,6 +97,20 @@ def diagnose(c, file=None):
         raise Exit(code=code)
 
 
+@task(help={"env": "environment to report on (default: .venv-tf)", "out": "bundle directory (default: report)"})
+def report(c, env=None, out="report"):
+    """Run every probe and write a bundle (one file per probe) plus summary.md for a bug report."""
+    env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
+    python = environment.python_of(env_path)
+    if not python.exists():
+        raise Exit("error: no environment at %s (no bin/python): run `invoke setup` first" % env_path, code=2)
+    argv = [str(python), "-m", "checks", "--record", out, "--json", os.path.join(out, "results.json")]
+    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    code = subprocess.call(argv, env=run_env, stdin=subprocess.DEVNULL)
+    if code not in (0, 1):  # a failed check is still a good report
+        raise Exit(code=code)
+
+
 @task
 def lock(c):
     """Re-resolve every lock file in envs/locks/ from envs/matrix.json with uv (hashes for every file)."""

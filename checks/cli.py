@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kill the TensorFlow child after this long (default: %.0f)" % DEFAULT_TIMEOUT_S)
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (GitLab, Jenkins, GitHub test reporters)")
     p.add_argument("--strict", action="store_true", help="warnings fail the run too")
+    p.add_argument("--record", metavar="DIR", help="also write every probe result to a bundle directory")
+    p.add_argument("--replay", metavar="DIR", help="probe nothing: evaluate the checks from a recorded bundle")
     p.add_argument("--version", action="version", version="checks " + __version__)
     return p
 
@@ -91,6 +93,19 @@ def _profile(requested: str, facts: dict[str, Any]) -> str:
     s = facts["system"]
     native_mac = s["os"] == "macos" and s["interpreter_arch"] == "arm64" and not s.get("translated")
     return "metal" if native_mac and facts["packages"]["versions"].get("tensorflow-metal") else "cpu"
+
+
+def replayed(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Facts and recorded options from a bundle; the same pure derivation as a live run."""
+    from checks import bundle
+
+    recorded, options = bundle.read(args.replay)
+    raw = recorded["raw"]
+    facts = {"raw": {"system": raw}, "system": system.derive(raw), "tensorflow": recorded["tensorflow"],
+             "packages": recorded["packages"] or {"not_recorded": True, "versions": {},
+                                                  "environment": {"prefix": "?", "owned": False}}}
+    facts["profile"] = _profile(args.profile if args.profile != "auto" else options.get("profile", "auto"), facts)
+    return facts, options
 
 
 def gather(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,9 +163,23 @@ def main(argv: list[str] | None = None) -> int:
         print("checks: error: %s" % exc, file=sys.stderr)
         return 2
     try:
-        facts = gather(args)
-        options = Options(profile=facts["profile"], require_gpu=args.require_gpu, min_speedup=options_speedup,
-                          strict=args.strict)
+        recorded: dict[str, Any] = {}
+        if args.replay:
+            try:
+                facts, recorded = replayed(args)
+            except (OSError, ValueError) as exc:
+                print("checks: error: cannot replay: %s" % exc, file=sys.stderr)
+                return 2
+        else:
+            facts = gather(args)
+        options = Options(profile=facts["profile"], require_gpu=args.require_gpu or recorded.get("require_gpu", False),
+                          min_speedup=args.min_speedup or recorded.get("min_speedup") or options_speedup,
+                          strict=args.strict or recorded.get("strict", False))
+        if args.record:
+            from checks import bundle
+
+            bundle.write(args.record, facts, {"profile": options.profile, "require_gpu": options.require_gpu,
+                                              "min_speedup": options.min_speedup, "strict": options.strict})
         outcomes = evaluate(facts, options)
     except KeyboardInterrupt:
         print("checks: interrupted", file=sys.stderr)
@@ -159,9 +188,19 @@ def main(argv: list[str] | None = None) -> int:
         print("checks: internal error: %s: %s (please report it)" % (type(exc).__name__, exc), file=sys.stderr)
         return 2
     code = exit_code(outcomes, options.strict)
+    where = "replay of %s" % args.replay if args.replay else sys.prefix
     header = "checks %s: profile %s, Python %s at %s" % (
-        __version__, options.profile, facts["system"]["python_version"], sys.prefix)
+        __version__, options.profile, facts["system"]["python_version"], where)
     render_text(outcomes, header)
+    if args.record:
+        s = facts["system"]
+        machine = ["", "#### Machine", "", "| fact | value |", "|---|---|"] + [
+            "| %s | %s |" % (k, s.get(k)) for k in ("platform", "hardware_arch", "translated", "vm", "model",
+                                                  "cpu_brand", "macos_version", "gpu", "python_version")
+            if k in s] + ["", "Attach this folder (a bundle; `python -m checks --replay DIR` reads it).", ""]
+        with open(os.path.join(args.record, "summary.md"), "w", encoding="utf-8") as fh:
+            fh.write(github_summary(outcomes, header) + "\n".join(machine))
+        print("Bundle written to %s (summary.md is ready to paste into a bug report)" % args.record)
     return write_reports(args, outcomes, options, facts, code, header)
 
 

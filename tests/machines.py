@@ -82,6 +82,7 @@ INTEL = {
 }
 
 GITHUB_ARM64_VM = copy.deepcopy(M1_NATIVE)
+GITHUB_ARM64_VM["python"] = _python("arm64", mac_ver="")  # macOS version not recorded
 GITHUB_ARM64_VM["memory"] = {"total": 7 * 2**30, "available": 4 * 2**30, "cpus": 3}  # runner: 3 CPU, 7 GB
 GITHUB_ARM64_VM["commands"].update({
     "kern.hv_vmm_present": ok("1"),                      # public sample 63086774719
@@ -96,3 +97,29 @@ GITHUB_ARM64_VM["commands"].update({
 OLD_MACOS = copy.deepcopy(M1_NATIVE)
 # Not a recorded machine: a Big Sur version string, to exercise the macOS 12 threshold.
 OLD_MACOS["commands"]["sw_vers"] = ok("11.7.10")
+
+# M3 Max: only the GPU core count ("sppci_cores" : "40", §4) and the chip name (metal log line
+# "Metal device set to: Apple M3 Max", public sample 66319070134) are recorded; the rest is not known.
+M3_MAX = {
+    "python": _python("arm64", mac_ver=""),
+    "memory": {"total": None, "available": None},
+    "linux": None,
+    "commands": {name: NOT_RECORDED for name in M1_NATIVE["commands"]},
+}
+M3_MAX["commands"]["system_profiler"] = ok(json.dumps({"SPDisplaysDataType": [
+    {"sppci_model": "Apple M3 Max", "sppci_cores": "40"}]}, indent=2))
+M3_MAX["commands"]["machdep.cpu.brand_string"] = ok("Apple M3 Max")
+
+# name -> (raw outputs, what is recorded and where from)
+BUNDLES = {
+    "m1-native": (M1_NATIVE, "Apple Silicon M1, native arm64 Python. Composite of real outputs from several M1/M2 "
+                             "machines (sources beside each value in tests/machines.py); hw.model not recorded. "
+                             "The interpreter facts (python.json) are assumed native arm64, not recorded."),
+    "m3-max": (M3_MAX, "Apple M3 Max: only the GPU core count and chip name are recorded; every other command is "
+                       "marked not recorded. python.json is assumed native arm64."),
+    "intel-mac": (INTEL, "Intel Mac (i5-1038NG7, macOS 12.6): real sysctl answers for the missing arm64 keys."),
+    "rosetta": (ROSETTA, "x86_64 Python under Rosetta on Apple Silicon: sysctl.proc_translated = 1 (Apple's doc); "
+                         "hw.optional.arm64 stays 1 (partly unconfirmed)."),
+    "github-arm64-vm": (GITHUB_ARM64_VM, "GitHub-hosted arm64 macOS runner (a VM): kern.hv_vmm_present = 1, "
+                                         "VirtualMac2,1, 'Apple M1 (Virtual)'; system_profiler JSON not recorded."),
+}

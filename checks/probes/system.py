@@ -129,18 +129,30 @@ def derive(raw: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+def _answered(raw: dict[str, Any], name: str) -> bool:
+    """The command ran and answered (exit 0, or sysctl's exit 1 for a key this kernel lacks)."""
+    cmd = raw["commands"].get(name) or {}
+    return cmd.get("returncode") in (0, 1)
+
+
 def _derive_mac(raw: dict[str, Any]) -> dict[str, Any]:
     arm64 = _int(_out(raw, "hw.optional.arm64"))
     translated = _int(_out(raw, "sysctl.proc_translated"))
+    machine = {"aarch64": "arm64"}.get(raw["python"]["machine"], raw["python"]["machine"])
+    if _answered(raw, "hw.optional.arm64"):
+        hardware = "arm64" if arm64 == 1 else "x86_64"
+    else:  # not recorded: the interpreter's own architecture is the best evidence
+        hardware = machine
     version = _out(raw, "sw_vers")
     mac_ver = raw["python"].get("mac_ver") or None
     memsize = _int(_out(raw, "hw.memsize"))
     return {
         # hw.optional.arm64 is 1 on Apple Silicon, also for a translated process; missing or 0 on Intel.
-        "hardware_arch": "arm64" if arm64 == 1 else "x86_64",
+        "hardware_arch": hardware,
         # The key is missing on Intel Macs: that means "not translated".
         "translated": translated == 1,
-        "vm": _int(_out(raw, "kern.hv_vmm_present")) == 1,
+        # None: not known (the command did not answer, or a bundle did not record it).
+        "vm": _int(_out(raw, "kern.hv_vmm_present")) == 1 if _answered(raw, "kern.hv_vmm_present") else None,
         "model": _out(raw, "hw.model"),
         "cpu_brand": _out(raw, "machdep.cpu.brand_string"),
         "macos_version": version or mac_ver,

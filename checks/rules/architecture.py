@@ -35,6 +35,8 @@ def interpreter(facts: dict[str, Any], options: Options) -> Result:
 def virtualization(facts: dict[str, Any], options: Options) -> Result:
     s = facts["system"]
     keep = {"vm": s.get("vm"), "model": s.get("model"), "cpu_brand": s.get("cpu_brand"), "gpu": s.get("gpu")}
+    if s.get("vm") is None:
+        return skip("unknown: kern.hv_vmm_present did not answer (or was not recorded)", facts=keep)
     if not s.get("vm"):
         return pass_("bare metal (no hypervisor reported)", facts=keep)
     if s["os"] != "macos":
@@ -55,8 +57,10 @@ def macos_version(facts: dict[str, Any], options: Options) -> Result:
     if s.get("macos_compat_mode"):
         return warn("Python sees macOS 10.16 (compatibility mode); pip then rejects macOS 12 wheels",
                     "SYSTEM_VERSION_COMPAT=0 invoke setup --force", facts=keep)
+    if not raw:
+        return skip("unknown: sw_vers did not answer (or was not recorded)", facts=keep)
     try:
-        version = Version(raw or "")
+        version = Version(raw)
     except InvalidVersion:
         return warn("macOS version not recognised: %r" % raw, "report `sw_vers -productVersion`", facts=keep)
     if version < Version("12.0") and options.profile == "metal":

@@ -28,3 +28,11 @@ def no_metal_reason(facts: dict[str, Any], profile: str) -> str | None:
 
 def tf_imported(facts: dict[str, Any]) -> bool:
     return bool((facts.get("tensorflow") or {}).get("tensorflow"))
+
+
+NOT_RECORDED = "not recorded in this bundle"
+
+
+def recorded(facts: dict[str, Any], key: str) -> bool:
+    """False when a replayed bundle did not record this part (packages or tensorflow)."""
+    return not (facts.get(key) or {}).get("not_recorded")

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from checks.model import Options, Result, fail, pass_, skip
+from checks.rules.common import NOT_RECORDED, recorded
 
 
 def setup_marker(facts: dict[str, Any], options: Options) -> Result:
+    if not recorded(facts, "packages"):
+        return skip(NOT_RECORDED)
     env = facts["packages"]["environment"]
     marker = env.get("marker")
     if env.get("marker_error"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.model import Options, Result, fail, pass_, skip
-from checks.rules.common import no_metal_reason, tf_imported
+from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded, tf_imported
 
 
 def _side(facts: dict[str, Any], device: str) -> dict[str, Any] | None:
@@ -19,6 +19,8 @@ def _figures(m: dict[str, Any]) -> str:
 
 def _not_run(facts: dict[str, Any]) -> Result:
     stage = (facts.get("tensorflow") or {}).get("stage")
+    if not recorded(facts, "tensorflow"):
+        return skip(NOT_RECORDED)
     return skip("TensorFlow did not import" if not tf_imported(facts) else "the probe stopped at stage %r" % stage)
 
 

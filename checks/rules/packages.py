@@ -8,7 +8,7 @@ from packaging.version import InvalidVersion, Version
 
 from checks import matrix
 from checks.model import Options, Result, fail, pass_, skip, warn
-from checks.rules.common import no_metal_reason
+from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded
 
 TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")
 
@@ -18,6 +18,8 @@ def _installed_tf(versions: dict[str, Any]) -> dict[str, str]:
 
 
 def tensorflow(facts: dict[str, Any], options: Options) -> Result:
+    if not recorded(facts, "packages"):
+        return skip(NOT_RECORDED)
     versions = facts["packages"]["versions"]
     platform = facts["system"]["platform"]
     target = matrix.default().target(options.profile, platform)
@@ -39,6 +41,8 @@ def tensorflow(facts: dict[str, Any], options: Options) -> Result:
 
 
 def metal(facts: dict[str, Any], options: Options) -> Result:
+    if not recorded(facts, "packages"):
+        return skip(NOT_RECORDED)
     versions = facts["packages"]["versions"]
     plugin = facts["packages"].get("metal_plugin")
     installed_metal = versions.get("tensorflow-metal")
@@ -84,6 +88,8 @@ def _minor(version: str) -> tuple[int, int]:
 
 def consistency(facts: dict[str, Any], options: Options) -> Result:
     """Conflicting TensorFlow distributions, a Keras that does not fit, unmet requirements, foreign binaries."""
+    if not recorded(facts, "packages"):
+        return skip(NOT_RECORDED)
     pk = facts["packages"]
     versions = pk["versions"]
     installed = _installed_tf(versions)

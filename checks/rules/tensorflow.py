@@ -6,7 +6,7 @@ from typing import Any
 
 from checks.diagnose import diagnose
 from checks.model import Options, Result, Status, fail, pass_, skip
-from checks.rules.common import no_metal_reason, tf_imported
+from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded, tf_imported
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
@@ -32,6 +32,8 @@ def _explained(result: Result, stderr: str) -> Result:
 
 
 def imported(facts: dict[str, Any], options: Options) -> Result:
+    if not recorded(facts, "tensorflow"):
+        return skip(NOT_RECORDED)
     result = _imported(facts)
     if result.status != Status.FAIL:
         return result
@@ -67,15 +69,15 @@ def _imported(facts: dict[str, Any]) -> Result:
 
 def gpus(facts: dict[str, Any], options: Options) -> Result:
     reason = no_metal_reason(facts, options.profile)
-    if not tf_imported(facts):
-        return skip("TensorFlow did not import")
-    listed = facts["tensorflow"]["tensorflow"]["gpus"]
-    keep = {"gpus": listed, "details": facts["tensorflow"]["tensorflow"].get("gpu_details")}
+    if reason and options.require_gpu:
+        return fail("--require-gpu: no Metal GPU here (%s)" % reason,
+                    "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`")
+    listed = ((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("gpus")
+    keep = {"gpus": listed, "details": ((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("gpu_details")}
     if reason:
-        if options.require_gpu:
-            return fail("--require-gpu: no Metal GPU here (%s)" % reason,
-                        "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`", facts=keep)
         return skip(reason, facts=keep)
+    if not tf_imported(facts):
+        return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
     if not listed:
         return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
                     "check the packages results above; `invoke setup --force` reinstalls the pinned pair",

@@ -1,0 +1,74 @@
+"""Record every probe result to a bundle directory, and read one back (for replay on any OS).
+
+A bundle is plain files a person can read and edit (docs/BUNDLES.md):
+  bundle.json           format, when and how it was recorded, options, notes on sources
+  python.json           the interpreter (platform.system/machine, version, mac_ver, ...)
+  memory.json           total and available bytes (psutil)
+  linux.json            /proc/cpuinfo flags and DMI product (Linux only)
+  commands/NAME.json    one system command each: argv, returncode, stdout, stderr (macOS only)
+  packages.json         installed versions, the Metal plugin, the setup marker, the audit facts
+  tensorflow.json       the TensorFlow child's JSON, with its process (stderr, signal, timeout)
+A missing file means "not recorded": the checks that need it are skipped and say so.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+from checks import __version__
+
+FORMAT = 1
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write(directory: str, facts: dict[str, Any], options: dict[str, Any]) -> Path:
+    """Write the raw facts of a run to ``directory`` (created if needed)."""
+    root = Path(directory)
+    raw = facts["raw"]["system"]
+    _dump(root / "bundle.json", {"format": FORMAT, "tool_version": __version__, "options": options,
+                                 "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                                     timespec="seconds"),
+                                 "notes": "recorded by `python -m checks --record` on this machine"})
+    _dump(root / "python.json", raw["python"])
+    _dump(root / "memory.json", raw.get("memory") or {})
+    if raw.get("linux") is not None:
+        _dump(root / "linux.json", raw["linux"])
+    for name, result in (raw.get("commands") or {}).items():
+        _dump(root / "commands" / (name + ".json"), result)
+    _dump(root / "packages.json", facts["packages"])
+    _dump(root / "tensorflow.json", facts["tensorflow"])
+    return root
+
+
+def _load(path: Path, default: Any = None) -> Any:
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError("bundle file %s is not valid JSON: %s" % (path, exc)) from None
+
+
+def read(directory: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(raw system facts, packages, tensorflow) and the recorded options from a bundle."""
+    root = Path(directory)
+    meta = _load(root / "bundle.json")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError("%s is not a bundle (no bundle.json with format %d)" % (root, FORMAT))
+    python = _load(root / "python.json")
+    if not python:
+        raise ValueError("bundle %s has no python.json" % root)
+    commands = {p.stem: _load(p) for p in sorted((root / "commands").glob("*.json"))}
+    raw = {"python": python, "memory": _load(root / "memory.json", {}), "linux": _load(root / "linux.json"),
+           "commands": commands}
+    recorded = {"raw": raw,
+                "packages": _load(root / "packages.json"),
+                "tensorflow": _load(root / "tensorflow.json", {"not_recorded": True})}
+    return recorded, meta.get("options") or {}

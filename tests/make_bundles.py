@@ -1,0 +1,34 @@
+"""Write the macOS fixture bundles in tests/bundles/ from the recorded outputs in tests/machines.py.
+
+Run: .tools/bin/python -m tests.make_bundles. Packages and TensorFlow facts of these machines were
+never recorded, so those files are absent and replay skips the checks that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.machines import BUNDLES
+
+HERE = Path(__file__).resolve().parent / "bundles"
+
+
+def write(name: str, raw: dict, notes: str, root: Path = HERE) -> Path:
+    out = root / name
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "commands").mkdir(parents=True)
+    meta = {"format": 1, "tool_version": "fixture", "notes": notes, "options": {},
+            "sources": "shared/facts/metal-compat.md §4, §5 (ids in tests/machines.py)"}
+    files = {"bundle.json": meta, "python.json": raw["python"], "memory.json": raw["memory"]}
+    files.update({"commands/%s.json" % k: v for k, v in raw["commands"].items()})
+    for rel, data in files.items():
+        (out / rel).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+if __name__ == "__main__":
+    for name, (raw, notes) in BUNDLES.items():
+        print(write(name, raw, notes))
