@@ -53,6 +53,19 @@ def setup(c, profile="auto", manager="auto", python=None, env=None, force=False,
         raise Exit("interrupted: run `invoke setup` again to repair the environment", code=130) from None
 
 
+def _run_checks(env: str | None, args: list[str]) -> int:
+    """Run `python -m checks ARGS` with the environment's own interpreter; exit 2 if there is none."""
+    env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
+    python = environment.python_of(env_path)
+    if not python.exists():
+        raise Exit("error: no environment at %s (no bin/python): run `invoke setup` first" % env_path, code=2)
+    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    try:
+        return subprocess.call([str(python), "-m", "checks", *args], env=run_env, stdin=subprocess.DEVNULL)
+    except KeyboardInterrupt:
+        raise Exit("interrupted", code=130) from None
+
+
 @task(help={
     "env": "environment to verify (default: .venv-tf in the repository)",
     "json": "also write every result and its facts to this JSON file",
@@ -78,11 +91,7 @@ def verify(c, env=None, json=None, junit=None, require_gpu=False, min_speedup=No
         if value is not None:
             argv += [flag, str(value)]
     argv += ["--require-gpu"] * bool(require_gpu) + ["--strict"] * bool(strict)
-    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    try:
-        code = subprocess.call(argv, env=run_env, stdin=subprocess.DEVNULL)
-    except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
+    code = _run_checks(env, argv)
     if code:
         raise Exit(code=code if code in (1, 2, 130) else 2)
 
@@ -100,13 +109,7 @@ def diagnose(c, file=None):
 @task(help={"env": "environment to report on (default: .venv-tf)", "out": "bundle directory (default: report)"})
 def report(c, env=None, out="report"):
     """Run every probe and write a bundle (one file per probe) plus summary.md for a bug report."""
-    env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
-    python = environment.python_of(env_path)
-    if not python.exists():
-        raise Exit("error: no environment at %s (no bin/python): run `invoke setup` first" % env_path, code=2)
-    argv = [str(python), "-m", "checks", "--record", out, "--json", os.path.join(out, "results.json")]
-    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    code = subprocess.call(argv, env=run_env, stdin=subprocess.DEVNULL)
+    code = _run_checks(env, ["--record", out, "--json", os.path.join(out, "results.json")])
     if code not in (0, 1):  # a failed check is still a good report
         raise Exit(code=code)
 

@@ -16,7 +16,7 @@ from checks import __version__, matrix
 from checks.evaluate import evaluate
 from checks.model import Options
 from checks.probes import packages, system, tensorflow
-from checks.report import exit_code, github_annotations, github_summary, render_text, to_json, to_junit
+from checks.report import bug_report, exit_code, github_annotations, github_summary, render_text, to_json, to_junit
 
 DEFAULT_MIN_SPEEDUP = 1.5
 DEFAULT_BUDGET_S = 3.0
@@ -193,13 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         __version__, options.profile, facts["system"]["python_version"], where)
     render_text(outcomes, header)
     if args.record:
-        s = facts["system"]
-        machine = ["", "#### Machine", "", "| fact | value |", "|---|---|"] + [
-            "| %s | %s |" % (k, s.get(k)) for k in ("platform", "hardware_arch", "translated", "vm", "model",
-                                                  "cpu_brand", "macos_version", "gpu", "python_version")
-            if k in s] + ["", "Attach this folder (a bundle; `python -m checks --replay DIR` reads it).", ""]
         with open(os.path.join(args.record, "summary.md"), "w", encoding="utf-8") as fh:
-            fh.write(github_summary(outcomes, header) + "\n".join(machine))
+            fh.write(bug_report(outcomes, header, facts["system"]))
         print("Bundle written to %s (summary.md is ready to paste into a bug report)" % args.record)
     return write_reports(args, outcomes, options, facts, code, header)
 

@@ -126,3 +126,15 @@ def github_summary(outcomes: Sequence[Outcome], header: str) -> str:
     c = counts(outcomes)
     rows += ["", "%d passed, %d warnings, %d failed, %d skipped" % (c["pass"], c["warn"], c["fail"], c["skip"]), ""]
     return "\n".join(rows)
+
+
+MACHINE_FACTS = ("platform", "hardware_arch", "translated", "vm", "model", "cpu_brand", "macos_version", "gpu",
+                 "python_version")
+
+
+def bug_report(outcomes: Sequence[Outcome], header: str, system: dict[str, Any]) -> str:
+    """The results table and the machine's facts, for a bundle's summary.md."""
+    rows = ["", "#### Machine", "", "| fact | value |", "|---|---|"]
+    rows += ["| %s | %s |" % (k, system.get(k)) for k in MACHINE_FACTS if k in system]
+    rows += ["", "Attach this folder (a bundle; `python -m checks --replay DIR` reads it).", ""]
+    return github_summary(outcomes, header) + "\n".join(rows)

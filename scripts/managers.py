@@ -17,6 +17,7 @@ from pathlib import Path
 from checks.diagnose import diagnose
 from scripts.environment import python_of
 from scripts.errors import SetupError, usage
+from scripts.interpreters import probe
 from scripts.uvtool import find_uv, uv_env
 
 MANAGERS = ("auto", "uv", "venv", "conda")
@@ -94,9 +95,11 @@ def create(manager: str, env: Path, python: str) -> None:
     elif manager == "venv":
         stream([python, "-m", "venv", str(env)])
     else:
-        tool = conda_tool()
-        minor = stream([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])[-1].strip()
-        stream([tool, "create", "--yes", "--prefix", str(env), "-c", "conda-forge", "python=%s" % minor, "pip"])
+        interp = probe(python)
+        if interp is None:
+            raise usage("--python %s: not a working Python interpreter" % python)
+        stream([conda_tool(), "create", "--yes", "--prefix", str(env), "-c", "conda-forge",
+                "python=%s" % interp.minor, "pip"])
 
 
 def install(manager: str, env: Path, lock: Path) -> None:

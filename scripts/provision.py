@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 from checks import __version__, matrix
 from checks.matrix import ROOT, Target
 from checks.probes import runner
@@ -77,8 +80,8 @@ def choose_profile(requested: str, interp: interpreters.Interpreter, on_apple_si
 def check_tensorflow_request(m: matrix.Matrix, profile: str, version: str) -> None:
     """Refuse a TensorFlow version the matrix knows to break with the plugin, or does not pin."""
     try:
-        matrix.Version(version)
-    except matrix.InvalidVersion:
+        Version(version)
+    except InvalidVersion:
         raise usage("--tensorflow %r is not a version" % version) from None
     metal_target = m.target("metal", "macos-arm64")
     if profile in ("metal", "auto") and metal_target:
@@ -138,7 +141,7 @@ def plan(profile: str = "auto", manager: str = "auto", python: str | None = None
 
 def _interpreter_from(python: str | None) -> interpreters.Interpreter:
     if python and all(part.isdigit() for part in python.split(".")) and python.count(".") == 1:
-        spec = matrix.SpecifierSet("==%s.*" % python)
+        spec = SpecifierSet("==%s.*" % python)
         paths = [interpreters.current()] + interpreters.candidates()
         found = next((i for i in map(interpreters.probe, paths) if i and spec.contains(i.version)), None)
         if found is None:

@@ -52,3 +52,20 @@ def test_no_suitable_python_names_the_command_that_gets_one(tmp_path, monkeypatc
 def test_python_given_as_a_version_is_looked_up():
     plan = provision.plan(python="3.10", env="/tmp/unused-env-for-plan")
     assert plan.interpreter.minor == "3.10"
+
+
+def test_conda_create_asks_for_the_interpreters_minor_version(tmp_path, monkeypatch):
+    """No conda here: a stand-in micromamba records the command that setup runs."""
+    from scripts import managers
+
+    log = tmp_path / "argv"
+    fake = tmp_path / "bin" / "micromamba"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "$@" > %s\n' % log)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    assert managers.resolve("conda") == "conda"
+    managers.create("conda", tmp_path / "env", pyenv_python("3.10"))
+    argv = log.read_text().split()
+    assert argv[:4] == ["create", "--yes", "--prefix", str(tmp_path / "env")]
+    assert "python=3.10" in argv and "conda-forge" in argv

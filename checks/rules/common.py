@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks.model import Options, Result, fail, skip
+
 GITHUB_VM = ("GitHub: 'Nested-virtualization and Metal Performance Shaders (MPS) are not supported due to "
              "the limitation of Apple's Virtualization Framework.'")
 
@@ -36,3 +38,14 @@ NOT_RECORDED = "not recorded in this bundle"
 def recorded(facts: dict[str, Any], key: str) -> bool:
     """False when a replayed bundle did not record this part (packages or tensorflow)."""
     return not (facts.get(key) or {}).get("not_recorded")
+
+
+def gpu_gate(facts: dict[str, Any], options: Options, what: str) -> Result | None:
+    """Skip (or, with --require-gpu, fail) a GPU check where there is no Metal GPU; None where there is."""
+    reason = no_metal_reason(facts, options.profile)
+    if not reason:
+        return None
+    if options.require_gpu:
+        return fail("--require-gpu: %s (%s)" % (what, reason),
+                    "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`")
+    return skip(reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.model import Options, Result, fail, pass_, skip
-from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
 
 def _side(facts: dict[str, Any], device: str) -> dict[str, Any] | None:
@@ -46,12 +46,9 @@ def cpu(facts: dict[str, Any], options: Options) -> Result:
 
 
 def _gpu_or_skip(facts: dict[str, Any], options: Options):
-    reason = no_metal_reason(facts, options.profile)
-    if reason:
-        if options.require_gpu:
-            return None, fail("--require-gpu: no GPU matmul possible (%s)" % reason,
-                              "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`")
-        return None, skip(reason)
+    gate = gpu_gate(facts, options, "no GPU matmul possible")
+    if gate:
+        return None, gate
     m = _side(facts, "gpu")
     if m is None:
         return None, _not_run(facts)

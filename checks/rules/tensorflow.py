@@ -6,7 +6,7 @@ from typing import Any
 
 from checks.diagnose import diagnose
 from checks.model import Options, Result, Status, fail, pass_, skip
-from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
@@ -68,14 +68,12 @@ def _imported(facts: dict[str, Any]) -> Result:
 
 
 def gpus(facts: dict[str, Any], options: Options) -> Result:
-    reason = no_metal_reason(facts, options.profile)
-    if reason and options.require_gpu:
-        return fail("--require-gpu: no Metal GPU here (%s)" % reason,
-                    "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`")
-    listed = ((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("gpus")
-    keep = {"gpus": listed, "details": ((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("gpu_details")}
-    if reason:
-        return skip(reason, facts=keep)
+    info = (facts.get("tensorflow") or {}).get("tensorflow") or {}
+    listed = info.get("gpus")
+    keep = {"gpus": listed, "details": info.get("gpu_details")}
+    gate = gpu_gate(facts, options, "no Metal GPU here")
+    if gate:
+        return skip(gate.summary, facts=keep) if gate.status == Status.SKIP else gate
     if not tf_imported(facts):
         return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
     if not listed:
