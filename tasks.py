@@ -80,11 +80,7 @@ def _run_checks(env: str | None, args: list[str]) -> int:
 def verify(c, env=None, json=None, junit=None, require_gpu=False, min_speedup=None, budget=None, timeout=None,
            profile="auto", strict=False):
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul."""
-    env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
-    python = environment.python_of(env_path)
-    if not python.exists():
-        raise Exit("error: no environment at %s (no bin/python): run `invoke setup` first" % env_path, code=2)
-    argv: list[str] = [str(python), "-m", "checks", "--profile", profile]
+    argv: list[str] = ["--profile", profile]
     for flag, value in (("--min-speedup", _positive("min-speedup", min_speedup)),
                         ("--budget", _positive("budget", budget)), ("--timeout", _positive("timeout", timeout)),
                         ("--json", json), ("--junit", junit)):
