@@ -10,6 +10,7 @@ CHECKS: tuple[Check, ...] = (
     Check("architecture.interpreter", "Interpreter architecture", architecture.interpreter),
     Check("architecture.virtualization", "Bare metal or VM", architecture.virtualization),
     Check("architecture.macos", "macOS version", architecture.macos_version),
+    Check("architecture.chip", "Chip and GPU", architecture.chip),
     Check("packages.tensorflow", "TensorFlow version", packages.tensorflow),
     Check("packages.metal", "tensorflow-metal pairing", packages.metal),
     Check("packages.consistency", "Package consistency", packages.consistency),
@@ -18,6 +19,7 @@ CHECKS: tuple[Check, ...] = (
     Check("matmul.cpu", "CPU matmul (reference)", matmul.cpu),
     Check("matmul.gpu", "GPU matmul: placement and numbers", matmul.gpu),
     Check("matmul.speedup", "GPU speedup over CPU", matmul.speedup),
+    Check("matmul.efficiency", "GPU efficiency (share of FP32 peak)", matmul.efficiency),
 )
 
 FAMILIES = ("environment", "architecture", "packages", "devices", "matmul")

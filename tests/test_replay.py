@@ -80,3 +80,22 @@ def test_report_on_this_machine_replays_to_the_same_results(tf_env, tmp_path):
     code, checks = replay(out, tmp_path=tmp_path)
     assert code == 0 and {k: (c["status"], c["summary"]) for k, c in checks.items()} == live
     assert "| ✅ | `matmul.cpu` |" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+def test_a_bundle_with_an_unknown_chip_and_macos_still_gives_sensible_verdicts(tmp_path):
+    import shutil
+
+    bundle = tmp_path / "future-mac"
+    shutil.copytree(BUNDLE_DIR / "m1-native", bundle)
+    profiler = json.loads((bundle / "commands" / "system_profiler.json").read_text())
+    profiler["stdout"] = profiler["stdout"].replace("Apple M1", "Apple M9 Ultra").replace('"7"', '"96"')
+    (bundle / "commands" / "system_profiler.json").write_text(json.dumps(profiler))
+    sw_vers = json.loads((bundle / "commands" / "sw_vers.json").read_text())
+    sw_vers["stdout"] = "31.0\n"
+    (bundle / "commands" / "sw_vers.json").write_text(json.dumps(sw_vers))
+    code, checks = replay(bundle, tmp_path=tmp_path)
+    assert code == 0
+    assert checks["architecture.interpreter"]["status"] == "pass"
+    assert checks["architecture.macos"]["status"] == "pass" and "31.0" in checks["architecture.macos"]["summary"]
+    chip = checks["architecture.chip"]["summary"]
+    assert "Apple M9 Ultra, 96 GPU cores" in chip and "'Apple M9 Ultra' is not in envs/chips.json" in chip

@@ -228,3 +228,41 @@ def test_github_escaping_follows_actions_toolkit():
 
     assert _gh_escape("50% a\nb\r") == "50%25 a%0Ab%0D"
     assert _gh_escape("a:b,c", prop=True) == "a%3Ab%2Cc"
+
+
+def test_chip_identification_from_recorded_names():
+    from checks import chips
+
+    assert chips.normalise("kHW_AppleM1Item") == "Apple M1"
+    assert chips.normalise("kHW_AppleM2MaxItem") == "Apple M2 Max"
+    m1 = chips.identify(derive(machines.M1_NATIVE))
+    assert (m1.name, m1.cores, m1.known) == ("Apple M1", 7, True)
+    assert m1.peak_gflops == pytest.approx(7 * 256 * 1.278)  # 2.29 TFLOPS, perf.md §1.2
+    m3 = chips.identify(derive(machines.M3_MAX))
+    assert m3.peak_gflops == pytest.approx(40 * 256 * 1.380)  # 14.13 TFLOPS
+    m5 = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M5", "cores": 10}})
+    assert m5.known and m5.peak_gflops is None and "clock unknown" in m5.note
+    new = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M9 Ultra", "cores": 99}})
+    assert not new.known and "'Apple M9 Ultra' is not in envs/chips.json" in new.note
+
+
+@pytest.mark.parametrize("gflops,status,words", [
+    (1700.0, Status.PASS, "74% of the Apple M1's 2.29 TFLOPS"),
+    (300.0, Status.WARN, "13% of the Apple M1's"),
+])
+def test_efficiency_reports_percent_of_peak_and_warns_far_below(gflops, status, words):
+    g = side(GPU, 2 * 2048**3 / gflops / 1e9)
+    r = run(facts_for(machines.M1_NATIVE, tf=tf_facts(gpu_side=g)))[0]["matmul.efficiency"]
+    assert r.status == status and words in r.summary
+    assert r.facts["percent_of_peak"] == pytest.approx(100 * gflops / (7 * 256 * 1.278), rel=1e-6)
+
+
+def test_efficiency_of_an_unknown_chip_gives_figures_without_a_percentage():
+    raw = copy.deepcopy(machines.M1_NATIVE)
+    raw["commands"]["system_profiler"] = machines.ok('{"SPDisplaysDataType": [{"sppci_model": "Apple M9", '
+                                                    '"sppci_cores": "12"}]}')
+    results, code = run(facts_for(raw))
+    assert code == 0
+    assert "not in envs/chips.json" in results["architecture.chip"].summary
+    eff = results["matmul.efficiency"]
+    assert eff.status == Status.SKIP and "GFLOP/s" in eff.summary and "%" not in eff.summary

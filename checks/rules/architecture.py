@@ -6,6 +6,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from checks import chips
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import GITHUB_VM, no_metal_reason
 
@@ -67,3 +68,23 @@ def macos_version(facts: dict[str, Any], options: Options) -> Result:
         return fail("macOS %s is older than 12.0, the minimum of tensorflow-metal and TensorFlow's arm64 wheels"
                     % raw, "upgrade to macOS 12 or newer", facts=keep)
     return pass_("macOS %s" % raw, facts=keep)
+
+
+def chip(facts: dict[str, Any], options: Options) -> Result:
+    """The Apple chip, its GPU cores, unified memory and FP32 peak; says what it did not recognise."""
+    s = facts["system"]
+    if s["os"] != "macos":
+        return skip("not a Mac")
+    c = chips.identify(s)
+    memory = s.get("memory_bytes")
+    parts = [c.name or "unknown chip"]
+    if c.cores:
+        parts.append("%d GPU cores" % c.cores)
+    if memory:
+        kind = "unified memory" if s.get("hardware_arch") == "arm64" else "memory"
+        parts.append("%.0f GiB %s" % (memory / 2**30, kind))
+    if c.peak_gflops:
+        parts.append("FP32 peak %.2f TFLOPS" % (c.peak_gflops / 1000))
+    complete = c.known and c.peak_gflops
+    return pass_(", ".join(parts) + ("" if complete else " (%s)" % c.note), details=[c.note] if complete else [],
+                 facts={**c.to_json(), "memory_bytes": memory})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.model import Options, Result, fail, pass_, skip
+from checks import chips
+from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
 
@@ -86,4 +87,26 @@ def speedup(facts: dict[str, Any], options: Options) -> Result:
         return fail(summary, "a GPU barely faster than the CPU is not doing the work (throttled, Low Power "
                              "Mode, or a virtual GPU); lower the bar with --min-speedup only if you know why",
                     facts=keep)
+    return pass_(summary, facts=keep)
+
+
+def efficiency(facts: dict[str, Any], options: Options) -> Result:
+    """How close to the chip's FP32 peak the GPU matmul ran; warns far below tensorflow-metal's usual."""
+    g, early = _gpu_or_skip(facts, options)
+    if early:
+        return early
+    if "error" in g:
+        return skip("no timed GPU matmul")
+    c = chips.identify(facts["system"])
+    keep = {"gpu_gflops": g["gflops"], "chip": c.to_json()}
+    if not c.peak_gflops:
+        return skip("%.0f GFLOP/s; %s" % (g["gflops"], c.note), facts=keep)
+    t = chips.table()
+    fraction = g["gflops"] / c.peak_gflops
+    keep.update({"percent_of_peak": 100 * fraction, "peak_gflops": c.peak_gflops})
+    summary = "%.0f GFLOP/s = %.0f%% of the %s's %.2f TFLOPS FP32 peak (tensorflow-metal: ~%.0f%% at large n)" % (
+        g["gflops"], 100 * fraction, c.name, c.peak_gflops / 1000, 100 * t["tfmetal_typical_fraction"])
+    if fraction < t["warn_below_fraction"]:
+        return warn(summary, "far below normal: check Low Power Mode, the power adapter and thermal throttling, "
+                             "and re-run with a larger --budget", facts=keep)
     return pass_(summary, facts=keep)
