@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from typing import Any
 
 from checks import __version__, matrix
@@ -84,15 +85,16 @@ def _min_speedup(arg: float | None) -> float:
     return DEFAULT_MIN_SPEEDUP
 
 
-def _profile(requested: str, facts: dict[str, Any]) -> str:
+def _profile(requested: str, pk: dict[str, Any], python: dict[str, Any]) -> str:
+    """The requested profile; for auto, the setup marker's, else metal for a native macOS arm64 interpreter
+    with tensorflow-metal installed (a translated process reports x86_64, so arm64 means native)."""
     if requested != "auto":
         return requested
-    marker = facts["packages"]["environment"].get("marker") or {}
+    marker = (pk.get("environment") or {}).get("marker") or {}
     if marker.get("profile") in matrix.PROFILES:
         return marker["profile"]
-    s = facts["system"]
-    native_mac = s["os"] == "macos" and s["interpreter_arch"] == "arm64" and not s.get("translated")
-    return "metal" if native_mac and facts["packages"]["versions"].get("tensorflow-metal") else "cpu"
+    native_mac = python["system"] == "Darwin" and python["machine"] in ("arm64", "aarch64")
+    return "metal" if native_mac and (pk.get("versions") or {}).get("tensorflow-metal") else "cpu"
 
 
 def replayed(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -104,21 +106,37 @@ def replayed(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     facts = {"raw": {"system": raw}, "system": system.derive(raw), "tensorflow": recorded["tensorflow"],
              "packages": recorded["packages"] or {"not_recorded": True, "versions": {},
                                                   "environment": {"prefix": "?", "owned": False}}}
-    facts["profile"] = _profile(args.profile if args.profile != "auto" else options.get("profile", "auto"), facts)
+    facts["profile"] = _profile(args.profile if args.profile != "auto" else options.get("profile", "auto"),
+                                facts["packages"], raw["python"])
     return facts, options
 
 
 def gather(args: argparse.Namespace) -> dict[str, Any]:
-    """Run every probe: the machine, the packages, then the TensorFlow child."""
-    raw = system.collect()
-    facts: dict[str, Any] = {"raw": {"system": raw}, "system": system.derive(raw), "packages": packages.collect()}
-    profile = _profile(args.profile, facts)
-    facts["profile"] = profile
-    gpu_wanted = profile == "metal" or args.require_gpu
-    facts["tensorflow"] = tensorflow.collect(
-        budget_s=args.budget, gpu=gpu_wanted, timeout_s=args.timeout,
-        memory_bytes=facts["system"].get("memory_available_bytes"))
-    return facts
+    """Run every probe: the packages, then the TensorFlow child, with the machine's commands alongside it.
+
+    The system commands (system_profiler takes a second or more on a Mac) run in a thread while the
+    child imports TensorFlow; each has its own timeout.
+    """
+    pk = packages.collect()
+    profile = _profile(args.profile, pk, system.interpreter())
+    probed: dict[str, Any] = {}
+
+    def probe_system() -> None:
+        try:
+            probed["raw"] = system.collect()
+        except Exception as exc:  # noqa: BLE001 - re-raised in the main thread
+            probed["error"] = exc
+
+    thread = threading.Thread(target=probe_system, name="system-probe", daemon=True)
+    thread.start()
+    tf = tensorflow.collect(budget_s=args.budget, gpu=profile == "metal" or args.require_gpu,
+                            timeout_s=args.timeout, memory_bytes=system.memory().get("available"))
+    thread.join()
+    if "error" in probed:
+        raise probed["error"]
+    raw = probed["raw"]
+    return {"raw": {"system": raw}, "system": system.derive(raw), "packages": pk, "tensorflow": tf,
+            "profile": profile}
 
 
 def diagnose_main(argv: list[str]) -> int:

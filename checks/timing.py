@@ -42,17 +42,21 @@ class Timing:
 
 def measure(run: Callable[[], Any], budget_s: float, min_reps: int = 5, max_reps: int = 30,
             warmup: int = 2) -> Timing:
-    """Warm up, then time ``run`` until ``budget_s`` is spent (at least ``min_reps`` times)."""
+    """Warm up, then time ``run`` at least ``min_reps`` times, more while ``budget_s`` allows.
+
+    The budget covers the warm-ups too, and a repetition is started only if it should end within
+    the budget (judged by the last one), so a run takes about ``budget_s``, not one repetition more.
+    """
+    start = time.perf_counter()
     for _ in range(warmup):
         run()
     samples: list[float] = []
-    spent = 0.0
-    while len(samples) < max_reps and (len(samples) < min_reps or spent < budget_s):
+    while len(samples) < max_reps:
+        if len(samples) >= min_reps and time.perf_counter() - start + samples[-1] > budget_s:
+            break
         t0 = time.perf_counter()
         run()
-        dt = time.perf_counter() - t0
-        samples.append(dt)
-        spent += dt
+        samples.append(time.perf_counter() - t0)
     return Timing(samples)
 
 

@@ -32,7 +32,7 @@ Run = Callable[..., runner.Completed]
 
 def collect(run: Run = runner.run) -> dict[str, Any]:
     """Run every probe for this machine and this interpreter; return raw outputs."""
-    raw: dict[str, Any] = {"python": _interpreter(), "commands": {}, "linux": None, "memory": _memory()}
+    raw: dict[str, Any] = {"python": interpreter(), "commands": {}, "linux": None, "memory": memory()}
     if sys.platform == "darwin":
         for name, argv in MAC_COMMANDS.items():
             raw["commands"][name] = run(argv, timeout=20 if name == "system_profiler" else 5).to_json()
@@ -41,7 +41,8 @@ def collect(run: Run = runner.run) -> dict[str, Any]:
     return raw
 
 
-def _interpreter() -> dict[str, Any]:
+def interpreter() -> dict[str, Any]:
+    """This interpreter as the platform module sees it (no subprocess)."""
     return {
         "system": platform.system(),
         "machine": platform.machine(),
@@ -56,7 +57,7 @@ def _interpreter() -> dict[str, Any]:
     }
 
 
-def _memory() -> dict[str, int | None]:
+def memory() -> dict[str, int | None]:
     try:
         import psutil
     except ImportError:
