@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from checks import matrix as matrix_mod  # noqa: E402
+from checks import settings  # noqa: E402
 from scripts import environment, locks, provision  # noqa: E402
 from scripts.errors import SetupError  # noqa: E402
 
@@ -25,11 +26,9 @@ def _positive(name: str, value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        number = float(value)
-    except ValueError:
-        raise Exit("error: --%s %r is not a number" % (name, value), code=2) from None
-    if not (number > 0 and number != float("inf")):
-        raise Exit("error: --%s %r is not a positive number" % (name, value), code=2)
+        settings.positive(value, "--" + name)
+    except settings.SettingsError as exc:
+        raise Exit("error: %s" % exc, code=2) from None
     return value
 
 
@@ -71,19 +70,20 @@ def _run_checks(env: str | None, args: list[str]) -> int:
     "json": "also write every result and its facts to this JSON file",
     "junit": "also write JUnit XML to this file (CI test reporters)",
     "require_gpu": "fail, instead of skip, when there is no usable GPU (CI preflight)",
-    "min_speedup": "GPU must beat the CPU matmul by this factor (default: $TFM_MIN_SPEEDUP or 1.5)",
-    "budget": "seconds for the timed matmuls, all devices together (default: 3)",
+    "min_speedup": "GPU must beat the CPU matmul by this factor (default: 1.5; also TFM_MIN_SPEEDUP, tfmetal.json)",
+    "budget": "seconds for the matmuls, warm-ups included, all devices together (default: 3)",
+    "trace": "also capture a TensorFlow profiler trace of the timed matmul into this directory",
     "timeout": "seconds before the TensorFlow child is killed (default: 300)",
     "profile": "auto (default: from the setup marker), metal or cpu",
     "strict": "warnings fail the run too",
 })
 def verify(c, env=None, json=None, junit=None, require_gpu=False, min_speedup=None, budget=None, timeout=None,
-           profile="auto", strict=False):
+           profile="auto", strict=False, trace=None):
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul."""
     argv: list[str] = ["--profile", profile]
     for flag, value in (("--min-speedup", _positive("min-speedup", min_speedup)),
                         ("--budget", _positive("budget", budget)), ("--timeout", _positive("timeout", timeout)),
-                        ("--json", json), ("--junit", junit)):
+                        ("--json", json), ("--junit", junit), ("--trace", trace)):
         if value is not None:
             argv += [flag, str(value)]
     argv += ["--require-gpu"] * bool(require_gpu) + ["--strict"] * bool(strict)

@@ -13,20 +13,19 @@ import sys
 import threading
 from typing import Any
 
-from checks import __version__, matrix
+from checks import __version__, matrix, settings
 from checks.evaluate import evaluate
 from checks.model import Options
 from checks.probes import packages, system, tensorflow
 from checks.report import bug_report, exit_code, github_annotations, github_summary, render_text, to_json, to_junit
 
-DEFAULT_MIN_SPEEDUP = 1.5
-DEFAULT_BUDGET_S = 3.0
-DEFAULT_TIMEOUT_S = 300.0
 EPILOG = """\
 exit codes: 0 nothing failed; 1 a check failed (or warned, with --strict); 2 bad usage or an
 internal error.
 
-environment: TFM_MIN_SPEEDUP sets the default of --min-speedup."""
+settings: --min-speedup, --budget and --timeout also come from TFM_MIN_SPEEDUP, TFM_BUDGET and
+TFM_TIMEOUT, or from a JSON config file (tfmetal.json beside tasks.py, or $TFM_CONFIG), e.g.
+{"min_speedup": 2.0}; the command line wins, then the environment, then the file."""
 
 
 class UsageError(Exception):
@@ -40,12 +39,9 @@ class _Parser(argparse.ArgumentParser):
 
 def positive_float(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a number" % text) from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError("%r is not a positive number" % text)
-    return value
+        return settings.positive(text, "value")
+    except settings.SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,30 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--require-gpu", action="store_true",
                    help="fail, instead of skip, when there is no usable GPU (CI preflight)")
     p.add_argument("--min-speedup", type=positive_float, default=None, metavar="X",
-                   help="GPU must beat the CPU matmul by this factor (default: $TFM_MIN_SPEEDUP or %.1f)"
-                        % DEFAULT_MIN_SPEEDUP)
-    p.add_argument("--budget", type=positive_float, default=DEFAULT_BUDGET_S, metavar="SECONDS",
-                   help="time for the timed matmuls, all devices together (default: %.0f)" % DEFAULT_BUDGET_S)
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                   help="kill the TensorFlow child after this long (default: %.0f)" % DEFAULT_TIMEOUT_S)
+                   help="GPU must beat the CPU matmul by this factor (default: %.1f)"
+                        % settings.DEFAULTS["min_speedup"])
+    p.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
+                   help="time for the matmuls, warm-ups included, all devices together (default: %.0f)"
+                        % settings.DEFAULTS["budget"])
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
+                   help="kill the TensorFlow child after this long (default: %.0f)" % settings.DEFAULTS["timeout"])
+    p.add_argument("--trace", metavar="DIR", help="also capture a TensorFlow profiler trace of the timed matmul")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (GitLab, Jenkins, GitHub test reporters)")
     p.add_argument("--strict", action="store_true", help="warnings fail the run too")
     p.add_argument("--record", metavar="DIR", help="also write every probe result to a bundle directory")
     p.add_argument("--replay", metavar="DIR", help="probe nothing: evaluate the checks from a recorded bundle")
     p.add_argument("--version", action="version", version="checks " + __version__)
     return p
-
-
-def _min_speedup(arg: float | None) -> float:
-    if arg is not None:
-        return arg
-    env = os.environ.get("TFM_MIN_SPEEDUP")
-    if env:
-        try:
-            return positive_float(env)
-        except argparse.ArgumentTypeError as exc:
-            raise UsageError("TFM_MIN_SPEEDUP: %s" % exc) from None
-    return DEFAULT_MIN_SPEEDUP
 
 
 def _profile(requested: str, pk: dict[str, Any], python: dict[str, Any]) -> str:
@@ -130,7 +116,8 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
     thread = threading.Thread(target=probe_system, name="system-probe", daemon=True)
     thread.start()
     tf = tensorflow.collect(budget_s=args.budget, gpu=profile == "metal" or args.require_gpu,
-                            timeout_s=args.timeout, memory_bytes=system.memory().get("available"))
+                            timeout_s=args.timeout, memory_bytes=system.memory().get("available"),
+                            trace_dir=os.path.abspath(args.trace) if args.trace else None)
     thread.join()
     if "error" in probed:
         raise probed["error"]
@@ -173,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         matrix.default()
-        options_speedup = _min_speedup(args.min_speedup)
-    except UsageError as exc:
+        resolved = settings.resolve({"min_speedup": args.min_speedup, "budget": args.budget,
+                                     "timeout": args.timeout})
+        cli_speedup, args.min_speedup = args.min_speedup, resolved["min_speedup"]
+        args.budget, args.timeout = resolved["budget"], resolved["timeout"]
+    except (UsageError, settings.SettingsError) as exc:
         print("checks: error: %s" % exc, file=sys.stderr)
         return 2
     except matrix.MatrixError as exc:
@@ -191,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             facts = gather(args)
         options = Options(profile=facts["profile"], require_gpu=args.require_gpu or recorded.get("require_gpu", False),
-                          min_speedup=args.min_speedup or recorded.get("min_speedup") or options_speedup,
+                          min_speedup=cli_speedup or recorded.get("min_speedup") or args.min_speedup,
                           strict=args.strict or recorded.get("strict", False))
         if args.record:
             from checks import bundle
@@ -210,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     header = "checks %s: profile %s, Python %s at %s" % (
         __version__, options.profile, facts["system"]["python_version"], where)
     render_text(outcomes, header)
+    trace = (facts.get("tensorflow") or {}).get("trace")
+    if trace:
+        print("Profiler trace: %s" % (trace.get("error") or "%d matmuls on %s in %s; open it with `tensorboard "
+              "--logdir %s` (Profile tab; needs the tensorboard-plugin-profile package)" % (
+                  trace["reps"], trace["device"], trace["dir"], trace["dir"])))
     if args.record:
         with open(os.path.join(args.record, "summary.md"), "w", encoding="utf-8") as fh:
             fh.write(bug_report(outcomes, header, facts["system"]))

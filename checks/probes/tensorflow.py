@@ -14,12 +14,12 @@ from checks.probes import runner
 
 def collect(budget_s: float, gpu: bool, timeout_s: float, memory_bytes: int | None = None,
             soft_placement: bool = False, size: int | None = None, python: str = sys.executable,
-            ) -> dict[str, Any]:
+            trace_dir: str | None = None) -> dict[str, Any]:
     """Run the child in a fresh interpreter with faulthandler on; return its facts and its process."""
     fd, out = tempfile.mkstemp(prefix="tf-probe-", suffix=".json")
     os.close(fd)
     config = {"out": out, "budget_s": budget_s, "gpu": gpu, "soft_placement": soft_placement,
-              "memory_bytes": memory_bytes, "size": size}
+              "memory_bytes": memory_bytes, "size": size, "trace_dir": trace_dir}
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     env["PYTHONFAULTHANDLER"] = "1"

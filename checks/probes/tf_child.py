@@ -66,9 +66,28 @@ def main(config: dict[str, Any]) -> int:
         facts["matmul"][device.strip("/").split(":")[0].lower()] = _run_device(
             tf, np, device, a_np, b_np, reference, budget / len(devices))
         _save(facts, out)
+    if config.get("trace_dir"):
+        facts["trace"] = _trace(tf, np, devices[-1], a_np, b_np, config["trace_dir"])
     facts["stage"] = "done"
     _save(facts, out)
     return 0
+
+
+def _trace(tf: Any, np: Any, device: str, a_np: Any, b_np: Any, logdir: str, reps: int = 3) -> dict[str, Any]:
+    """A TensorFlow profiler trace of a few timed-style matmuls on ``device`` (the GPU when there is one)."""
+    try:
+        with tf.device(device):
+            a, b = tf.identity(tf.constant(a_np)), tf.identity(tf.constant(b_np))
+            tf.profiler.experimental.start(logdir)
+            try:
+                for _ in range(reps):
+                    tf.reduce_sum(tf.matmul(a, b)).numpy()
+            finally:
+                tf.profiler.experimental.stop()
+    except Exception as exc:  # noqa: BLE001 - a trace is extra evidence; its failure is reported, not fatal
+        return {"dir": logdir, "device": device, "error": "%s: %s" % (type(exc).__name__, exc)}
+    _say("profiler trace of %d matmuls on %s written to %s" % (reps, device, logdir))
+    return {"dir": logdir, "device": device, "reps": reps}
 
 
 def _details(tf: Any, device: Any) -> dict[str, Any]:
@@ -86,10 +105,14 @@ def _choose_size(tf: Any, np: Any, device_budget: float, memory_bytes: int, fixe
     x = tf.constant(np.ones((n0, n0), np.float32))
     with tf.device("/CPU:0"):
         tf.reduce_sum(tf.matmul(x, x)).numpy()
-        t0 = time.perf_counter()
-        tf.reduce_sum(tf.matmul(x, x)).numpy()
-        dt = time.perf_counter() - t0
+        dt = min(_timed(lambda: tf.reduce_sum(tf.matmul(x, x)).numpy()) for _ in range(3))  # least disturbed
     return timing.pick_size(dt, n0, device_budget / 8.0, memory_bytes)
+
+
+def _timed(run: Any) -> float:
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
 
 
 def _reference(np: Any, a: Any, b: Any) -> dict[str, Any]:

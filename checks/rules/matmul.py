@@ -18,6 +18,18 @@ def _figures(m: dict[str, Any]) -> str:
         m["gflops"], m["median_s"], m["reps"], 100 * m["cv"], m["error_rel"])
 
 
+MAX_CV = 0.10  # perf.md §3.3: flag timings whose spread exceeds 10 %
+
+
+def _timed_result(summary: str, m: dict[str, Any], facts: dict[str, Any]) -> Result:
+    """Pass, or warn when the repetitions scattered too much for the figure to be trusted."""
+    if m["cv"] > MAX_CV:
+        return warn(summary + " — timing disturbed (CV %.0f%% > %.0f%%)" % (100 * m["cv"], 100 * MAX_CV),
+                    "re-run on an idle machine (other load, thermal throttling or Low Power Mode scatter the "
+                    "timings), or give it a larger --budget", facts=facts)
+    return pass_(summary, facts=facts)
+
+
 def _not_run(facts: dict[str, Any]) -> Result:
     stage = (facts.get("tensorflow") or {}).get("stage")
     if not recorded(facts, "tensorflow"):
@@ -42,8 +54,8 @@ def cpu(facts: dict[str, Any], options: Options) -> Result:
         return fail("CPU matmul failed: %s" % m["error"], "see the TensorFlow probe's stderr", facts=m)
     mm = facts["tensorflow"]["matmul"]
     bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "CPU")
-    return bad or pass_("n=%d fp32 on %s: %s" % (mm["n"], m["placed"].split("device:")[-1], _figures(m)),
-                        facts={**m, "n": mm["n"], "tolerance": mm["tolerance"]})
+    return bad or _timed_result("n=%d fp32 on %s: %s" % (mm["n"], m["placed"].split("device:")[-1], _figures(m)),
+                                m, {**m, "n": mm["n"], "tolerance": mm["tolerance"]})
 
 
 def _gpu_or_skip(facts: dict[str, Any], options: Options):
@@ -69,7 +81,7 @@ def gpu(facts: dict[str, Any], options: Options) -> Result:
                     "the Metal device is not doing the work: check the devices and packages results", facts=m)
     mm = facts["tensorflow"]["matmul"]
     bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "GPU")
-    return bad or pass_("ran on %s: %s" % (placed.split("device:")[-1], _figures(m)), facts=m)
+    return bad or _timed_result("ran on %s: %s" % (placed.split("device:")[-1], _figures(m)), m, m)
 
 
 def speedup(facts: dict[str, Any], options: Options) -> Result:

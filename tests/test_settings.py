@@ -1,0 +1,38 @@
+"""Settings: command line > environment > config file > default; bad values are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from checks import settings
+from tests.conftest import ROOT
+
+
+def test_precedence(tmp_path):
+    cfg = tmp_path / "tfmetal.json"
+    cfg.write_text(json.dumps({"min_speedup": 2.5, "budget": 9}))
+    env = {"TFM_CONFIG": str(cfg), "TFM_BUDGET": "4"}
+    assert settings.resolve({}, env) == {"min_speedup": 2.5, "budget": 4.0, "timeout": 300.0}
+    assert settings.resolve({"min_speedup": 1.1}, env)["min_speedup"] == 1.1
+    assert settings.resolve({}, {"TFM_CONFIG": str(tmp_path / "absent.json")}) == settings.DEFAULTS
+
+
+@pytest.mark.parametrize("content,words", [
+    ('{"min_speedup": "fast"}', "'fast' is not a number"),
+    ('{"min_speedup": -2}', "not a positive number"),
+    ('{"speedup": 2}', "unknown setting(s) speedup"),
+    ("[1, 2]", "must hold a JSON object"),
+    ("{oops", "not readable JSON"),
+])
+def test_bad_config_is_exit_2_with_one_line(tmp_path, content, words):
+    cfg = tmp_path / "tfmetal.json"
+    cfg.write_text(content)
+    done = subprocess.run([sys.executable, "-m", "checks"], cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, TFM_CONFIG=str(cfg)))
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and words in lines[0]
