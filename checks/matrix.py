@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class Target:
     macos: SpecifierSet | None
     why: str
     source: str
+    lock_dir: Path = LOCK_DIR
 
     def pin(self, name: str) -> str | None:
         """The exact version pinned for distribution ``name`` (``tensorflow-cpu`` …), if any."""
@@ -57,8 +59,8 @@ class Target:
         raise MatrixError("target %s/%s pins no TensorFlow" % (self.profile, self.platform))
 
     def lock_path(self, python_version: str) -> Path:
-        """``envs/locks/<profile>-<platform>-py<X.Y>.txt``."""
-        return LOCK_DIR / ("%s-%s-py%s.txt" % (self.profile, self.platform, python_version))
+        """``<locks beside the matrix>/<profile>-<platform>-py<X.Y>.txt``."""
+        return self.lock_dir / ("%s-%s-py%s.txt" % (self.profile, self.platform, python_version))
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def load(path: Path = MATRIX_PATH) -> Matrix:
     except ValueError as exc:
         raise MatrixError("matrix %s is not valid JSON: %s" % (path, exc)) from None
     try:
-        return _parse(data)
+        return _parse(data, Path(path).parent / "locks")
     except (KeyError, TypeError, AttributeError) as exc:
         raise MatrixError("matrix %s: missing or wrong field %s" % (path, exc)) from None
     except (InvalidRequirement, InvalidSpecifier, InvalidVersion) as exc:
@@ -121,25 +123,34 @@ def load(path: Path = MATRIX_PATH) -> Matrix:
 
 @functools.cache
 def default() -> Matrix:
-    """The repository's matrix, loaded once."""
-    return load(MATRIX_PATH)
+    """The matrix in use, loaded once: ``$TFM_MATRIX`` (a team's own; its locks beside it) or the repository's."""
+    return load(Path(os.environ.get("TFM_MATRIX") or MATRIX_PATH))
 
 
-def _parse(data: dict[str, Any]) -> Matrix:
+def shown(path: Path) -> str:
+    """A path as the user reads it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _parse(data: dict[str, Any], lock_dir: Path) -> Matrix:
     if data.get("schema_version") != 1:
         raise MatrixError("matrix: unsupported schema_version %r (expected 1)" % data.get("schema_version"))
     common = tuple(str(Requirement(r)) for r in data["common"])
-    targets = tuple(_target(t) for t in data["targets"])
+    targets = tuple(_target(t, lock_dir) for t in data["targets"])
     pairs = tuple(_pair(p) for p in data["pairs"])
     return Matrix(common, targets, pairs)
 
 
-def _target(t: dict[str, Any]) -> Target:
+def _target(t: dict[str, Any], lock_dir: Path) -> Target:
     if t["profile"] not in PROFILES:
         raise MatrixError("matrix: unknown profile %r in targets" % t["profile"])
     reqs = tuple(str(Requirement(r)) for r in t["requirements"])
     macos = SpecifierSet(t["macos"]) if t.get("macos") else None
-    target = Target(t["profile"], t["platform"], reqs, SpecifierSet(t["python"]), macos, t["why"], t["source"])
+    target = Target(t["profile"], t["platform"], reqs, SpecifierSet(t["python"]), macos, t["why"], t["source"],
+                    lock_dir)
     target.tensorflow_pin  # noqa: B018 - validates that a TensorFlow is pinned
     return target
 

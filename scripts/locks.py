@@ -112,6 +112,20 @@ def write_conda(m: Matrix, out_dir: Path = CONDA_DIR) -> list[Path]:
     return written
 
 
+def malformed(lock: Path) -> str | None:
+    """Why a lock file cannot be installed with hashes required; None for a good one."""
+    try:
+        pins = pinned(lock)
+        missing = unhashed(lock)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return "unreadable (%s)" % exc
+    if not pins:
+        return "no pinned requirement (name==version)"
+    if missing:
+        return "no sha256 hash for %s" % ", ".join(missing[:3])
+    return None
+
+
 def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOCK_DIR) -> list[Path]:
     """(Re)write every lock file and its conda file; remove those the matrix no longer names."""
     uv = find_uv()

@@ -12,7 +12,7 @@ DEFAULT_INDEX = "https://pypi.org/simple/"
 
 def index_url(manager: str, environ=os.environ) -> str | None:
     """The index the installer will use; None when it works offline or from local files."""
-    if environ.get("UV_OFFLINE") or environ.get("PIP_NO_INDEX"):
+    if any(environ.get(k) for k in (("UV_OFFLINE", "UV_NO_INDEX") if manager == "uv" else ("PIP_NO_INDEX",))):
         return None
     keys = ("UV_DEFAULT_INDEX", "UV_INDEX_URL") if manager == "uv" else ("PIP_INDEX_URL",)
     url = next((environ[k] for k in keys if environ.get(k)), DEFAULT_INDEX)

@@ -135,7 +135,10 @@ def plan(profile: str = "auto", manager: str = "auto", python: str | None = None
         interp = found
     lock = target.lock_path(interp.minor)
     if not lock.exists():
-        raise usage("no lock file %s: run `invoke lock`" % lock.relative_to(ROOT))
+        raise usage("no lock file %s: run `invoke lock`" % matrix.shown(lock))
+    problem = locks.malformed(lock)
+    if problem:
+        raise usage("lock file %s is malformed: %s; run `invoke lock` to regenerate it" % (matrix.shown(lock), problem))
     return Plan(prof, reason, target, interp, lock, manager, env_path)
 
 
@@ -164,7 +167,7 @@ def marker_data(p: Plan, seconds: float) -> dict:
         "platform": platform_of(p.interpreter),
         "python": {"path": p.interpreter.path, "version": p.interpreter.version, "arch": p.interpreter.arch},
         "manager": p.manager,
-        "lock": str(p.lock.relative_to(ROOT)),
+        "lock": matrix.shown(p.lock),
         "lock_sha256": locks.sha256(p.lock),
         "requirements": list(p.target.requirements),
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -188,12 +191,12 @@ def setup(profile: str = "auto", manager: str = "auto", python: str | None = Non
     steps = Steps(3)
     print("Plan (from envs/matrix.json):", file=sys.stderr)
     for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),
-                         "lock    %s (%s)" % (p.lock.relative_to(ROOT), ", ".join(p.target.requirements)),
+                         "lock    %s (%s)" % (matrix.shown(p.lock), ", ".join(p.target.requirements)),
                          "env     %s (manager: %s)" % (p.env, p.manager)]:
         steps.note(line.strip())
     if p.env.exists() and not force and up_to_date(p):
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
-              % (p.env, p.lock.relative_to(ROOT), time.monotonic() - start), file=sys.stderr)
+              % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
         return p
     url = network.index_url(p.manager)
     why = network.unreachable(url) if url else None

@@ -88,3 +88,12 @@ def test_setup_refuses_tensorflow_that_breaks_every_plugin(version, words):
 def test_setup_refuses_an_unpinned_tensorflow_and_names_the_pins():
     done = invoke("setup", "--tensorflow", "2.18.0")
     assert done.returncode == 2 and "not pinned in envs/matrix.json" in one_line(done.stderr)
+
+
+def test_checks_in_an_environment_without_packaging_is_one_line_exit_2(tmp_path):
+    import venv
+
+    venv.create(tmp_path / "bare", with_pip=False)
+    done = subprocess.run([str(tmp_path / "bare" / "bin" / "python"), "-m", "checks"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "no `packaging`" in one_line(done.stderr)

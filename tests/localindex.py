@@ -1,0 +1,60 @@
+"""A local package index of small wheels that the tests build themselves, with a matrix and hashed locks.
+
+Setup is pointed at it with TFM_MATRIX (the matrix, its locks beside it) and the installers' own
+offline settings (UV_NO_INDEX + UV_FIND_LINKS, PIP_NO_INDEX + PIP_FIND_LINKS), so fault tests run
+offline and fast. The fake tensorflow-cpu carries many modules so that installing it (with bytecode
+compiled) takes long enough to be interrupted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+PADDING_MODULES = 1500
+
+
+def make_wheel(out_dir: Path, name: str, version: str, files: dict[str, str]) -> Path:
+    """A pure-Python wheel with METADATA, WHEEL and RECORD."""
+    dist = name.replace("-", "_")
+    info = "%s-%s.dist-info" % (dist, version)
+    files = dict(files)
+    files[info + "/METADATA"] = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)
+    files[info + "/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = []
+    for path, text in files.items():
+        data = text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append("%s,sha256=%s,%d" % (path, digest, len(data)))
+    record.append("%s/RECORD,," % info)
+    files[info + "/RECORD"] = "\n".join(record) + "\n"
+    wheel = out_dir / ("%s-%s-py3-none-any.whl" % (dist, version))
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel
+
+
+def build(root: Path) -> dict[str, str]:
+    """Write wheels, matrix.json and locks under ``root``; return the environment that uses them offline."""
+    wheels = root / "wheels"
+    locks = root / "locks"
+    wheels.mkdir(parents=True)
+    locks.mkdir()
+    files = {"tensorflow/__init__.py": "__version__ = '2.19.1'\n"}
+    files.update({"tensorflow/padding/m%04d.py" % i: "VALUE = %d\n" % i for i in range(PADDING_MODULES)})
+    wheel = make_wheel(wheels, "tensorflow-cpu", "2.19.1", files)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    matrix = {"schema_version": 1, "about": "test index", "common": [], "pairs": [],
+              "targets": [{"profile": "cpu", "platform": "linux-x86_64", "requirements": ["tensorflow-cpu==2.19.1"],
+                           "python": ">=3.9,<3.14", "why": "test", "source": "tests/localindex.py"}]}
+    (root / "matrix.json").write_text(json.dumps(matrix))
+    for minor in ("3.9", "3.10", "3.11", "3.12", "3.13"):
+        (locks / ("cpu-linux-x86_64-py%s.txt" % minor)).write_text(
+            "tensorflow-cpu==2.19.1 \\\n    --hash=sha256:%s\n" % digest)
+    return dict(os.environ, TFM_MATRIX=str(root / "matrix.json"), UV_NO_INDEX="1", UV_FIND_LINKS=str(wheels),
+                UV_CACHE_DIR=str(root / "uv-cache"), PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
