@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from checks import timing
 from checks.evaluate import evaluate
 from checks.model import Options, Status
 from checks.probes.system import derive
@@ -26,7 +27,7 @@ def tf_facts(gpus=("/physical_device:GPU:0",), gpu_side=None, cpu_median=0.08) -
     facts = {"stage": "done", "process": {"returncode": 0, "signal": None, "timed_out": False, "stderr": ""},
              "tensorflow": {"version": "2.19.1", "import_s": 2.0, "gpus": list(gpus),
                             "cpus": ["/physical_device:CPU:0"]},
-             "matmul": {"n": 2048, "tolerance": 4 * 2048**0.5 * 2**-24,
+             "matmul": {"n": 2048, "tolerance": timing.fp32_tolerance(2048),
                         "cpu": side(CPU, cpu_median, requested="/CPU:0")}}
     if gpu_side is not None:
         facts["matmul"]["gpu"] = gpu_side

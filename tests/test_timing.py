@@ -37,15 +37,7 @@ def test_pick_size_scales_with_cube_root_and_memory():
 
 def test_fp32_tolerance_separates_fp32_from_tf32():
     tol = timing.fp32_tolerance(2048)
-    assert tol == pytest.approx(4 * math.sqrt(2048) * 2**-24)
-    assert 1e-6 < tol < 3e-4  # fp32 errors (~1e-7) pass; TF32-sized errors (3e-4, DESIGN.md) fail
-
-
-def test_the_budget_covers_warmups_and_is_not_overrun_by_a_repetition():
-    start = time.perf_counter()
-    t = timing.measure(lambda: time.sleep(0.02), budget_s=0.1, min_reps=1, max_reps=100, warmup=3)
-    elapsed = time.perf_counter() - start
-    assert 1 <= len(t.samples) <= 2  # 3 warm-ups (0.06 s) leave room for about two 0.02 s reps
-    assert elapsed < 0.1 + 0.015
-    t = timing.measure(lambda: time.sleep(0.02), budget_s=0.0, min_reps=3, warmup=1)
-    assert len(t.samples) == 3  # min_reps wins over an exhausted budget
+    assert tol == pytest.approx(math.sqrt(2048) * 2**-24)
+    # Errors measured on an H200 with PyTorch at n = 4096 (docs/gpu_timing_h200.txt): fp32 passes, TF32 fails,
+    # each with a margin.
+    assert 1.52e-07 * 10 < timing.fp32_tolerance(4096) < 1.86e-05 / 3
