@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from invoke import Exit, task
@@ -123,6 +124,72 @@ def lock(c):
         raise Exit("error: %s" % exc, code=2) from None
 
 
+@task(help={
+    "tensorflow": "TensorFlow version (e.g. 2.19.1; a patch release uses its line's fingerprint)",
+    "metal": "tensorflow-metal version (e.g. 1.2.0)",
+    "refresh": "rebuild the fingerprints in envs/abi/ from the PyPI wheels first (about 2 GB, cached)",
+})
+def abi(c, tensorflow=None, metal=None, refresh=False):
+    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow (macOS arm64)."""
+    from packaging.version import InvalidVersion, Version
+
+    from checks import abi as abi_mod
+
+    for name, value in (("tensorflow", tensorflow), ("metal", metal)):
+        try:
+            value and Version(value)
+        except InvalidVersion:
+            raise Exit("error: --%s %r is not a version" % (name, value), code=2) from None
+    if refresh:
+        from scripts import abi as refresh_mod
+
+        start = time.monotonic()
+        changes = refresh_mod.refresh()
+        size = sum(p.stat().st_size for p in refresh_mod.CACHE.glob("*.whl"))
+        print("refreshed in %.0f s; wheels in %s: %.2f GB" % (time.monotonic() - start, refresh_mod.CACHE, size / 1e9))
+        for name, what in changes.items():
+            if what != "unchanged":
+                print("  %s: %s" % (name, what))
+        abi_mod.fingerprints.cache_clear()
+    m = matrix_mod.load()
+    verdicts = [v for v in abi_mod.grid()
+                if (not tensorflow or Version(v.tensorflow).release[:2] == Version(tensorflow).release[:2])
+                and (not metal or Version(v.metal) == Version(metal))]
+    if not verdicts:
+        raise Exit("error: no fingerprint covers that pair; add it to envs/abi-grid.json and run "
+                   "`invoke abi --refresh`", code=2)
+    if tensorflow and metal:
+        v = verdicts[0]
+        print("TensorFlow %s + tensorflow-metal %s (macOS arm64, static check of the wheels): %s" % (
+            v.tensorflow, v.metal, v.error or "loads"))
+        for line in v.explain():
+            print("  " + line)
+        pair = m.pair(v.tensorflow, v.metal)
+        if pair:
+            expected = abi_mod.expected_from_report(pair)
+            print("reported: %s%s (%s)" % (pair.status, " (%s): %s" % (pair.phase or "import", pair.error)
+                                           if pair.error else "", pair.source))
+            if expected is not None:
+                print("static verdict and report: %s" % ("agree" if abi_mod.agrees(v, expected) else "DISAGREE"))
+        print("Loading is not running: a pair that loads can still fail later.")
+        return
+    metals = sorted({v.metal for v in verdicts}, key=Version)
+    print("Static verdicts (L: loads, S: symbol not found, F: flat-namespace symbol not found, N: library not "
+          "loaded)\n  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals)))
+    codes = {"loads": "L", "symbol": "S", "library": "N"}
+    for tf_version in sorted({v.tensorflow for v in verdicts}, key=Version):
+        row = {v.metal: ("F" if v.error and "flat namespace" in v.error else codes[v.kind])
+               for v in verdicts if v.tensorflow == tf_version}
+        print("  %-11s %s" % (tf_version, " ".join("%-6s" % row.get(x, "-") for x in metals)))
+    rows = abi_mod.compare(m)
+    print("\nAgainst user reports in envs/matrix.json: %d agree, %d disagree" % (
+        sum(r["agrees"] == "yes" for r in rows), sum(r["agrees"] == "no" for r in rows)))
+    for r in rows:
+        if r["agrees"] == "no":
+            print("  DISAGREE %s + %s: reported %s, predicted %s" % (r["tensorflow"], r["metal"], r["reported"],
+                                                                   r["predicted"]))
+
+
 @task
 def matrix(c):
     """Print the compatibility matrix: what setup installs, and every known tensorflow-metal pair."""
@@ -136,8 +203,17 @@ def matrix(c):
         print("  %-7s %-14s %-45s %-12s %s" % (t.profile, t.platform, " ".join(t.requirements), t.python,
                                                t.macos or "-"))
     print("\nKnown tensorflow / tensorflow-metal pairs:")
-    print("  %-10s %-7s %-24s %-8s %-12s %s" % ("tensorflow", "metal", "python", "macOS", "status", "source / error"))
+    from checks import abi as abi_mod
+
+    print("  %-10s %-7s %-20s %-6s %-12s %-13s %s" % ("tensorflow", "metal", "python", "macOS", "reported", "static",
+                                                     "source / error"))
     for p in m.pairs:
         note = p.source + ("  [%s: %s]" % (p.phase or "import", p.error) if p.error else "")
-        print("  %-10s %-7s %-24s %-8s %-12s %s" % (str(p.tensorflow).lstrip("="), p.metal, ",".join(p.python),
-                                                    str(p.macos).lstrip(">="), p.status, note))
+        floor = min(s.version.replace(".*", ".0") for s in p.tensorflow)
+        v = abi_mod.predict(floor, str(p.metal))
+        static = "-" if v is None else ("loads" if v.loads else {"symbol": "symbol", "library": "no-library"}[v.kind])
+        expected = abi_mod.expected_from_report(p)
+        if v is not None and expected is not None and not abi_mod.agrees(v, expected):
+            static += " (DISAGREES)"
+        print("  %-10s %-7s %-20s %-6s %-12s %-13s %s" % (str(p.tensorflow).lstrip("="), p.metal, ",".join(p.python),
+                                                         str(p.macos).lstrip(">="), p.status, static, note))

@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from checks import __version__, matrix
+from checks import __version__, abi, matrix
 from checks.matrix import ROOT, Target
 from checks.probes import runner
 from scripts import environment, interpreters, locks, managers, network
@@ -87,6 +87,11 @@ def check_tensorflow_request(m: matrix.Matrix, profile: str, version: str) -> No
     if profile in ("metal", "auto") and metal_target:
         pin_tf, pin_metal = metal_target.pin("tensorflow"), metal_target.pin("tensorflow-metal")
         pair = m.pair(version, pin_metal)
+        static = abi.predict(version, pin_metal)
+        if not (pair and pair.status == "broken") and static is not None and not static.loads:
+            raise usage("TensorFlow %s cannot load tensorflow-metal %s (static check of the wheels: %s). Working "
+                        "alternative: tensorflow==%s tensorflow-metal==%s (invoke setup --tensorflow %s)"
+                        % (version, pin_metal, static.short(), pin_tf, pin_metal, pin_tf))
         if pair and pair.status == "broken":
             raise usage("TensorFlow %s does not work with tensorflow-metal %s (%s: %s; %s). Working alternative: "
                         "tensorflow==%s tensorflow-metal==%s (invoke setup --tensorflow %s)"

@@ -97,3 +97,10 @@ def test_checks_in_an_environment_without_packaging_is_one_line_exit_2(tmp_path)
     done = subprocess.run([str(tmp_path / "bare" / "bin" / "python"), "-m", "checks"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "no `packaging`" in one_line(done.stderr)
+
+
+def test_setup_refuses_a_pair_the_static_check_says_cannot_load():
+    done = invoke("setup", "--profile", "metal", "--tensorflow", "2.11.0")
+    line = one_line(done.stderr)
+    assert done.returncode == 2 and "static check of the wheels: symbol not found in flat namespace" in line
+    assert "Working alternative: tensorflow==2.19.1 tensorflow-metal==1.2.0" in line

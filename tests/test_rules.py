@@ -274,3 +274,12 @@ def test_a_disturbed_timing_warns_instead_of_passing():
     g["cv"] = 0.30  # as seen here when the shared machine was busy (docs/BENCHMARKS.md)
     r = run(facts_for(machines.M1_NATIVE, tf=tf_facts(gpu_side=g)))[0]["matmul.gpu"]
     assert r.status == Status.WARN and "CV 30% > 10%" in r.summary and "idle machine" in r.fix
+
+
+def test_an_unrecorded_pair_is_judged_by_the_static_check():
+    # TensorFlow 2.15 with tensorflow-metal 1.0.0: no report in the matrix; the wheels say Symbol not found.
+    r = run(facts_for(machines.M1_NATIVE, pkgs=packages(tf="2.15.0", metal="1.0.0")))[0]["packages.metal"]
+    assert r.status == Status.FAIL and "static check of the wheels" in r.summary
+    assert "TensorShapeProto" in r.summary and r.details
+    r = run(facts_for(machines.M1_NATIVE, pkgs=packages(tf="2.12.0", metal="1.1.0")))[0]["packages.metal"]
+    assert r.status == Status.WARN and "says it loads" in r.summary

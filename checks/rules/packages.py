@@ -6,7 +6,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from checks import matrix
+from checks import abi, matrix
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded
 
@@ -67,9 +67,15 @@ def metal(facts: dict[str, Any], options: Options) -> Result:
                     facts=keep)
     pair = matrix.default().pair(tf_version, installed_metal)
     label = "TensorFlow %s + tensorflow-metal %s" % (tf_version, installed_metal)
+    static = abi.predict(tf_version, installed_metal)
+    if static is not None:
+        keep["static_verdict"] = static.to_json()
     if pair is None:
-        return warn("%s: no record of this pair in the matrix" % label,
-                    "python -m pip install %s   (a verified pair)" % want, facts=keep)
+        if static is not None and not static.loads:
+            return fail("%s cannot load (static check of the wheels): %s" % (label, static.short()),
+                        "python -m pip install %s" % want, details=static.explain(), facts=keep)
+        what = "no report, but the static check of the wheels says it loads" if static else "no record of this pair"
+        return warn("%s: %s" % (label, what), "python -m pip install %s   (a verified pair)" % want, facts=keep)
     keep.update({"pair_status": pair.status, "source": pair.source})
     if pair.status == "broken":
         return fail("%s is known broken (%s): %s" % (label, pair.phase or "import", pair.error),
