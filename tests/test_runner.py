@@ -34,3 +34,15 @@ def test_signal_death_is_named():
 def test_missing_program_is_a_result_not_an_exception():
     done = runner.run(["/nonexistent/program"])
     assert done.returncode is None and done.error and not done.ok
+
+
+def test_no_shell_anywhere_in_the_suite():
+    """Every subprocess is an argv list: no user-provided string ever reaches a shell."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    sources = [p for d in ("checks", "scripts", "benchmarks") for p in (root / d).rglob("*.py")] + [root / "tasks.py"]
+    pattern = re.compile(r"shell\s*=\s*True|os\.system\(|os\.popen\(|c\.run\(")
+    offenders = [str(p.relative_to(root)) for p in sources if pattern.search(p.read_text(encoding="utf-8"))]
+    assert len(sources) > 20 and offenders == []
