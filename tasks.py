@@ -136,10 +136,11 @@ def abi(c, tensorflow=None, metal=None, refresh=False):
     from checks import abi as abi_mod
 
     for name, value in (("tensorflow", tensorflow), ("metal", metal)):
-        try:
-            value and Version(value)
-        except InvalidVersion:
-            raise Exit("error: --%s %r is not a version" % (name, value), code=2) from None
+        if value:
+            try:
+                Version(value)
+            except InvalidVersion:
+                raise Exit("error: --%s %r is not a version" % (name, value), code=2) from None
     if refresh:
         from scripts import abi as refresh_mod
 
@@ -151,43 +152,11 @@ def abi(c, tensorflow=None, metal=None, refresh=False):
             if what != "unchanged":
                 print("  %s: %s" % (name, what))
         abi_mod.fingerprints.cache_clear()
-    m = matrix_mod.load()
-    verdicts = [v for v in abi_mod.grid()
-                if (not tensorflow or Version(v.tensorflow).release[:2] == Version(tensorflow).release[:2])
-                and (not metal or Version(v.metal) == Version(metal))]
-    if not verdicts:
+    lines = abi_mod.report(matrix_mod.load(), tensorflow, metal)
+    if lines is None:
         raise Exit("error: no fingerprint covers that pair; add it to envs/abi-grid.json and run "
                    "`invoke abi --refresh`", code=2)
-    if tensorflow and metal:
-        v = verdicts[0]
-        print("TensorFlow %s + tensorflow-metal %s (macOS arm64, static check of the wheels): %s" % (
-            v.tensorflow, v.metal, v.error or "loads"))
-        for line in v.explain():
-            print("  " + line)
-        pair = m.pair(v.tensorflow, v.metal)
-        if pair:
-            expected = abi_mod.expected_from_report(pair)
-            print("reported: %s%s (%s)" % (pair.status, " (%s): %s" % (pair.phase or "import", pair.error)
-                                           if pair.error else "", pair.source))
-            if expected is not None:
-                print("static verdict and report: %s" % ("agree" if abi_mod.agrees(v, expected) else "DISAGREE"))
-        print("Loading is not running: a pair that loads can still fail later.")
-        return
-    metals = sorted({v.metal for v in verdicts}, key=Version)
-    print("Static verdicts (L: loads, S: symbol not found, F: flat-namespace symbol not found, N: library not "
-          "loaded)\n  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals)))
-    codes = {"loads": "L", "symbol": "S", "library": "N"}
-    for tf_version in sorted({v.tensorflow for v in verdicts}, key=Version):
-        row = {v.metal: ("F" if v.error and "flat namespace" in v.error else codes[v.kind])
-               for v in verdicts if v.tensorflow == tf_version}
-        print("  %-11s %s" % (tf_version, " ".join("%-6s" % row.get(x, "-") for x in metals)))
-    rows = abi_mod.compare(m)
-    print("\nAgainst user reports in envs/matrix.json: %d agree, %d disagree" % (
-        sum(r["agrees"] == "yes" for r in rows), sum(r["agrees"] == "no" for r in rows)))
-    for r in rows:
-        if r["agrees"] == "no":
-            print("  DISAGREE %s + %s: reported %s, predicted %s" % (r["tensorflow"], r["metal"], r["reported"],
-                                                                   r["predicted"]))
+    print("\n".join(lines))
 
 
 @task

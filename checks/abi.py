@@ -187,3 +187,41 @@ def compare(matrix: Any, fps: dict[str, Any] | None = None) -> list[dict[str, st
         rows.append({"tensorflow": str(pair.tensorflow), "metal": str(pair.metal), "reported": expected,
                      "predicted": v.short(), "agrees": "yes" if agrees(v, expected) else "no"})
     return rows
+
+
+def report(matrix: Any, tensorflow: str | None = None, metal: str | None = None) -> list[str] | None:
+    """The lines `invoke abi` prints: one pair explained, or the grid with its agreement with user reports.
+    None when no fingerprint covers the request."""
+    def same_line(a: str, b: str) -> bool:
+        return Version(a).release[:2] == Version(b).release[:2]
+
+    verdicts = [v for v in grid() if (not tensorflow or same_line(v.tensorflow, tensorflow))
+                and (not metal or Version(v.metal) == Version(metal))]
+    if not verdicts:
+        return None
+    if tensorflow and metal:
+        v = verdicts[0]
+        lines = ["TensorFlow %s + tensorflow-metal %s (macOS arm64, static check of the wheels): %s" % (
+            v.tensorflow, v.metal, v.error or "loads")] + ["  " + ln for ln in v.explain()]
+        pair = matrix.pair(v.tensorflow, v.metal)
+        if pair:
+            lines.append("reported: %s%s (%s)" % (pair.status, " (%s): %s" % (pair.phase or "import", pair.error)
+                                                 if pair.error else "", pair.source))
+            expected = expected_from_report(pair)
+            if expected is not None:
+                lines.append("static verdict and report: %s" % ("agree" if agrees(v, expected) else "DISAGREE"))
+        return lines + ["Loading is not running: a pair that loads can still fail later."]
+    metals = sorted({v.metal for v in verdicts}, key=Version)
+    lines = ["Static verdicts (L: loads, S: symbol not found, F: flat-namespace symbol not found, N: library not "
+             "loaded)", "  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals))]
+    codes = {"loads": "L", "symbol": "S", "library": "N"}
+    for tf_version in sorted({v.tensorflow for v in verdicts}, key=Version):
+        row = {v.metal: ("F" if v.error and "flat namespace" in v.error else codes[v.kind])
+               for v in verdicts if v.tensorflow == tf_version}
+        lines.append("  %-11s %s" % (tf_version, " ".join("%-6s" % row.get(x, "-") for x in metals)))
+    rows = compare(matrix)
+    lines.append("\nAgainst user reports in envs/matrix.json: %d agree, %d disagree" % (
+        sum(r["agrees"] == "yes" for r in rows), sum(r["agrees"] == "no" for r in rows)))
+    lines += ["  DISAGREE %s + %s: reported %s, predicted %s" % (r["tensorflow"], r["metal"], r["reported"],
+                                                                r["predicted"]) for r in rows if r["agrees"] == "no"]
+    return lines
