@@ -1,22 +1,24 @@
 # Short names for the suite. `make verify` does everything from a fresh clone: it bootstraps
-# the tools environment (.tools/, from the hash-locked envs/tools.lock), then runs
-# `invoke setup` and `invoke verify`. Nothing is installed outside this directory.
+# the tools environment (.tools/, from the hash-locked envs/tools.lock: only what verifying needs),
+# then runs `invoke setup` and `invoke verify`. `make test` and `make lint` add the developer tools
+# (envs/dev.lock). Nothing is installed outside this directory.
 
 PYTHON ?= python3
 TOOLS := .tools
 TOOLS_PY := $(TOOLS)/bin/python
 INVOKE := $(TOOLS_PY) -m invoke
 STAMP := $(TOOLS)/.installed
+DEV_STAMP := $(TOOLS)/.dev-installed
 SETUP_ARGS ?=
 VERIFY_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help tools setup verify test lint lock matrix clean
+.PHONY: help tools dev setup verify test lint lock lock-tools matrix clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: $(STAMP) ## Create the tools environment .tools/ (invoke, uv, packaging, psutil, ruff, pytest)
+tools: $(STAMP) ## Create the tools environment .tools/ (invoke, uv, packaging, psutil)
 
 $(STAMP): envs/tools.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' 2>/dev/null || \
@@ -24,10 +26,14 @@ $(STAMP): envs/tools.lock
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 		{ echo "error: $(PYTHON) has no venv/ensurepip module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 2; }
 	@echo "Creating the tools environment $(TOOLS)/ with $$($(PYTHON) -c 'import sys; print(sys.executable)') ..."
-	@rm -rf $(TOOLS) && $(PYTHON) -m venv $(TOOLS)
-	@$(TOOLS_PY) -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary :all: \
-		-r envs/tools.lock
+	@rm -rf $(TOOLS) && $(PYTHON) scripts/bootstrap.py envs/tools.lock
 	@touch $(STAMP)
+
+dev: $(DEV_STAMP) ## Add the developer tools to .tools/ (pytest, ruff, mypy, jsonschema, xmlschema, lief)
+
+$(DEV_STAMP): $(STAMP) envs/dev.lock
+	@$(PYTHON) scripts/bootstrap.py envs/dev.lock
+	@touch $(DEV_STAMP)
 
 setup: tools ## Create the TensorFlow environment (.venv-tf/) for this machine
 	$(INVOKE) setup $(SETUP_ARGS)
@@ -35,14 +41,19 @@ setup: tools ## Create the TensorFlow environment (.venv-tf/) for this machine
 verify: setup ## Bootstrap, set up, and verify the environment (the main job)
 	$(INVOKE) verify $(VERIFY_ARGS)
 
-test: tools ## Run the tests (real installs, real TensorFlow; several minutes)
+test: dev ## Run the tests (real installs, real TensorFlow; several minutes)
 	$(TOOLS_PY) -m pytest $(PYTEST_ARGS)
 
-lint: tools ## Lint with ruff
+lint: dev ## Lint with ruff
 	$(TOOLS)/bin/ruff check .
 
 lock: tools ## Re-resolve the lock files in envs/locks/ from envs/matrix.json
 	$(INVOKE) lock
+
+lock-tools: tools ## Re-resolve envs/tools.lock and envs/dev.lock from envs/tools.in and envs/dev.in
+	$(TOOLS)/bin/uv pip compile -q envs/tools.in --universal --python-version 3.9 --generate-hashes -o envs/tools.lock
+	$(TOOLS)/bin/uv pip compile -q envs/dev.in -c envs/tools.lock --universal --python-version 3.9 \
+		--generate-hashes -o envs/dev.lock
 
 matrix: tools ## Print the compatibility matrix
 	$(INVOKE) matrix
