@@ -40,7 +40,7 @@ def install(lock: Path) -> str:
     uv = TOOLS / "bin" / "uv"
     if python.exists() and uv.exists():
         subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(python), "--require-hashes",
-                        "--only-binary", ":all:", "-r", str(lock)], check=True)
+                        "--only-binary", ":all:", "--compile-bytecode", "-r", str(lock)], check=True)
         return "uv"
     if _host_pip_targets():
         venv.create(TOOLS, with_pip=False, clear=True)
