@@ -1,6 +1,8 @@
 """Invoke tasks: the front door. Parse options, call scripts/ and checks/, map errors to exit codes.
 
-Exit codes: 0 success; 1 a check or a step failed; 2 bad usage or an internal error; 130 interrupted.
+Exit codes: 0 success; 1 a check or a step failed (for `invoke abi`: the pair does not load; for
+`invoke diagnose`: no known diagnosis); 2 bad usage or an internal error; 130 interrupted; 141 the
+output pipe was closed (`| head`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from checks import console, settings  # noqa: E402
 from checks import matrix as matrix_mod  # noqa: E402
-from checks import settings  # noqa: E402
 from scripts import environment, locks, provision  # noqa: E402
 from scripts.errors import SetupError  # noqa: E402
+
+console.install()
 
 
 def _positive(name: str, value: str | None) -> str | None:
@@ -90,15 +94,16 @@ def verify(c, env=None, json=None, junit=None, require_gpu=False, min_speedup=No
     argv += ["--require-gpu"] * bool(require_gpu) + ["--strict"] * bool(strict)
     code = _run_checks(env, argv)
     if code:
-        raise Exit(code=code if code in (1, 2, 130) else 2)
+        raise Exit(code=code if code in (1, 2, 130, console.PIPE_CLOSED) else 2)
 
 
-@task(help={"file": "file holding the error text (default: read standard input)"})
+@task(positional=["file"], help={"file": "file holding the error text, or - for standard input (on a "
+                                          "terminal: paste it, then press Ctrl-D)"})
 def diagnose(c, file=None):
-    """Explain an error message (TensorFlow, tensorflow-metal, pip, uv) with its known cause and fix."""
+    """Explain an error message (TensorFlow, tensorflow-metal, pip, uv): `invoke diagnose FILE`, or - for stdin."""
     from checks.cli import diagnose_main
 
-    code = diagnose_main([file] if file else ["-"])
+    code = diagnose_main([file or "-"])
     if code:
         raise Exit(code=code)
 
@@ -142,6 +147,11 @@ def abi(c, tensorflow=None, metal=None, refresh=False):
             except InvalidVersion:
                 raise Exit("error: --%s %r is not a version" % (name, value), code=2) from None
     if refresh:
+        try:
+            import lief  # noqa: F401 - only --refresh parses wheels
+        except ImportError:
+            raise Exit("error: invoke abi --refresh needs LIEF, one of the developer tools: run `make dev` "
+                       "first", code=2) from None
         from scripts import abi as refresh_mod
 
         start = time.monotonic()
@@ -152,11 +162,17 @@ def abi(c, tensorflow=None, metal=None, refresh=False):
             if what != "unchanged":
                 print("  %s: %s" % (name, what))
         abi_mod.fingerprints.cache_clear()
-    lines = abi_mod.report(matrix_mod.load(), tensorflow, metal)
+    try:
+        lines = abi_mod.report(matrix_mod.load(), tensorflow, metal)
+    except matrix_mod.MatrixError as exc:
+        raise Exit("error: %s" % exc, code=2) from None
     if lines is None:
         raise Exit("error: no fingerprint covers that pair; add it to envs/abi-grid.json and run "
                    "`invoke abi --refresh`", code=2)
     print("\n".join(lines))
+    verdict = abi_mod.predict(tensorflow, metal) if tensorflow and metal else None
+    if verdict is not None and not verdict.loads:
+        raise Exit(code=1)  # like a failed check: the named pair does not load
 
 
 @task

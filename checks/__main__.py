@@ -2,6 +2,10 @@
 
 import sys
 
+from checks import console
+
+console.install()
+
 try:
     import packaging.version  # noqa: F401 - the one third-party package the checks cannot run without
 except ImportError:

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from checks import __version__, matrix, settings
@@ -138,6 +139,9 @@ def diagnose_main(argv: list[str]) -> int:
     source = argv[0] if argv else "-"
     try:
         if source == "-":
+            if sys.stdin.isatty():
+                print("Paste the error text, then press Ctrl-D on a line of its own (Ctrl-Z, Enter on Windows):",
+                      file=sys.stderr, flush=True)
             text = sys.stdin.read()
         else:
             with open(source, encoding="utf-8", errors="replace") as fh:
@@ -151,6 +155,9 @@ def diagnose_main(argv: list[str]) -> int:
         return 2
     print(render(found))
     return 0 if found else 1
+
+
+STARTED = time.monotonic()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +226,7 @@ def write_reports(args: argparse.Namespace, outcomes, options: Options, facts: d
     if args.json:
         outputs.append((args.json, json.dumps(to_json(outcomes, options, facts, code), indent=2, default=str)))
     if args.junit:
-        outputs.append((args.junit, to_junit(outcomes)))
+        outputs.append((args.junit, to_junit(outcomes, time.monotonic() - STARTED)))
     for path, text in outputs:
         try:
             with open(path, "w", encoding="utf-8") as fh:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Any
 
@@ -12,11 +13,12 @@ from checks.registry import CHECKS
 def evaluate(facts: dict[str, Any], options: Options) -> list[Outcome]:
     outcomes = []
     for check in CHECKS:
+        start = time.perf_counter()
         try:
             result = check.rule(facts, options)
         except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
             result = fail("internal error in this check: %s: %s" % (type(exc).__name__, exc),
                           "report this bug with the JSON output (--json)",
                           details=traceback.format_exc().splitlines()[-3:])
-        outcomes.append(Outcome(check, result))
+        outcomes.append(Outcome(check, result, time.perf_counter() - start))
     return outcomes

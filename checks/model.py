@@ -59,6 +59,7 @@ class Outcome:
 
     check: Check
     result: Result
+    seconds: float = 0.0  # how long the rule took (JUnit testcase time)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self.result)

@@ -1,0 +1,48 @@
+"""Output that never ends in a traceback: a closed pipe (``| head``) or a narrow encoding (``PYTHONIOENCODING=ascii``).
+
+``install()`` is called once at each front door (``python -m checks`` and tasks.py). Characters the
+terminal's encoding cannot show are replaced by ``?`` instead of raising; writing into a pipe whose
+reader has gone ends the process quietly with exit code 141 (128 + SIGPIPE, as a shell reports it).
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import sys
+
+PIPE_CLOSED = 141
+
+
+def _quiet_exit() -> None:
+    """Point stdout at /dev/null (so no later flush can fail) and exit 141 at once."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    os._exit(PIPE_CLOSED)
+
+
+def _flush_at_exit() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_exit()
+
+
+def install() -> None:
+    """Replace unencodable characters on stdout/stderr; turn a closed output pipe into a quiet exit 141."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="replace")
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):  # an uncaught BrokenPipeError anywhere: no traceback
+        if issubclass(kind, BrokenPipeError):
+            _quiet_exit()
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
+    atexit.register(_flush_at_exit)
