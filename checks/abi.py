@@ -1,7 +1,7 @@
 """Will tensorflow-metal load with a TensorFlow? Decided from the wheels' Mach-O facts, without a Mac (pure).
 
 The facts are fingerprints in ``envs/abi/`` (made by ``invoke abi --refresh`` from the macOS arm64 wheels;
-shared/facts/abi.md explains the rules):
+docs/facts/abi.md explains the rules):
 
 1. Library not loaded. Each non-system load command of the plugin must name an image TensorFlow has
    already loaded (by install name), or a file its rpaths reach inside site-packages.

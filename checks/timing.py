@@ -1,6 +1,6 @@
 """Timing and statistics, free of any framework: a probe passes in what to run and how to sync.
 
-Rules of the method (shared/facts/perf.md §3): inputs exist before the clock starts, warm-up
+Rules of the method (docs/facts/performance.md#timing): inputs exist before the clock starts, warm-up
 runs first, every timed repetition ends with a host read (``run`` must return only after the
 device finished), and the figure is the median with its coefficient of variation.
 """

@@ -1,7 +1,7 @@
 """Hash-pinned lock files for every (profile, platform, Python) target of the matrix, made by uv.
 
 uv resolves for another platform than its own (``--python-platform``), so the macOS locks are
-made and checked on Linux (shared/facts/ci-reliability.md §5).
+made and checked on Linux (docs/facts/ci.md#locking-for-macos-on-linux).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Raw probe outputs of real machines, as ``checks.probes.system.collect()`` records them.
 
-Every output is quoted from shared/facts/metal-compat.md (§4, §5), which names its source; a
+Every output is quoted from docs/facts/machines.md, which names its source; a
 command whose output on that kind of machine is not known is recorded as NOT_RECORDED rather than
 invented. Several machines are composites of reports from different machines of the same kind;
 each field says where it comes from.

@@ -21,7 +21,7 @@ def write(name: str, raw: dict, notes: str, root: Path = HERE) -> Path:
         shutil.rmtree(out)
     (out / "commands").mkdir(parents=True)
     meta = {"format": 1, "tool_version": "fixture", "notes": notes, "options": {},
-            "sources": "shared/facts/metal-compat.md §4, §5 (ids in tests/machines.py)"}
+            "sources": "docs/facts/machines.md (public sample ids in tests/machines.py)"}
     files = {"bundle.json": meta, "python.json": raw["python"], "memory.json": raw["memory"]}
     files.update({"commands/%s.json" % k: v for k, v in raw["commands"].items()})
     for rel, data in files.items():

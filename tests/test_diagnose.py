@@ -1,4 +1,4 @@
-"""Each error quoted in shared/facts/metal-compat.md gets the right diagnosis, also when varied."""
+"""Each error quoted in docs/facts/errors.md gets the right diagnosis, also when varied."""
 
 from __future__ import annotations
 

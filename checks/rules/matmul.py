@@ -18,7 +18,7 @@ def _figures(m: dict[str, Any]) -> str:
         m["gflops"], m["median_s"], m["reps"], 100 * m["cv"], m["error_rel"])
 
 
-MAX_CV = 0.10  # perf.md §3.3: flag timings whose spread exceeds 10 %
+MAX_CV = 0.10  # docs/facts/performance.md#timing: flag timings whose spread exceeds 10 %
 
 
 def _timed_result(summary: str, m: dict[str, Any], facts: dict[str, Any]) -> Result:
