@@ -1,7 +1,6 @@
 """Environment managers: create an environment and install a lock file into it, hashes required.
 
-uv (fast; bytecode compiled with --compile-bytecode), stdlib venv + pip (pip compiles bytecode
-itself), and conda / mamba / micromamba (Python from conda-forge, the lock through pip).
+uv (fast), stdlib venv + pip, and conda / mamba / micromamba (Python from conda-forge, the lock through pip).
 """
 
 from __future__ import annotations
@@ -106,8 +105,8 @@ def install(manager: str, env: Path, lock: Path) -> None:
     """Install exactly the lock file, every file checked against its sha256."""
     py = str(python_of(env))
     if manager == "uv":
-        stream([find_uv(), "pip", "sync", "--python", py, "--require-hashes", "--compile-bytecode",
+        stream([find_uv(), "pip", "sync", "--python", py, "--require-hashes",
                 "--only-binary", ":all:", str(lock)], env=uv_env())
     else:
         stream([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                "--no-input", "-r", str(lock)])
+                "--no-input", "--no-compile", "-r", str(lock)])

@@ -216,7 +216,7 @@ def setup(profile: str = "auto", manager: str = "auto", python: str | None = Non
     environment.claim(p.env)
     with steps.step("Create the environment with %s" % p.manager):
         managers.create(p.manager, p.env, p.interpreter.path)
-    with steps.step("Install %d pinned packages (hashes required, bytecode compiled)" % len(locks.pinned(p.lock))):
+    with steps.step("Install %d pinned packages (hashes required)" % len(locks.pinned(p.lock))):
         managers.install(p.manager, p.env, p.lock)
     environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
     print("Environment ready: %s (%.0f s). Next: invoke verify" % (p.env, time.monotonic() - start),
