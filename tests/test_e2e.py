@@ -101,3 +101,15 @@ def test_python_3_9_environment_runs_the_checks(tmp_path):
     done = invoke("verify", "--env", str(env), "--json", str(out), *FAST)
     assert done.returncode == 0, done.stdout + done.stderr
     assert read_json(out)["facts"]["system"]["python_version"].startswith("3.9.")
+
+
+def test_verify_writes_bytecode_for_what_tensorflow_imports_and_only_that(tf_env, tmp_path):
+    """Setup installs without bytecode; the TensorFlow child compiles what it imports, even with
+    PYTHONDONTWRITEBYTECODE=1 (the test environment's setting here)."""
+    site = next(tf_env.glob("lib/python3*/site-packages"))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    done = invoke("verify", "--env", str(tf_env), *FAST, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list((site / "tensorflow" / "__pycache__").glob("__init__.*.pyc"))
+    tools = site / "tensorflow" / "python" / "tools"  # a command-line tool, not imported by `import tensorflow`
+    assert (tools / "saved_model_cli.py").exists() and not list(tools.rglob("saved_model_cli.*.pyc"))
