@@ -30,7 +30,8 @@ VERIFY_HELP = {o.name: o.help for o in settings.VERIFY_OPTIONS}
 def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int | None]], Callable[..., None]]:
     """The one error mapping of every task: load the knowledge (``$TFM_MATRIX``) and check the settings file
     (``$TFM_CONFIG``) first, pass the knowledge in as ``k``, and turn every TfmError into one line and its exit
-    code, Ctrl-C into 130. The task's return value, if any, is its exit code."""
+    code, Ctrl-C into 130, any other exception (a bug) into one line and 2. The task's return value, if any,
+    is its exit code."""
     def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
         @functools.wraps(fn)
         def wrapper(c: Any, *args: Any, **kwargs: Any) -> None:
@@ -42,6 +43,10 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
                 raise Exit("error: %s" % exc.line(), code=exc.code) from None
             except KeyboardInterrupt:
                 raise Exit(interrupted, code=130) from None
+            except Exit:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bug is one line and exit 2, as in python -m checks
+                raise Exit("internal error: %s: %s (please report it)" % (type(exc).__name__, exc), code=2) from None
             if code:
                 raise Exit(code=code)
 

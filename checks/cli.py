@@ -90,12 +90,10 @@ def open_session(args: argparse.Namespace) -> Session:
             bundle_facts, recorded = bundle.read(args.replay)
         except (OSError, ValueError) as exc:
             raise UsageError("cannot replay: %s" % exc) from None
-    numbers = settings.resolve({"min_speedup": args.min_speedup, "budget": args.budget, "timeout": args.timeout},
-                               recorded=recorded)
-    requested = args.profile if args.profile != "auto" else recorded.get("profile", "auto")
-    facts = replayed(bundle_facts, requested) if args.replay else gather(args, requested, numbers)
-    options = Options(profile=facts["profile"], require_gpu=bool(args.require_gpu or recorded.get("require_gpu")),
-                      min_speedup=numbers["min_speedup"], strict=bool(args.strict or recorded.get("strict")))
+    values = settings.settle(vars(args), recorded)
+    facts = replayed(bundle_facts, values["profile"]) if args.replay else gather(args, values)
+    options = Options(profile=facts["profile"], require_gpu=values["require_gpu"],
+                      min_speedup=values["min_speedup"], strict=values["strict"])
     return Session(facts, options, "replay of %s" % args.replay if args.replay else sys.prefix)
 
 
@@ -108,14 +106,14 @@ def replayed(recorded: dict[str, Any], requested: str) -> Facts:
             "packages": pk, "profile": _profile(requested, pk, raw["python"])}
 
 
-def gather(args: argparse.Namespace, requested: str, numbers: dict[str, float]) -> Facts:
+def gather(args: argparse.Namespace, values: dict[str, Any]) -> Facts:
     """Run every probe: the packages, then the TensorFlow child, with the machine's commands alongside it.
 
     The system commands (system_profiler takes a second or more on a Mac) run in a thread while the
     child imports TensorFlow; each has its own timeout.
     """
     pk = packages.collect()
-    profile = _profile(requested, pk, system.interpreter())
+    profile = _profile(values["profile"], pk, system.interpreter())
     probed: dict[str, Any] = {}
 
     def probe_system() -> None:
@@ -126,8 +124,8 @@ def gather(args: argparse.Namespace, requested: str, numbers: dict[str, float]) 
 
     thread = threading.Thread(target=probe_system, name="system-probe", daemon=True)
     thread.start()
-    tf = tensorflow.collect(budget_s=numbers["budget"], gpu=profile == "metal" or args.require_gpu,
-                            timeout_s=numbers["timeout"], memory_bytes=system.memory().get("available"),
+    tf = tensorflow.collect(budget_s=values["budget"], gpu=profile == "metal" or values["require_gpu"],
+                            timeout_s=values["timeout"], memory_bytes=system.memory().get("available"),
                             trace_dir=os.path.abspath(args.trace) if args.trace else None)
     thread.join()
     if "error" in probed:

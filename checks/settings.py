@@ -104,6 +104,20 @@ def load_config(path: Path) -> dict[str, object]:
     return data
 
 
+def settle(cli: Mapping[str, Any], recorded: Mapping[str, Any] | None = None,
+           environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Every verify option by the one precedence rule: the numbers through ``resolve``; flags from the command
+    line or the bundle; the profile from the command line unless auto, else the bundle's, else auto."""
+    recorded = recorded or {}
+    out: dict[str, Any] = dict(resolve(cli, environ, recorded))
+    for opt in VERIFY_OPTIONS:
+        if opt.kind == "flag":
+            out[opt.name] = bool(cli.get(opt.name) or recorded.get(opt.name))
+    profile = cli.get("profile") or "auto"
+    out["profile"] = profile if profile != "auto" else recorded.get("profile") or "auto"
+    return out
+
+
 def resolve(cli: Mapping[str, Any], environ: Mapping[str, str] = os.environ,
             recorded: Mapping[str, Any] | None = None) -> dict[str, float]:
     """Every numeric setting, each from the first place that gives it (see the module's precedence)."""

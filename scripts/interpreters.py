@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from checks import process
+from checks import platforms, process
 from checks.matrix import PYTHONS
 from scripts.uvtool import find_uv, uv_env
 
@@ -42,7 +42,7 @@ class Interpreter:
 
     @property
     def arch(self) -> str:
-        return {"aarch64": "arm64", "AMD64": "x86_64", "amd64": "x86_64"}.get(self.machine, self.machine)
+        return platforms.arch_name(self.machine)
 
     def describe(self) -> str:
         return "%s (CPython %s, %s)" % (self.path, self.version, self.arch)

@@ -221,3 +221,22 @@ def test_imports_run_one_way_without_cycles_and_no_module_holds_a_quarter():
         if m not in state:
             visit(m, [])
     assert max(sizes.values()) * 4 < sum(sizes.values()), sizes
+
+
+def test_judge_pair_is_the_only_place_a_pair_is_judged():
+    """Nothing outside checks/knowledge.py looks a pair up or asks for its static verdict."""
+    import re
+
+    sources = [p for d in ("checks", "scripts") for p in (ROOT / d).rglob("*.py")] + [ROOT / "tasks.py"]
+    pattern = re.compile(r"\.pair\(|(?<!def )predict\(|\.status == \"(verified|broken)\"")
+    offenders = [str(p.relative_to(ROOT)) for p in sources
+                 if p.name != "knowledge.py" and pattern.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+def test_flags_and_profile_follow_the_same_rule():
+    cli = {"profile": "auto", "strict": False, "require_gpu": True}
+    values = settings.settle(cli, {"profile": "metal", "strict": True}, {"TFM_CONFIG": "/nonexistent.json"})
+    assert (values["profile"], values["strict"], values["require_gpu"]) == ("metal", True, True)
+    values = settings.settle({**cli, "profile": "cpu"}, {"profile": "metal"}, {"TFM_CONFIG": "/nonexistent.json"})
+    assert values["profile"] == "cpu" and values["strict"] is False
