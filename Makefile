@@ -44,8 +44,9 @@ verify: setup ## Bootstrap, set up, and verify the environment (the main job)
 test: dev ## Run the tests (real installs, real TensorFlow; several minutes)
 	$(TOOLS_PY) -m pytest $(PYTEST_ARGS)
 
-lint: dev ## Lint with ruff
+lint: dev ## Lint with ruff, type-check with mypy (checks/, scripts/, tasks.py)
 	$(TOOLS)/bin/ruff check .
+	$(TOOLS)/bin/mypy --python-version 3.10 --ignore-missing-imports checks scripts tasks.py
 
 lock: tools ## Re-resolve the lock files in envs/locks/ from envs/matrix.json
 	$(INVOKE) lock

@@ -1,6 +1,7 @@
 """Output that never ends in a traceback: a closed pipe (``| head``) or a narrow encoding (``PYTHONIOENCODING=ascii``).
 
-``install()`` is called once at each front door (``python -m checks`` and tasks.py). Characters the
+``install()`` is called once at each front door (``python -m checks`` and tasks.py), whose error handlers
+call ``quiet_exit()`` on a BrokenPipeError before treating other exceptions as bugs. Characters the
 terminal's encoding cannot show are replaced by ``?`` instead of raising; writing into a pipe whose
 reader has gone ends the process quietly with exit code 141 (128 + SIGPIPE, as a shell reports it).
 """
@@ -11,11 +12,12 @@ import atexit
 import io
 import os
 import sys
+from typing import NoReturn
 
 PIPE_CLOSED = 141
 
 
-def _quiet_exit() -> None:
+def quiet_exit() -> NoReturn:
     """Point stdout at /dev/null (so no later flush can fail) and exit 141 at once."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -29,7 +31,7 @@ def _flush_at_exit() -> None:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        _quiet_exit()
+        quiet_exit()
 
 
 def install() -> None:
@@ -41,7 +43,7 @@ def install() -> None:
 
     def hook(kind, value, tb):  # an uncaught BrokenPipeError anywhere: no traceback
         if issubclass(kind, BrokenPipeError):
-            _quiet_exit()
+            quiet_exit()
         previous(kind, value, tb)
 
     sys.excepthook = hook

@@ -62,6 +62,16 @@ def test_diagnose_on_a_terminal_says_to_paste_and_press_ctrl_d(argv):
     assert proc.returncode == 0 and b"tensorflow-metal" in out
 
 
+def test_bare_invoke_diagnose_is_refused_by_invoke_and_dash_reads_the_pipe():
+    """invoke has no optional positional arguments (README: use `invoke diagnose -` for standard input);
+    if a later invoke accepts a bare `invoke diagnose`, this fails and the README should say so."""
+    text = QUOTES["metal-library-not-loaded"]
+    bare = subprocess.run(INVOKE + ["diagnose"], input=text, capture_output=True, text=True, cwd=ROOT)
+    assert bare.returncode != 0 and "positional" in bare.stderr, bare.stdout + bare.stderr
+    dash = subprocess.run(INVOKE + ["diagnose", "-"], input=text, capture_output=True, text=True, cwd=ROOT)
+    assert dash.returncode == 0 and "tensorflow-metal" in dash.stdout and "Paste" not in dash.stderr
+
+
 def test_diagnose_from_a_pipe_does_not_prompt():
     done = subprocess.run(CHECKS + ["diagnose"], input=QUOTES["metal-library-not-loaded"], capture_output=True,
                           text=True, cwd=ROOT)
@@ -133,3 +143,17 @@ def test_the_example_workflow_pins_every_action_by_commit_sha():
     assert uses
     for ref in uses:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*", ref.strip()), ref
+
+
+def _pinned(lock: str) -> set[str]:
+    text = (ROOT / "envs" / lock).read_text(encoding="utf-8")
+    return {m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", text, flags=re.M)}
+
+
+def test_the_runtime_lock_holds_no_developer_tool_and_lint_uses_the_dev_lock():
+    runtime, dev = _pinned("tools.lock"), _pinned("dev.lock")
+    assert {"invoke", "uv", "packaging", "psutil"} <= runtime
+    assert not runtime & {"ruff", "mypy", "pytest", "jsonschema", "xmlschema", "lief"}
+    assert {"ruff", "mypy", "pytest", "jsonschema", "xmlschema", "lief"} <= dev
+    lint = re.search(r"^lint: (.*)$", (ROOT / "Makefile").read_text(encoding="utf-8"), flags=re.M)
+    assert lint and lint.group(1).split("##")[0].split() == ["dev"]
