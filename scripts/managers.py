@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from checks.diagnose import diagnose
+from checks.diagnose import diagnose, errors
 from scripts.environment import python_of
 from scripts.errors import SetupError, usage
 from scripts.interpreters import probe
@@ -68,7 +68,7 @@ def stream(argv: Sequence[str], env: dict | None = None) -> list[str]:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if proc.returncode != 0:
-        found = diagnose("\n".join(tail))
+        found = errors(diagnose("\n".join(tail)))
         cause = " Cause: %s Fix: %s" % (found[0].cause, found[0].fix) if found else ""
         raise SetupError("`%s` failed with exit code %s.%s%s" % (
             " ".join(argv[:3]), proc.returncode, cause, "\n" + "\n".join(list(tail)[-8:]) if tail else ""))

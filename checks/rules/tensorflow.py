@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.diagnose import diagnose
+from checks.diagnose import Machine, diagnose, errors
 from checks.model import Options, Result, Status, fail, pass_, skip
 from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
@@ -17,9 +17,10 @@ def _stderr_tail(process: dict[str, Any]) -> list[str]:
     return lines[-STDERR_LINES:]
 
 
-def _explained(result: Result, stderr: str) -> Result:
-    """Run the child's stderr through the known error signatures: their cause and fix lead."""
-    found = diagnose(stderr)
+def _explained(result: Result, stderr: str, machine: Machine) -> Result:
+    """Run the child's stderr through the known error signatures: their cause and fix (fitted to this
+    machine) lead; harmless log lines are left out."""
+    found = errors(diagnose(stderr, machine))
     if not found:
         return result
     d = found[0]
@@ -39,7 +40,7 @@ def imported(facts: dict[str, Any], options: Options) -> Result:
         return result
     proc = (facts.get("tensorflow") or {}).get("process") or {}
     stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
-    return _explained(result, stderr)
+    return _explained(result, stderr, Machine.from_facts(facts, options.profile))
 
 
 def _imported(facts: dict[str, Any]) -> Result:
