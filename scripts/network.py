@@ -64,7 +64,7 @@ def refusal(url: str, why: str, manager: str) -> str:
     if not is_certificate_problem(why):
         return "cannot reach the package index %s (%s): a network problem, not a missing package" % (url, why)
     store = ("uv uses the system's certificates (UV_SYSTEM_CERTS=true; SSL_CERT_FILE, when set, replaces them)"
-             if manager == "uv" else "pip uses PIP_CERT or SSL_CERT_FILE when set")
+             if manager == "uv" else "pip reads its own setting, PIP_CERT: point it at the same bundle")
     return ("the package index %s presented a certificate this machine does not trust (%s): a certificate "
             "problem, such as a TLS-inspecting proxy, not a network one. Add the proxy's CA to the system's "
             "certificate store, or set SSL_CERT_FILE to a PEM bundle that holds it; %s" % (url, why, store))

@@ -1,20 +1,26 @@
 """Behind a TLS-inspecting proxy whose CA the system trusts but uv's bundled roots do not: setup's index
-check and uv use the same trust store (the system's), so setup works; with uv told to use only its
-bundled roots, setup stops before creating anything and says it is a certificate problem.
+check and uv use the same trust store (the system's), so setup works; where the CA is in no store the
+installer uses, setup stops before creating anything and says it is a certificate problem.
 
 This machine reaches PyPI through such a proxy: its CA is in /etc/ssl/certs, and the tests unset
 SSL_CERT_FILE and SSL_CERT_DIR in the child's environment, as on a company Mac. A real one-package
-lock from PyPI (six 1.17.0, hashes as PyPI publishes them) keeps the install small.
+lock from PyPI (six 1.17.0, hashes as PyPI publishes them) keeps the install small. The untrusted
+cases use uv's bundled roots (meaningful only behind such a proxy: skipped elsewhere) or a bundle
+holding a fresh CA of the test's own, for uv and for pip's check.
 """
-
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from checks.markers import MARKER
+from scripts.network import unreachable_by_uv
+from scripts.uvtool import find_uv
 from tests.conftest import invoke
 
 pytestmark = pytest.mark.network
@@ -48,12 +54,34 @@ def test_setup_uses_the_system_certificates_the_index_check_used(tmp_path, proxi
     assert (env / MARKER).exists()
 
 
-def test_untrusted_certificate_is_named_and_nothing_is_created(tmp_path, proxied):
+@pytest.mark.parametrize("manager,trust", [
+    ("uv", {"UV_SYSTEM_CERTS": "false"}),  # uv's bundled roots only: the proxy's CA is not among them
+    ("uv", {"SSL_CERT_FILE": "OTHER_CA"}),  # a bundle that lacks the proxy's CA
+    ("venv", {"SSL_CERT_FILE": "OTHER_CA", "SSL_CERT_DIR": "EMPTY"}),  # pip's check, Python's own store
+])
+def test_untrusted_certificate_is_named_and_nothing_is_created(tmp_path, proxied, manager, trust):
     env = tmp_path / "env"
-    done = invoke("setup", "--env", str(env), env=dict(proxied, UV_SYSTEM_CERTS="false"), timeout=300)
+    (tmp_path / "empty").mkdir()
+    paths = {"OTHER_CA": str(_other_ca(tmp_path / "other-ca.pem")), "EMPTY": str(tmp_path / "empty")}
+    environ = dict(proxied, **{k: paths.get(v, v) for k, v in trust.items()})
+    if trust.get("UV_SYSTEM_CERTS") == "false" and not unreachable_by_uv(find_uv(), environ, "six", "3.11"):
+        pytest.skip("uv's bundled roots reach PyPI here: no TLS-inspecting proxy on this network")
+    done = invoke("setup", "--env", str(env), "--manager", manager, env=environ, timeout=300)
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert "a certificate problem" in last and "UnknownIssuer" in last, last
-    assert "SSL_CERT_FILE" in last and "UV_SYSTEM_CERTS" in last and "network problem" not in last
+    assert "a certificate problem" in last and ("UnknownIssuer" in last or "CERTIFICATE_VERIFY_FAILED" in last), last
+    assert "SSL_CERT_FILE" in last and "network problem" not in last
+    assert ("UV_SYSTEM_CERTS" in last) == (manager == "uv") and ("PIP_CERT" in last) == (manager == "venv")
     assert "Nothing was changed" in last and not env.exists()
 
+
+
+
+def _other_ca(path: Path) -> Path:
+    """A fresh self-signed CA (openssl): a real trust root, certainly not the proxy's."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=tests other CA", "-keyout", str(path.with_suffix(".key")), "-out", str(path)],
+                   check=True, capture_output=True)
+    return path
