@@ -1,13 +1,15 @@
-"""Explain error text with the known signatures of ``envs/diagnoses.json`` (pure)."""
+"""Explain error text with the known signatures of ``envs/diagnoses.json`` (read by ``load_signatures``)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from checks.facts import Facts
 from checks.matrix import ROOT, MatrixError
 
 DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
@@ -23,7 +25,7 @@ class Machine:
     profile: str | None = None
 
     @classmethod
-    def from_facts(cls, facts: dict[str, Any], profile: str | None = None) -> Machine:
+    def from_facts(cls, facts: Facts, profile: str | None = None) -> Machine:
         s = facts.get("system") or {}
         return cls(s.get("os"), s.get("interpreter_arch"), s.get("translated"), profile)
 
@@ -34,7 +36,7 @@ class Machine:
 @dataclass(frozen=True)
 class Signature:
     id: str
-    patterns: tuple[re.Pattern, ...]
+    patterns: tuple[re.Pattern[str], ...]
     cause: str
     fix: str
     source: str
@@ -57,13 +59,13 @@ class Diagnosis:
         return dict(self.__dict__)
 
 
-@functools.cache
-def signatures() -> tuple[Signature, ...]:
+def load_signatures(path: Path = DIAGNOSES_PATH) -> tuple[Signature, ...]:
+    """The known error signatures (read once, by ``checks.knowledge.load``)."""
     try:
-        data = json.loads(DIAGNOSES_PATH.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
         return tuple(_signature(d) for d in data["diagnoses"])
     except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
-        raise MatrixError("diagnoses %s: %s" % (DIAGNOSES_PATH, exc)) from None
+        raise MatrixError("diagnoses %s: %s" % (path, exc)) from None
 
 
 def _signature(d: dict[str, Any]) -> Signature:
@@ -72,13 +74,13 @@ def _signature(d: dict[str, Any]) -> Signature:
                      tuple((f["when"], f["fix"]) for f in d.get("fixes", ())))
 
 
-def diagnose(text: str, machine: Machine | None = None) -> list[Diagnosis]:
+def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None = None) -> list[Diagnosis]:
     """Every known signature found in ``text``: errors first (table order, so the more specific signature
     leads), then harmless lines. Placeholders are filled from the text; with ``machine`` the fix fits it."""
     found = []
-    for sig in signatures():
-        matches = [p.search(text) for p in sig.patterns]
-        if all(matches):
+    for sig in signatures:
+        matches = [m for m in (p.search(text) for p in sig.patterns) if m is not None]
+        if len(matches) == len(sig.patterns):
             groups: dict[str, str] = {}
             for m in matches:
                 groups.update({k: v for k, v in m.groupdict().items() if v})
@@ -89,8 +91,8 @@ def diagnose(text: str, machine: Machine | None = None) -> list[Diagnosis]:
             found.append((sig, Diagnosis(sig.id, _fill(sig.cause, groups), _fill(_fix(sig, machine), groups),
                                          sig.source, evidence.strip(), sig.harmless)))
     hidden = {h for sig, _ in found for h in sig.hides}
-    errors = [d for _, d in found if not d.harmless and d.id not in hidden]
-    return errors + [d for _, d in found if d.harmless]
+    real = [d for _, d in found if not d.harmless and d.id not in hidden]
+    return real + [d for _, d in found if d.harmless]
 
 
 def errors(found: list[Diagnosis]) -> list[Diagnosis]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+
+from checks import process
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
 CERTIFICATE_WORDS = ("invalid peer certificate", "CERTIFICATE_VERIFY_FAILED", "certificate verify failed",
                      "UnknownIssuer", "self-signed certificate", "self signed certificate")
 
 
-def index_url(manager: str, environ=os.environ) -> str | None:
+def index_url(manager: str, environ: Mapping[str, str] = os.environ) -> str | None:
     """The index the installer will use; None when it works offline or from local files."""
     if any(environ.get(k) for k in (("UV_OFFLINE", "UV_NO_INDEX") if manager == "uv" else ("PIP_NO_INDEX",))):
         return None
@@ -35,7 +37,7 @@ def unreachable(url: str, timeout: float = 10.0) -> str | None:
     return None
 
 
-def unreachable_by_uv(uv: str, environ: dict[str, str], requirement: str, python_minor: str,
+def unreachable_by_uv(uv: str, environ: Mapping[str, str], requirement: str, python_minor: str,
                       timeout: float = 60.0) -> str | None:
     """None if uv itself can fetch ``requirement``'s index page, else uv's error.
 
@@ -44,12 +46,12 @@ def unreachable_by_uv(uv: str, environ: dict[str, str], requirement: str, python
     """
     argv = [uv, "pip", "compile", "-", "--no-deps", "--no-cache", "--no-header", "--quiet",
             "--python-version", python_minor]
-    try:
-        done = subprocess.run(argv, input=requirement + "\n", capture_output=True, text=True, errors="replace",
-                              env={**environ, "UV_HTTP_RETRIES": "0"}, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    done = process.run(argv, timeout=timeout, env={**environ, "UV_HTTP_RETRIES": "0"}, input=requirement + "\n")
+    if done.timed_out:
         return "no answer within %.0f s" % timeout
-    if done.returncode == 0 or "Failed to fetch" not in done.stderr:
+    if done.error:
+        return done.error
+    if done.ok or "Failed to fetch" not in done.stderr:
         return None
     causes = [ln.strip()[len("cause: "):] for ln in done.stderr.splitlines() if ln.strip().startswith("cause: ")]
     return causes[-1] if causes else done.stderr.strip().splitlines()[-1]

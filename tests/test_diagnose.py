@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
-from checks.diagnose import Machine, diagnose, errors, render
+from checks.diagnose import Machine, diagnose, errors, load_signatures, render
 from tests.conftest import ROOT
+
+SIGNATURES = load_signatures()
 
 # Verbatim from the research notes on tensorflow-metal (section and public source in the comment).
 QUOTES = {
@@ -151,19 +153,19 @@ VARIANTS = {  # other paths, versions, symbols, packages, ids
 
 @pytest.mark.parametrize("expected,text", sorted(QUOTES.items()) + sorted(REAL.items()) + sorted(VARIANTS.items()))
 def test_each_known_error_gets_its_diagnosis(expected, text):
-    found = diagnose(text)
+    found = diagnose(text, SIGNATURES)
     assert found and found[0].id == expected, [d.id for d in found]
     assert found[0].fix and found[0].source and not found[0].harmless
 
 
 def test_placeholders_carry_the_symbol_from_the_message():
-    d = diagnose(VARIANTS["metal-symbol-not-found"])[0]
+    d = diagnose(VARIANTS["metal-symbol-not-found"], SIGNATURES)[0]
     assert "__ZN3tsl8internal15LogMessageFatalC1EPKci" in d.cause
-    assert "tensorflow==2.17.0" in diagnose(VARIANTS["no-matching-distribution"])[0].cause
+    assert "tensorflow==2.17.0" in diagnose(VARIANTS["no-matching-distribution"], SIGNATURES)[0].cause
 
 
 def test_plugin_patterns_need_the_plugin_in_the_message():
-    assert [d.id for d in diagnose("Symbol not found: _foo in libbar.dylib")] == []
+    assert [d.id for d in diagnose("Symbol not found: _foo in libbar.dylib", SIGNATURES)] == []
 
 
 def test_cli_reads_stdin_and_says_so_when_unknown():
@@ -178,7 +180,7 @@ def test_cli_reads_stdin_and_says_so_when_unknown():
 
 @pytest.mark.parametrize("expected,text", sorted(HARMLESS.items()))
 def test_harmless_log_lines_are_classed_harmless(expected, text):
-    found = diagnose(text)
+    found = diagnose(text, SIGNATURES)
     assert [(d.id, d.harmless) for d in found] == [(expected, True)]
     assert errors(found) == [] and "no known diagnosis" not in render(found) and "harmless" in render(found)
 
@@ -186,17 +188,18 @@ def test_harmless_log_lines_are_classed_harmless(expected, text):
 def test_a_whole_log_leads_with_the_real_error_and_ends_with_the_harmless_lines():
     log = "\n".join([HARMLESS["harmless-metal-device"], HARMLESS["harmless-numa-metal"],
                      HARMLESS["harmless-pluggable-device"], REAL["no-gpu-kernel"], HARMLESS["harmless-cpu-frequency"]])
-    found = diagnose(log)
+    found = diagnose(log, SIGNATURES)
     assert found[0].id == "no-gpu-kernel" and [d.harmless for d in found] == [False, True, True, True, True]
     text = render(found)
     assert text.index("[no-gpu-kernel]") < text.index("[harmless-")
 
 
 def test_a_certificate_failure_is_not_explained_as_a_wrong_python():
-    found = diagnose(REAL["tls-certificate"])
+    found = diagnose(REAL["tls-certificate"], SIGNATURES)
     assert [d.id for d in found] == ["tls-certificate"]  # "No matching distribution" is its consequence
     assert "SSL_CERT_FILE" in found[0].fix and "wrong Python" in found[0].cause
-    assert diagnose("ERROR: No matching distribution found for tensorflow")[0].id == "no-matching-distribution"
+    alone = diagnose("ERROR: No matching distribution found for tensorflow", SIGNATURES)
+    assert alone[0].id == "no-matching-distribution"
 
 
 def test_uv_behind_a_proxy_is_a_certificate_problem_not_a_network_one():
@@ -205,13 +208,13 @@ def test_uv_behind_a_proxy_is_a_certificate_problem_not_a_network_one():
           "(https://pypi.org/simple/six/)\n  cause: client error (Connect)\n  cause: invalid peer certificate: "
           "UnknownIssuer\n\nhint: Consider enabling use of system TLS certificates with the `--system-certs` "
           "command-line flag")
-    assert [d.id for d in diagnose(uv)] == ["tls-certificate"]
+    assert [d.id for d in diagnose(uv, SIGNATURES)] == ["tls-certificate"]
 
 
 def test_symbol_not_found_claims_only_what_the_symbol_shows():
-    known = diagnose(QUOTES["metal-symbol-not-found"])[0]
+    known = diagnose(QUOTES["metal-symbol-not-found"], SIGNATURES)[0]
     assert "tensorflow-metal 1.1.0" in known.cause and "2.18 and 2.19" in known.cause
-    other = diagnose(VARIANTS["metal-symbol-not-found"])[0]  # a symbol the table does not map to a pair
+    other = diagnose(VARIANTS["metal-symbol-not-found"], SIGNATURES)[0]  # a symbol the table does not map to a pair
     assert "1.1.0" not in other.cause and "2.18" not in other.cause and "pip list" in other.cause
 
 
@@ -222,9 +225,9 @@ def test_symbol_not_found_claims_only_what_the_symbol_shows():
 ])
 def test_the_fix_fits_the_machine(machine, pin):
     for quote in (QUOTES["metal-symbol-not-found"], QUOTES["metal-flat-namespace"]):
-        fix = diagnose(quote, machine)[0].fix
+        fix = diagnose(quote, SIGNATURES, machine)[0].fix
         assert ("tensorflow-metal==1.2.0" in fix) == pin, fix
-    generic = diagnose(QUOTES["metal-symbol-not-found"])[0].fix
+    generic = diagnose(QUOTES["metal-symbol-not-found"], SIGNATURES)[0].fix
     assert "arm64" in generic and "x86_64" in generic  # unknown machine: the condition is said
 
 
