@@ -137,12 +137,15 @@ def gather(args: argparse.Namespace, values: dict[str, Any]) -> Facts:
 
 
 def diagnose_main(argv: list[str], k: knowledge.Knowledge | None = None) -> int:
-    """``python -m checks diagnose [FILE|-]``: explain pasted error text. 0 known, 1 unknown, 2 unreadable."""
+    """``python -m checks diagnose [FILE|-]``: explain pasted error text.
+
+    Exit 0 known (errors, or only harmless lines), 1 unknown, 2 unreadable."""
     from checks.diagnose import render
 
     if argv[:1] in (["-h"], ["--help"]):
         print("usage: python -m checks diagnose [FILE|-]\n\nExplain an error message (a file, or standard input) "
-              "with the known signatures of envs/diagnoses.json.\nexit codes: 0 a known diagnosis, 1 none, 2 the "
+              "with the known signatures of envs/diagnoses.json.\nexit codes: 0 a known diagnosis (or only known "
+              "harmless lines), 1 none, 2 the "
               "file cannot be read.")
         return 0
     source = argv[0] if argv else "-"

@@ -5,13 +5,32 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checks.facts import Facts
 from checks.matrix import ROOT, MatrixError
 
 DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the caller knows of the machine (None: unknown); a signature's ``fixes`` are fitted to it."""
+
+    os: str | None = None
+    arch: str | None = None  # the interpreter's: arm64 or x86_64
+    translated: bool | None = None  # an x86_64 Python under Rosetta
+    profile: str | None = None
+
+    @classmethod
+    def from_facts(cls, facts: Facts, profile: str | None = None) -> Machine:
+        s = facts.get("system") or {}
+        return cls(s.get("os"), s.get("interpreter_arch"), s.get("translated"), profile)
+
+    def fits(self, when: dict[str, Any]) -> bool:
+        return all(getattr(self, key) == value for key, value in when.items())
 
 
 @dataclass(frozen=True)
@@ -21,6 +40,10 @@ class Signature:
     cause: str
     fix: str
     source: str
+    harmless: bool = False
+    hides: tuple[str, ...] = ()  # ids this one explains away (a consequence, not a second cause)
+    known: dict[str, Any] = field(default_factory=dict)  # {"group", "values", "otherwise"} -> {known}
+    fixes: tuple[tuple[dict[str, Any], str], ...] = ()  # (when, fix): the first that fits the machine
 
 
 @dataclass(frozen=True)
@@ -30,6 +53,7 @@ class Diagnosis:
     fix: str
     source: str
     evidence: str
+    harmless: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -39,14 +63,20 @@ def load_signatures(path: Path = DIAGNOSES_PATH) -> tuple[Signature, ...]:
     """The known error signatures (read once, by ``checks.knowledge.load``)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return tuple(Signature(d["id"], tuple(re.compile(p, re.MULTILINE) for p in d["match"]), d["cause"],
-                               d["fix"], d["source"]) for d in data["diagnoses"])
+        return tuple(_signature(d) for d in data["diagnoses"])
     except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
         raise MatrixError("diagnoses %s: %s" % (path, exc)) from None
 
 
-def diagnose(text: str, signatures: Sequence[Signature]) -> list[Diagnosis]:
-    """Every known signature found in ``text``, in table order, with placeholders filled."""
+def _signature(d: dict[str, Any]) -> Signature:
+    return Signature(d["id"], tuple(re.compile(p, re.MULTILINE) for p in d["match"]), d["cause"], d["fix"],
+                     d["source"], bool(d.get("harmless")), tuple(d.get("hides", ())), d.get("known", {}),
+                     tuple((f["when"], f["fix"]) for f in d.get("fixes", ())))
+
+
+def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None = None) -> list[Diagnosis]:
+    """Every known signature found in ``text``: errors first (table order, so the more specific signature
+    leads), then harmless lines. Placeholders are filled from the text; with ``machine`` the fix fits it."""
     found = []
     for sig in signatures:
         matches = [m for m in (p.search(text) for p in sig.patterns) if m is not None]
@@ -54,10 +84,26 @@ def diagnose(text: str, signatures: Sequence[Signature]) -> list[Diagnosis]:
             groups: dict[str, str] = {}
             for m in matches:
                 groups.update({k: v for k, v in m.groupdict().items() if v})
+            if sig.known:
+                values = sig.known["values"]
+                groups["known"] = values.get(groups.get(sig.known["group"], ""), sig.known["otherwise"])
             evidence = max((m.group(0) for m in matches), key=len)
-            found.append(Diagnosis(sig.id, _fill(sig.cause, groups), _fill(sig.fix, groups), sig.source,
-                                   evidence.strip()))
-    return found
+            found.append((sig, Diagnosis(sig.id, _fill(sig.cause, groups), _fill(_fix(sig, machine), groups),
+                                         sig.source, evidence.strip(), sig.harmless)))
+    hidden = {h for sig, _ in found for h in sig.hides}
+    real = [d for _, d in found if not d.harmless and d.id not in hidden]
+    return real + [d for _, d in found if d.harmless]
+
+
+def errors(found: list[Diagnosis]) -> list[Diagnosis]:
+    """The diagnoses of real errors, without the harmless lines."""
+    return [d for d in found if not d.harmless]
+
+
+def _fix(sig: Signature, machine: Machine | None) -> str:
+    if machine is not None:
+        return next((fix for when, fix in sig.fixes if machine.fits(when)), sig.fix)
+    return sig.fix
 
 
 def _fill(template: str, groups: dict[str, str]) -> str:
@@ -67,13 +113,19 @@ def _fill(template: str, groups: dict[str, str]) -> str:
 UNKNOWN = ("no known diagnosis for this error. Please report it with the full message, the output of "
            "`invoke verify --json out.json` (or `python -m checks --json out.json`), and how you installed "
            "TensorFlow.")
+ONLY_HARMLESS = ("no error among the recognised lines: they are harmless log output. If something failed, "
+                 "paste the lines around the failure (the traceback's last lines).")
 
 
 def render(found: list[Diagnosis]) -> str:
     if not found:
         return UNKNOWN
-    lines = []
+    lines = [] if errors(found) else [ONLY_HARMLESS]
     for d in found:
-        lines += ["[%s] %s" % (d.id, d.cause), "  fix: %s" % d.fix, "  matched: %s" % d.evidence[:200],
-                  "  source: %s" % d.source]
+        if d.harmless:
+            lines += ["[%s] harmless: %s" % (d.id, d.cause), "  matched: %s" % d.evidence[:200],
+                      "  source: %s" % d.source]
+        else:
+            lines += ["[%s] %s" % (d.id, d.cause), "  fix: %s" % d.fix, "  matched: %s" % d.evidence[:200],
+                      "  source: %s" % d.source]
     return "\n".join(lines)

@@ -39,8 +39,9 @@ class Knowledge:
         """The static verdict of the wheels for a pair, or None when no fingerprint covers it."""
         return abi.predict(tensorflow, version, self.fingerprints, plugin)
 
-    def diagnose(self, text: str) -> list[diagnose.Diagnosis]:
-        return diagnose.diagnose(text, self.signatures)
+    def diagnose(self, text: str, machine: diagnose.Machine | None = None) -> list[diagnose.Diagnosis]:
+        """The known signatures in ``text`` (errors first, harmless lines last); fixes fit ``machine``."""
+        return diagnose.diagnose(text, self.signatures, machine)
 
     def chip(self, system: Mapping[str, Any]) -> Chip:
         return chips.identify(system, self.chips)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from checks import process
-from checks.diagnose import Signature, diagnose
+from checks.diagnose import Signature, diagnose, errors
 from checks.errors import StepFailed, UsageError
 from scripts.environment import python_of
 from scripts.interpreters import probe
@@ -49,7 +49,7 @@ def run_installer(argv: Sequence[str], signatures: Sequence[Signature], env: Map
     done = process.stream(argv, env=env, interrupted="interrupted: the environment is incomplete; run "
                                                        "`invoke setup` again to repair it")
     if not done.ok:
-        found = diagnose(done.stdout, signatures)
+        found = errors(diagnose(done.stdout, signatures))
         cause = " Cause: %s Fix: %s" % (found[0].cause, found[0].fix) if found else ""
         tail = done.stdout.splitlines()[-8:] or ([done.error] if done.error else [])
         raise StepFailed("`%s` failed with exit code %s.%s%s" % (

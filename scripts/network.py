@@ -1,4 +1,5 @@
-"""Is the package index reachable? Asked before setup removes or creates anything."""
+"""Is the package index reachable, with the trust store the installer will use? Asked before setup
+removes or creates anything."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import os
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+
+from checks import process
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
+CERTIFICATE_WORDS = ("invalid peer certificate", "CERTIFICATE_VERIFY_FAILED", "certificate verify failed",
+                     "UnknownIssuer", "self-signed certificate", "self signed certificate")
 
 
-def index_url(manager: str, environ=os.environ) -> str | None:
+def index_url(manager: str, environ: Mapping[str, str] = os.environ) -> str | None:
     """The index the installer will use; None when it works offline or from local files."""
     if any(environ.get(k) for k in (("UV_OFFLINE", "UV_NO_INDEX") if manager == "uv" else ("PIP_NO_INDEX",))):
         return None
@@ -20,7 +26,7 @@ def index_url(manager: str, environ=os.environ) -> str | None:
 
 
 def unreachable(url: str, timeout: float = 10.0) -> str | None:
-    """None if the index answers (any HTTP status), else why not."""
+    """None if the index answers (any HTTP status), else why not (Python's own trust store: pip's check)."""
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
     except urllib.error.HTTPError:
@@ -29,3 +35,38 @@ def unreachable(url: str, timeout: float = 10.0) -> str | None:
         reason = getattr(exc, "reason", exc)
         return str(reason)
     return None
+
+
+def unreachable_by_uv(uv: str, environ: Mapping[str, str], requirement: str, python_minor: str,
+                      timeout: float = 60.0) -> str | None:
+    """None if uv itself can fetch ``requirement``'s index page, else uv's error.
+
+    uv asks: the same trust store (system certificates or SSL_CERT_FILE), proxy and index settings as
+    the install that follows. Only a failure to connect counts; any other answer means the index answered.
+    """
+    argv = [uv, "pip", "compile", "-", "--no-deps", "--no-cache", "--no-header", "--quiet",
+            "--python-version", python_minor]
+    done = process.run(argv, timeout=timeout, env={**environ, "UV_HTTP_RETRIES": "0"}, input=requirement + "\n")
+    if done.timed_out:
+        return "no answer within %.0f s" % timeout
+    if done.error:
+        return done.error
+    if done.ok or "Failed to fetch" not in done.stderr:
+        return None
+    causes = [ln.strip()[len("cause: "):] for ln in done.stderr.splitlines() if ln.strip().startswith("cause: ")]
+    return causes[-1] if causes else done.stderr.strip().splitlines()[-1]
+
+
+def is_certificate_problem(why: str) -> bool:
+    return any(w.lower() in why.lower() for w in CERTIFICATE_WORDS)
+
+
+def refusal(url: str, why: str, manager: str) -> str:
+    """The one-line reason setup stops: a certificate problem or a network problem."""
+    if not is_certificate_problem(why):
+        return "cannot reach the package index %s (%s): a network problem, not a missing package" % (url, why)
+    store = ("uv uses the system's certificates (UV_SYSTEM_CERTS=true; SSL_CERT_FILE, when set, replaces them)"
+             if manager == "uv" else "pip reads its own setting, PIP_CERT: point it at the same bundle")
+    return ("the package index %s presented a certificate this machine does not trust (%s): a certificate "
+            "problem, such as a TLS-inspecting proxy, not a network one. Add the proxy's CA to the system's "
+            "certificate store, or set SSL_CERT_FILE to a PEM bundle that holds it; %s" % (url, why, store))

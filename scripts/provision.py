@@ -22,6 +22,7 @@ from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import ROOT, Target
 from scripts import environment, interpreters, locks, managers, network
 from scripts.progress import Steps
+from scripts.uvtool import require_uv, uv_env
 
 DEFAULT_ENV = ROOT / ".venv-tf"
 PROFILES = ("auto",) + platforms.PROFILES
@@ -156,6 +157,16 @@ def up_to_date(p: Plan) -> bool:
         and (marker.get("python") or {}).get("version") == p.interpreter.version
 
 
+def _index_refuses(p: Plan, url: str) -> str | None:
+    """Why the index cannot serve this install, asked with the installer's own trust store (None: it can)."""
+    pins = locks.pinned(p.lock)
+    if p.manager == "uv" and pins:
+        name, version = next(iter(pins.items()))
+        return network.unreachable_by_uv(require_uv(), uv_env(), "%s==%s" % (name, version),
+                                         p.interpreter.minor)
+    return network.unreachable(url)
+
+
 def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
           env: str | None = None, force: bool = False, tensorflow: str | None = None) -> Plan:
     """Build (or confirm) the environment. Raises a TfmError with a one-line reason on failure."""
@@ -173,10 +184,10 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
               % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
         return p
     url = network.index_url(p.manager)
-    why = network.unreachable(url) if url else None
-    if why:
-        raise StepFailed("cannot reach the package index %s (%s): a network problem, not a missing package. "
-                         "Nothing was changed%s." % (url, why, "; %s is untouched" % p.env if p.env.exists() else ""))
+    why = _index_refuses(p, url) if url else None
+    if url and why:
+        raise StepFailed("%s. Nothing was changed%s." % (
+            network.refusal(url, why, p.manager), "; %s is untouched" % p.env if p.env.exists() else ""))
     stale = p.env.exists() and any(p.env.iterdir())
     steps.total = 4 if stale else 3
     if stale:

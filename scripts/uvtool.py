@@ -31,7 +31,10 @@ def require_uv() -> str:
 
 
 def uv_env() -> dict[str, str]:
-    """uv's environment: never download a Python behind the user's back."""
+    """uv's environment: never download a Python behind the user's back; trust the certificates the
+    system trusts (the Keychain on a Mac, where company proxies' CAs live) unless the user chose."""
     env = dict(os.environ)
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    if "UV_NATIVE_TLS" not in env:
+        env.setdefault("UV_SYSTEM_CERTS", "true")
     return env

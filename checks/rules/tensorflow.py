@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip
@@ -18,9 +19,10 @@ def _stderr_tail(process: dict[str, Any]) -> list[str]:
     return lines[-STDERR_LINES:]
 
 
-def _explained(result: Result, stderr: str, k: Knowledge) -> Result:
-    """Run the child's stderr through the known error signatures: their cause and fix lead."""
-    found = k.diagnose(stderr)
+def _explained(result: Result, stderr: str, k: Knowledge, machine: Machine) -> Result:
+    """Run the child's stderr through the known error signatures: their cause and fix (fitted to this
+    machine) lead; harmless log lines are left out."""
+    found = errors(k.diagnose(stderr, machine))
     if not found:
         return result
     d = found[0]
@@ -40,7 +42,7 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
         return result
     proc = (facts.get("tensorflow") or {}).get("process") or {}
     stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
-    return _explained(result, stderr, k)
+    return _explained(result, stderr, k, Machine.from_facts(facts, options.profile))
 
 
 def _imported(facts: Facts) -> Result:
