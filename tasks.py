@@ -72,17 +72,20 @@ def _run_checks(env: str | None, args: list[str]) -> int:
     "junit": "also write JUnit XML to this file (CI test reporters)",
     "require_gpu": "fail, instead of skip, when there is no usable GPU (CI preflight)",
     "min_speedup": "GPU must beat the CPU matmul by this factor (default: 1.5; also TFM_MIN_SPEEDUP, tfmetal.json)",
-    "budget": "seconds for the matmuls, warm-ups included, all devices together (default: 3)",
-    "trace": "also capture a TensorFlow profiler trace of the timed matmul into this directory",
+    "min_train_speedup": "fail when a GPU training step is not this many times faster than the CPU's (default: no "
+                         "gate, a slower GPU warns; also TFM_MIN_TRAIN_SPEEDUP, tfmetal.json)",
+    "budget": "seconds for the training probe and the matmuls, warm-ups included, all devices together (default: 3)",
+    "trace": "also capture a TensorFlow profiler trace of the timed matmul and a training step into this directory",
     "timeout": "seconds before the TensorFlow child is killed (default: 300)",
     "profile": "auto (default: from the setup marker), metal or cpu",
     "strict": "warnings fail the run too",
 })
 def verify(c, env=None, json=None, junit=None, require_gpu=False, min_speedup=None, budget=None, timeout=None,
-           profile="auto", strict=False, trace=None):
-    """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul."""
+           profile="auto", strict=False, trace=None, min_train_speedup=None):
+    """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul, training."""
     argv: list[str] = ["--profile", profile]
     for flag, value in (("--min-speedup", _positive("min-speedup", min_speedup)),
+                        ("--min-train-speedup", _positive("min-train-speedup", min_train_speedup)),
                         ("--budget", _positive("budget", budget)), ("--timeout", _positive("timeout", timeout)),
                         ("--json", json), ("--junit", junit), ("--trace", trace)):
         if value is not None:

@@ -23,9 +23,10 @@ EPILOG = """\
 exit codes: 0 nothing failed; 1 a check failed (or warned, with --strict); 2 bad usage or an
 internal error.
 
-settings: --min-speedup, --budget and --timeout also come from TFM_MIN_SPEEDUP, TFM_BUDGET and
-TFM_TIMEOUT, or from a JSON config file (tfmetal.json beside tasks.py, or $TFM_CONFIG), e.g.
-{"min_speedup": 2.0}; the command line wins, then the environment, then the file."""
+settings: --min-speedup, --min-train-speedup, --budget and --timeout also come from TFM_MIN_SPEEDUP,
+TFM_MIN_TRAIN_SPEEDUP, TFM_BUDGET and TFM_TIMEOUT, or from a JSON config file (tfmetal.json beside
+tasks.py, or $TFM_CONFIG), e.g. {"min_speedup": 2.0}; the command line wins, then the environment,
+then the file."""
 
 
 class UsageError(Exception):
@@ -47,7 +48,7 @@ def positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m checks", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Verify that this Python environment runs TensorFlow where it should: "
-                            "architecture, packages, devices and a timed, checked matmul.")
+                            "architecture, packages, devices, a timed, checked matmul and a Keras training step.")
     p.add_argument("--profile", choices=("auto", "metal", "cpu"), default="auto",
                    help="what to expect: metal (Apple Silicon GPU) or cpu; auto reads the setup marker, "
                         "else guesses from the machine (default: auto)")
@@ -57,12 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-speedup", type=positive_float, default=None, metavar="X",
                    help="GPU must beat the CPU matmul by this factor (default: %.1f)"
                         % settings.DEFAULTS["min_speedup"])
+    p.add_argument("--min-train-speedup", type=positive_float, default=None, metavar="X",
+                   help="fail when a GPU training step is not this many times faster than the CPU's "
+                        "(default: no gate; a GPU slower than the CPU warns)")
     p.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
-                   help="time for the matmuls, warm-ups included, all devices together (default: %.0f)"
-                        % settings.DEFAULTS["budget"])
+                   help="time for the training probe and the matmuls, warm-ups included, all devices together "
+                        "(default: %.0f)" % settings.DEFAULTS["budget"])
     p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                    help="kill the TensorFlow child after this long (default: %.0f)" % settings.DEFAULTS["timeout"])
-    p.add_argument("--trace", metavar="DIR", help="also capture a TensorFlow profiler trace of the timed matmul")
+    p.add_argument("--trace", metavar="DIR",
+                   help="also capture a TensorFlow profiler trace of the timed matmul and a training step")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (GitLab, Jenkins, GitHub test reporters)")
     p.add_argument("--strict", action="store_true", help="warnings fail the run too")
     p.add_argument("--record", metavar="DIR", help="also write every probe result to a bundle directory")
@@ -161,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         matrix.default()
         resolved = settings.resolve({"min_speedup": args.min_speedup, "budget": args.budget,
-                                     "timeout": args.timeout})
+                                     "timeout": args.timeout, "min_train_speedup": args.min_train_speedup})
         cli_speedup, args.min_speedup = args.min_speedup, resolved["min_speedup"]
         args.budget, args.timeout = resolved["budget"], resolved["timeout"]
+        cli_train, args.min_train_speedup = args.min_train_speedup, resolved["min_train_speedup"]
     except (UsageError, settings.SettingsError) as exc:
         print("checks: error: %s" % exc, file=sys.stderr)
         return 2
@@ -182,12 +188,14 @@ def main(argv: list[str] | None = None) -> int:
             facts = gather(args)
         options = Options(profile=facts["profile"], require_gpu=args.require_gpu or recorded.get("require_gpu", False),
                           min_speedup=cli_speedup or recorded.get("min_speedup") or args.min_speedup,
-                          strict=args.strict or recorded.get("strict", False))
+                          strict=args.strict or recorded.get("strict", False),
+                          min_train_speedup=cli_train or recorded.get("min_train_speedup") or args.min_train_speedup)
         if args.record:
             from checks import bundle
 
             bundle.write(args.record, facts, {"profile": options.profile, "require_gpu": options.require_gpu,
-                                              "min_speedup": options.min_speedup, "strict": options.strict})
+                                              "min_speedup": options.min_speedup, "strict": options.strict,
+                                              "min_train_speedup": options.min_train_speedup})
         outcomes = evaluate(facts, options)
     except KeyboardInterrupt:
         print("checks: interrupted", file=sys.stderr)
@@ -202,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     render_text(outcomes, header)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:
-        print("Profiler trace: %s" % (trace.get("error") or "%d matmuls on %s in %s; open it with `tensorboard "
-              "--logdir %s` (Profile tab; needs the tensorboard-plugin-profile package)" % (
-                  trace["reps"], trace["device"], trace["dir"], trace["dir"])))
+        print("Profiler trace: %s" % (trace.get("error") or "%d matmuls and %d training step on %s in %s; open it "
+              "with `tensorboard --logdir %s` (Profile tab; needs the tensorboard-plugin-profile package)" % (
+                  trace["reps"], trace.get("training_steps", 0), trace["device"], trace["dir"], trace["dir"])))
     if args.record:
         with open(os.path.join(args.record, "summary.md"), "w", encoding="utf-8") as fh:
             fh.write(bug_report(outcomes, header, facts["system"]))

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from checks.matrix import ROOT
 
-DEFAULTS = {"min_speedup": 1.5, "budget": 3.0, "timeout": 300.0}
-ENV_VARS = {"min_speedup": "TFM_MIN_SPEEDUP", "budget": "TFM_BUDGET", "timeout": "TFM_TIMEOUT"}
+DEFAULTS: dict[str, float | None] = {"min_speedup": 1.5, "budget": 3.0, "timeout": 300.0,
+                                     "min_train_speedup": None}  # None: no training-speed gate
+ENV_VARS = {"min_speedup": "TFM_MIN_SPEEDUP", "budget": "TFM_BUDGET", "timeout": "TFM_TIMEOUT",
+            "min_train_speedup": "TFM_MIN_TRAIN_SPEEDUP"}
 CONFIG_FILE = ROOT / "tfmetal.json"
 
 
@@ -53,11 +55,11 @@ def load_config(path: Path) -> dict[str, object]:
     return data
 
 
-def resolve(cli: Mapping[str, float | None], environ: Mapping[str, str] = os.environ) -> dict[str, float]:
+def resolve(cli: Mapping[str, float | None], environ: Mapping[str, str] = os.environ) -> dict[str, float | None]:
     """Every setting, each from the first place that gives it."""
     path = config_path(environ)
     config = load_config(path)
-    out = {}
+    out: dict[str, float | None] = {}
     for key, default in DEFAULTS.items():
         if cli.get(key) is not None:
             out[key] = float(cli[key])  # type: ignore[arg-type]
