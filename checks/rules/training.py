@@ -61,6 +61,23 @@ def heavy_kind(op: str) -> str | None:
     return None
 
 
+def heavy_counts(ops: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Heavy ops counted by kind and device: ``{"matmul": {"GPU:0": 6}, ...}``."""
+    out: dict[str, dict[str, int]] = {}
+    for device, counts in ops.items():
+        for op, n in counts.items():
+            kind = heavy_kind(op)
+            if kind:
+                out.setdefault(kind, {}).setdefault(device, 0)
+                out[kind][device] += n
+    return out
+
+
+def _heavy_text(heavy: dict[str, dict[str, int]]) -> str:
+    return "; ".join("%s %s" % (kind, ", ".join("%d on %s" % (n, d) for d, n in sorted(where.items())))
+                     for kind, where in heavy.items())
+
+
 def _training(facts: dict[str, Any]) -> dict[str, Any] | None:
     return (facts.get("tensorflow") or {}).get("training")
 
@@ -146,10 +163,11 @@ def placement(facts: dict[str, Any], options: Options) -> Result:
     by_device, ops = census["by_device"], census["ops"]
     counts = ", ".join("%d on %s" % (n, d) for d, n in by_device.items())
     target = "GPU" if side == "gpu" else "CPU"
-    keep = {"target": target, **census}
+    heavy_by_kind = heavy_counts(ops)
+    keep = {"target": target, "heavy": heavy_by_kind, **census}
     if side == "cpu":
-        return pass_("target CPU (cpu profile): %s ops of the step, %s" % (sum(by_device.values()), counts),
-                     facts=keep)
+        return pass_("target CPU (cpu profile): %d ops of the step, %s" % (sum(by_device.values()), counts),
+                     details=["heavy ops: " + _heavy_text(heavy_by_kind)], facts=keep)
     on_gpu = sum(n for d, n in by_device.items() if d.upper().startswith("GPU"))
     if not on_gpu:
         return fail("the whole training step ran on the CPU although the GPU was the target (%s)" % counts,
@@ -167,7 +185,8 @@ def placement(facts: dict[str, Any], options: Options) -> Result:
             "the kernels: see the reasons above", details=["%s: %s" % (op, _reason(op, version)) for op in heavy],
             facts=keep)
     return pass_("matmul, conv and optimizer ops on the GPU: %s" % counts,
-                 details=(["on the CPU (light ops): " + ", ".join(keep["other_on_cpu"])] if host else []), facts=keep)
+                 details=["heavy ops: " + _heavy_text(heavy_by_kind)]
+                 + (["on the CPU (light ops): " + ", ".join(keep["other_on_cpu"])] if host else []), facts=keep)
 
 
 def agreement(facts: dict[str, Any], options: Options) -> Result:
