@@ -29,6 +29,7 @@ def test_precedence(tmp_path):
     ('{"speedup": 2}', "unknown setting(s) speedup"),
     ("[1, 2]", "must hold a JSON object"),
     ("{oops", "not readable JSON"),
+    ('{"min_train_speedup": 0}', "not a positive number"),
 ])
 def test_bad_config_is_exit_2_with_one_line(tmp_path, content, words):
     cfg = tmp_path / "tfmetal.json"
