@@ -48,6 +48,7 @@ def test_verify_passes_honestly_and_json_has_every_family(tf_env, tmp_path):
     data = read_json(out)
     jsonschema.validate(data, read_json(ROOT / "docs" / "schema" / "verify-v1.schema.json"))
     xmlschema.validate(str(junit), str(ROOT / "docs" / "schema" / "junit.xsd"))
+    assert 'name="training.losses"' in junit.read_text(encoding="utf-8")
     assert data["schema_version"] == "1" and data["exit_code"] == 0
     checks = {c["id"]: c for c in data["checks"]}
     assert {c["family"] for c in checks.values()} == {"environment", "architecture", "packages", "devices", "matmul",

@@ -159,3 +159,12 @@ def test_the_trajectory_tolerance_is_the_derived_bound():
                                      ("AssignSubVariableOp", "optimizer"), ("ReadVariableOp", None), ("Relu", None)])
 def test_heavy_ops_are_classified(op, kind):
     assert rules.heavy_kind(op) == kind
+
+
+def test_a_training_probe_that_failed_as_a_whole_fails_once_and_the_rest_skip():
+    """Altered: the whole training record replaced by the error a missing Keras would give."""
+    r, code = results({"error": "ModuleNotFoundError: No module named 'keras'"})
+    assert code == 1 and r["training.losses"].status == Status.FAIL and "No module named 'keras'" in \
+        r["training.losses"].summary
+    for check in ("training.placement", "training.agreement", "training.fused", "training.speed"):
+        assert r[check].status == Status.SKIP and "see training.losses" in r[check].summary

@@ -56,7 +56,10 @@ def main(config: dict[str, Any]) -> int:
     if config.get("training", True):
         facts["stage"] = "training"
         _save(facts, out)
-        facts["training"], step = training.run(tf, np, devices, _say)
+        try:
+            facts["training"], step = training.run(tf, np, devices, _say)
+        except Exception as exc:  # noqa: BLE001 - a broken Keras must not cost the matmul its facts
+            facts["training"] = {"error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
         _save(facts, out)
     facts["stage"] = "matmul"
     _save(facts, out)

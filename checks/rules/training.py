@@ -79,11 +79,15 @@ def _heavy_text(heavy: dict[str, dict[str, int]]) -> str:
 
 
 def _training(facts: dict[str, Any]) -> dict[str, Any] | None:
-    return (facts.get("tensorflow") or {}).get("training")
+    """The training probe's facts; None when it did not run or failed as a whole (``_not_run`` says which)."""
+    tr = (facts.get("tensorflow") or {}).get("training")
+    return None if tr is None or "error" in tr else tr
 
 
 def _not_run(facts: dict[str, Any]) -> Result:
     tf = facts.get("tensorflow") or {}
+    if "error" in (tf.get("training") or {}):
+        return skip("the training probe failed: see training.losses")
     if not recorded(facts, "tensorflow"):
         return skip(NOT_RECORDED)
     if not tf_imported(facts):
@@ -109,6 +113,11 @@ def _size(tr: dict[str, Any]) -> str:
 
 def losses(facts: dict[str, Any], options: Options) -> Result:
     """Every loss finite and the last lower than the first, on every device the probe trained on."""
+    broken = ((facts.get("tensorflow") or {}).get("training") or {}).get("error")
+    if broken:
+        return fail("the training probe failed before training: %s" % broken,
+                    "check that Keras imports in this environment: `invoke verify --json out.json` shows the "
+                    "installed versions (packages.consistency)", facts={"error": broken})
     tr = _training(facts)
     if tr is None:
         return _not_run(facts)
