@@ -168,3 +168,10 @@ def test_a_training_probe_that_failed_as_a_whole_fails_once_and_the_rest_skip():
         r["training.losses"].summary
     for check in ("training.placement", "training.agreement", "training.fused", "training.speed"):
         assert r[check].status == Status.SKIP and "see training.losses" in r[check].summary
+
+
+def test_the_matmul_gets_what_the_training_probe_left_of_the_budget_but_at_least_half():
+    from checks.probes.tf_child import matmul_budget
+
+    assert matmul_budget(3.0, 0.9) == pytest.approx(2.1)
+    assert matmul_budget(0.5, 0.9) == pytest.approx(0.25)  # a tiny budget overruns by the difference
