@@ -50,3 +50,5 @@ def test_trace_writes_a_profiler_trace_and_says_how_to_open_it(tf_env, tmp_path)
     assert list(trace.rglob("*.xplane.pb")), list(trace.rglob("*"))
     assert "tensorboard --logdir %s" % trace in done.stdout
     assert "3 matmuls and 1 training step on /CPU:0" in done.stdout
+    # the trace holds the Keras step's ops (op names are plain strings inside the XPlane protobuf)
+    assert any(b"Conv2DBackpropFilter" in p.read_bytes() for p in trace.rglob("*.xplane.pb"))
