@@ -53,19 +53,18 @@ def main(config: dict[str, Any]) -> int:
     devices = ["/CPU:0"] + (["/GPU:0"] if config.get("gpu") else [])
     budget = float(config.get("budget_s", 3.0))
     step = None
-    if config.get("training", True):
-        facts["stage"] = "training"
-        _save(facts, out)
-        try:
-            facts["training"], step = training.run(tf, np, devices, _say)
-        except Exception as exc:  # noqa: BLE001 - a broken Keras must not cost the matmul its facts
-            facts["training"] = {"error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
-        _save(facts, out)
+    facts["stage"] = "training"  # first, inside the budget: the matmul gets what it leaves (matmul_budget)
+    _save(facts, out)
+    try:
+        facts["training"], step = training.run(tf, np, devices, _say)
+    except Exception as exc:  # noqa: BLE001 - a broken Keras must not cost the matmul its facts
+        facts["training"] = {"error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
+    _save(facts, out)
     facts["stage"] = "matmul"
     _save(facts, out)
 
     tf.config.set_soft_device_placement(bool(config.get("soft_placement", False)))
-    budget = matmul_budget(budget, (facts.get("training") or {}).get("spent_s", 0.0))
+    budget = matmul_budget(budget, facts["training"].get("spent_s", 0.0))
     n = _choose_size(tf, np, budget / len(devices), config.get("memory_bytes") or 0, config.get("size"))
     rng = np.random.default_rng(0)
     a_np = rng.random((n, n), dtype=np.float32) * 2 - 1  # uniform in [-1, 1), made in float32 directly
