@@ -1,4 +1,4 @@
-"""The TensorFlow child: the only module that imports TensorFlow.
+"""The TensorFlow child: the only module that imports TensorFlow (and, through ``training``, Keras).
 
 Run by ``checks.probes.tensorflow`` as ``python -X faulthandler -m checks.probes.tf_child CONFIG``
 in its own process group. It writes its facts as JSON to ``CONFIG["out"]`` after every stage, so
