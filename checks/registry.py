@@ -26,5 +26,3 @@ CHECKS: tuple[Check, ...] = (
     Check("training.fused", "Dense+bias+ReLU: graph (fused) vs eager vs float64", training.fused),
     Check("training.speed", "Training step time: GPU against CPU", training.speed),
 )
-
-FAMILIES = ("environment", "architecture", "packages", "devices", "matmul", "training")

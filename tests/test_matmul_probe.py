@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from checks import knowledge
 from checks.evaluate import evaluate
 from checks.model import Options, Status
 from checks.probes import tensorflow
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 def gpu_result(tf_facts):
     facts = {"system": derive(machines.M1_NATIVE), "packages": packages(), "tensorflow": tf_facts}
-    return {o.check.id: o.result for o in evaluate(facts, Options(profile="metal"))}["matmul.gpu"]
+    return {o.check.id: o.result for o in evaluate(facts, Options(profile="metal"), knowledge.load())}["matmul.gpu"]
 
 
 def test_soft_placement_trap_is_caught(tf_env):
@@ -32,7 +33,8 @@ def test_soft_placement_trap_is_caught(tf_env):
     # of it ran on the CPU, and the census says so.
     assert set(tf["training"]["gpu"]["census"]["by_device"]) == {"CPU:0"}
     facts = {"system": derive(machines.M1_NATIVE), "packages": packages(), "tensorflow": tf}
-    placement = {o.check.id: o.result for o in evaluate(facts, Options(profile="metal"))}["training.placement"]
+    outcomes = evaluate(facts, Options(profile="metal"), knowledge.load())
+    placement = {o.check.id: o.result for o in outcomes}["training.placement"]
     assert placement.status == Status.FAIL and "whole training step ran on the CPU" in placement.summary
 
 

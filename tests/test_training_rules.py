@@ -14,6 +14,7 @@ import math
 
 import pytest
 
+from checks import knowledge
 from checks.model import Status
 from checks.rules import training as rules
 from tests import machines
@@ -158,7 +159,7 @@ def test_the_trajectory_tolerance_is_the_derived_bound():
                                      "matmul"), ("Conv2DBackpropFilter", "conv"), ("ResourceApplyAdam", "optimizer"),
                                      ("AssignSubVariableOp", "optimizer"), ("ReadVariableOp", None), ("Relu", None)])
 def test_heavy_ops_are_classified(op, kind):
-    assert rules.heavy_kind(op) == kind
+    assert knowledge.load().training.heavy_kind(op) == kind
 
 
 def test_a_training_probe_that_failed_as_a_whole_fails_once_and_the_rest_skip():
@@ -175,3 +176,14 @@ def test_the_matmul_gets_what_the_training_probe_left_of_the_budget_but_at_least
 
     assert matmul_budget(3.0, 0.9) == pytest.approx(2.1)
     assert matmul_budget(0.5, 0.9) == pytest.approx(0.25)  # a tiny budget overruns by the difference
+
+
+@pytest.mark.parametrize("text", ['{"heavy_ops": {"matmul": ["MatMul"]}}', "not json",
+                                  '{"heavy_ops": {}, "host_reasons": [{"kind": "other"}]}'])
+def test_a_malformed_training_table_is_one_line(tmp_path, text):
+    from checks.matrix import MatrixError
+
+    path = tmp_path / "training.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MatrixError, match="training .*training.json"):
+        knowledge.load_training(path)

@@ -77,7 +77,7 @@ def main(config: dict[str, Any]) -> int:
             tf, np, device, a_np, b_np, reference, budget / len(devices))
         _save(facts, out)
     if config.get("trace_dir"):
-        facts["trace"] = _trace(tf, np, devices[-1], a_np, b_np, config["trace_dir"], step)
+        facts["trace"] = _trace(tf, devices[-1], a_np, b_np, config["trace_dir"], step)
     facts["stage"] = "done"
     _save(facts, out)
     return 0
@@ -88,7 +88,7 @@ def matmul_budget(budget: float, training_s: float) -> float:
     return max(budget - training_s, budget / 2)
 
 
-def _trace(tf: Any, np: Any, device: str, a_np: Any, b_np: Any, logdir: str, step: Any = None,
+def _trace(tf: Any, device: str, a_np: Any, b_np: Any, logdir: str, step: Any = None,
            reps: int = 3) -> dict[str, Any]:
     """A TensorFlow profiler trace of a few timed-style matmuls and one training step on ``device``."""
     try:

@@ -8,11 +8,12 @@ census of the first step (op types counted by device); and the graph-mode dense+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from checks import timing
+from checks.facts import Facts, Training, TrainingRun
+from checks.knowledge import Knowledge, TrainingKnowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
 from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
@@ -35,38 +36,12 @@ def trajectory_tolerance(step: int) -> float:
     return 2.0 * (step + 1) * math.sqrt(WIDEST_SUM) * U32
 
 
-# Heavy ops: a training step on the GPU must run these there. Op types as the partition graphs name them
-# after Grappler (MatMul, _FusedMatMul, _MklNativeFusedMatMul, Conv2DBackpropFilter, ResourceApplyAdam ...).
-HEAVY = (("matmul", ("MatMul",)), ("conv", ("Conv2D", "Conv3D", "DepthwiseConv")),
-         ("optimizer", ("ResourceApply", "ResourceSparseApply", "AssignSubVariableOp")))
-# Why a heavy op may run on the host under soft placement; each with its source.
-HOST_REASONS = {
-    "optimizer-tf2.20+": (
-        "with TensorFlow 2.20/2.21 the community tensorflow-metal-plugin registers no optimizer kernels "
-        "(ResourceApplyAdam, ResourceApplyGradientDescent, ResourceApplyMomentum, ResourceApplyKerasMomentum, "
-        "ResourceApplyRMSProp; Keras 3's assign_sub updates likewise): the resource-variable kernel C API is "
-        "missing from those wheels (tensorflow/tensorflow#126374, fixed by #126377 for 2.22), so they run on "
-        "the host: correct, slower (tensorflow-metal-plugin README)"),
-    "no-kernel": (
-        "the installed Metal plugin has no GPU kernel for it, so soft placement moved it to the CPU silently "
-        "(tensorflow/docs PR #1917)"),
-}
-
-
-def heavy_kind(op: str) -> str | None:
-    """``matmul``, ``conv`` or ``optimizer`` for the ops a step must run on its target, else None."""
-    for kind, marks in HEAVY:
-        if any(op.startswith(m) or m in op for m in marks):
-            return kind
-    return None
-
-
-def heavy_counts(ops: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    """Heavy ops counted by kind and device: ``{"matmul": {"GPU:0": 6}, ...}``."""
+def heavy_counts(ops: Mapping[str, Mapping[str, int]], t: TrainingKnowledge) -> dict[str, dict[str, int]]:
+    """Heavy ops (``envs/training.json``) counted by kind and device: ``{"matmul": {"GPU:0": 6}, ...}``."""
     out: dict[str, dict[str, int]] = {}
     for device, counts in ops.items():
         for op, n in counts.items():
-            kind = heavy_kind(op)
+            kind = t.heavy_kind(op)
             if kind:
                 out.setdefault(kind, {}).setdefault(device, 0)
                 out[kind][device] += n
@@ -78,13 +53,13 @@ def _heavy_text(heavy: dict[str, dict[str, int]]) -> str:
                      for kind, where in heavy.items())
 
 
-def _training(facts: dict[str, Any]) -> dict[str, Any] | None:
+def _training(facts: Facts) -> Training | None:
     """The training probe's facts; None when it did not run or failed as a whole (``_not_run`` says which)."""
     tr = (facts.get("tensorflow") or {}).get("training")
     return None if tr is None or "error" in tr else tr
 
 
-def _not_run(facts: dict[str, Any]) -> Result:
+def _not_run(facts: Facts) -> Result:
     tf = facts.get("tensorflow") or {}
     if "error" in (tf.get("training") or {}):
         return skip("the training probe failed: see training.losses")
@@ -97,21 +72,26 @@ def _not_run(facts: dict[str, Any]) -> Result:
     return skip("no training probe in this recording (made by a version without it)")
 
 
-def _target(tr: dict[str, Any]) -> str:
-    """The device under test: the GPU when the probe trained there, else the CPU."""
-    return "gpu" if "gpu" in tr else "cpu"
+def _target(tr: Training) -> TrainingRun:
+    """The run on the device under test: the GPU when the probe trained there, else the CPU."""
+    return tr["gpu"] if "gpu" in tr else tr["cpu"]
 
 
-def _label(run: dict[str, Any]) -> str:
+def _runs(tr: Training) -> list[tuple[str, TrainingRun]]:
+    """(side, run) for the CPU, then the GPU, for those the probe trained on."""
+    return [(side, run) for side, run in (("cpu", tr.get("cpu")), ("gpu", tr.get("gpu"))) if run is not None]
+
+
+def _label(run: Mapping[str, Any]) -> str:
     return run.get("requested", "?").strip("/")
 
 
-def _size(tr: dict[str, Any]) -> str:
+def _size(tr: Training) -> str:
     m = tr["model"]
     return "%s-parameter model, batch %d" % (format(m["params"], ","), m["input"][0])
 
 
-def losses(facts: dict[str, Any], options: Options) -> Result:
+def losses(facts: Facts, options: Options, k: Knowledge) -> Result:
     """Every loss finite and the last lower than the first, on every device the probe trained on."""
     broken = ((facts.get("tensorflow") or {}).get("training") or {}).get("error")
     if broken:
@@ -121,11 +101,9 @@ def losses(facts: dict[str, Any], options: Options) -> Result:
     tr = _training(facts)
     if tr is None:
         return _not_run(facts)
-    parts, keep = [], {"model": tr["model"], "steps": tr["steps"]}
-    for side in ("cpu", "gpu"):
-        run = tr.get(side)
-        if run is None:
-            continue
+    parts: list[str] = []
+    keep: dict[str, Any] = {"model": tr["model"], "steps": tr["steps"]}
+    for side, run in _runs(tr):
         if "error" in run:
             return fail("training on %s failed: %s" % (_label(run), run["error"]),
                         "see the TensorFlow probe's stderr: `invoke verify --json out.json`", facts=run)
@@ -148,21 +126,13 @@ def losses(facts: dict[str, Any], options: Options) -> Result:
                  details=[tr["model"]["layers"]], facts=keep)
 
 
-def _reason(op: str, tf_version: str | None) -> str:
-    try:
-        new = tf_version is not None and Version(tf_version) >= Version("2.20")
-    except InvalidVersion:
-        new = False
-    return HOST_REASONS["optimizer-tf2.20+" if new and heavy_kind(op) == "optimizer" else "no-kernel"]
-
-
-def placement(facts: dict[str, Any], options: Options) -> Result:
+def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
     """Where the ops of a training step ran: heavy ops on the target pass; on the CPU, warn; all on the CPU, fail."""
     tr = _training(facts)
     if tr is None:
         return _not_run(facts)
-    side = _target(tr)
-    run = tr[side]
+    side = "gpu" if "gpu" in tr else "cpu"
+    run = _target(tr)
     if "error" in run:
         return skip("no training step on %s to count" % _label(run))
     census = run["census"]
@@ -172,8 +142,8 @@ def placement(facts: dict[str, Any], options: Options) -> Result:
     by_device, ops = census["by_device"], census["ops"]
     counts = ", ".join("%d on %s" % (n, d) for d, n in by_device.items())
     target = "GPU" if side == "gpu" else "CPU"
-    heavy_by_kind = heavy_counts(ops)
-    keep = {"target": target, "heavy": heavy_by_kind, **census}
+    heavy_by_kind = heavy_counts(ops, k.training)
+    keep: dict[str, Any] = {"target": target, "heavy": heavy_by_kind, **census}
     if side == "cpu":
         return pass_("target CPU (cpu profile): %d ops of the step, %s" % (sum(by_device.values()), counts),
                      details=["heavy ops: " + _heavy_text(heavy_by_kind)], facts=keep)
@@ -183,22 +153,23 @@ def placement(facts: dict[str, Any], options: Options) -> Result:
                     "the Metal device does no work: check devices.gpu and packages.metal, then "
                     "`invoke setup --profile metal --force`", facts=keep)
     host = {op: n for d, c in ops.items() if not d.upper().startswith("GPU") for op, n in c.items()}
-    heavy = sorted(op for op in host if heavy_kind(op))
-    keep["heavy_on_cpu"] = heavy
-    keep["other_on_cpu"] = sorted(set(host) - set(heavy))
+    heavy = sorted(op for op in host if k.training.heavy_kind(op))
+    light = sorted(set(host) - set(heavy))
+    keep.update(heavy_on_cpu=heavy, other_on_cpu=light)
     if heavy:
         version = ((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("version")
         return warn("%d of the step's heavy ops ran on the CPU, not the GPU: %s (%s)" % (
             sum(host[op] for op in heavy), ", ".join("%s ×%d" % (op, host[op]) for op in heavy), counts),
             "correct but slower; nothing to fix in this environment unless a newer plugin or TensorFlow adds "
-            "the kernels: see the reasons above", details=["%s: %s" % (op, _reason(op, version)) for op in heavy],
+            "the kernels: see the reasons above",
+            details=["%s: %s" % (op, k.training.host_reason(op, version)) for op in heavy],
             facts=keep)
     return pass_("matmul, conv and optimizer ops on the GPU: %s" % counts,
                  details=["heavy ops: " + _heavy_text(heavy_by_kind)]
-                 + (["on the CPU (light ops): " + ", ".join(keep["other_on_cpu"])] if host else []), facts=keep)
+                 + (["on the CPU (light ops): " + ", ".join(light)] if host else []), facts=keep)
 
 
-def agreement(facts: dict[str, Any], options: Options) -> Result:
+def agreement(facts: Facts, options: Options, k: Knowledge) -> Result:
     """The GPU's loss trajectory against the CPU's, from the same weights and data, within trajectory_tolerance."""
     gate = gpu_gate(facts, options, "no GPU training to compare with the CPU's")
     if gate:
@@ -224,7 +195,7 @@ def agreement(facts: dict[str, Any], options: Options) -> Result:
                  "(tolerance there %.1e)" % (len(rows), rows[worst][0], worst + 1, rows[worst][1]), facts=keep)
 
 
-def fused(facts: dict[str, Any], options: Options) -> Result:
+def fused(facts: Facts, options: Options, k: Knowledge) -> Result:
     """relu(x @ w + b) in graph mode (fused by Grappler) and eagerly, each against float64."""
     tr = _training(facts)
     if tr is None:
@@ -233,8 +204,8 @@ def fused(facts: dict[str, Any], options: Options) -> Result:
     if "error" in f:
         return fail("the dense+bias+ReLU on %s failed: %s" % (f["requested"].strip("/"), f["error"]),
                     "see the TensorFlow probe's stderr: `invoke verify --json out.json`", facts=f)
-    m, k, n = f["shape"]
-    tol = timing.fp32_tolerance(k + 1)  # k products and the bias per entry
+    m, inner, n = f["shape"]
+    tol = timing.fp32_tolerance(inner + 1)  # inner products and the bias per entry
     keep = {**f, "tolerance": tol}
     where = f["placed"].split("device:")[-1]
     path = "graph mode (tf.function, %s)" % (f["fused_op"] or "not fused")
@@ -242,14 +213,14 @@ def fused(facts: dict[str, Any], options: Options) -> Result:
         if not err <= tol:
             return fail("dense+bias+ReLU (%dx%d @ %dx%d) in %s on %s gives wrong numbers: error %.2e against "
                         "float64 exceeds the fp32 tolerance %.2e (graph %.2e, eager %.2e)" % (
-                            m, k, k, n, name, where, err, tol, f["graph_error"], f["eager_error"]),
+                            m, inner, inner, n, name, where, err, tol, f["graph_error"], f["eager_error"]),
                         "do not trust models with Dense layers on this device; report it with "
                         "`invoke report --out training-bug`", facts=keep)
     return pass_("%s on %s: error %.1e, eager %.1e (fp32 tolerance %.1e)" % (
         path, where, f["graph_error"], f["eager_error"], tol), facts=keep)
 
 
-def speed(facts: dict[str, Any], options: Options) -> Result:
+def speed(facts: Facts, options: Options, k: Knowledge) -> Result:
     """Milliseconds per training step on the GPU and the CPU; a slower GPU warns, or fails --min-train-speedup."""
     tr = _training(facts)
     if tr is None:
