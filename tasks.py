@@ -91,11 +91,9 @@ def _run_checks(env: str | None, args: list[str]) -> int:
 @task(help={"env": "environment to verify (default: .venv-tf in the repository)", **VERIFY_HELP})
 @front_door()
 def verify(c, k: Knowledge, env=None, json=None, junit=None, require_gpu=False, min_speedup=None, budget=None,
-           timeout=None, profile="auto", strict=False, trace=None):
-    """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul."""
-    argv = settings.to_argv({"profile": profile, "json": json, "junit": junit, "require_gpu": require_gpu,
-                             "min_speedup": min_speedup, "budget": budget, "timeout": timeout, "trace": trace,
-                             "strict": strict})
+           timeout=None, profile="auto", strict=False, trace=None, min_train_speedup=None):
+    """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul, training."""
+    argv = settings.to_argv(locals())  # verify's parameters are settings.VERIFY_OPTIONS (checked by a test)
     build_parser().parse_args(argv)  # the child's own parser: bad options fail here, before any environment
     return _run_checks(env, argv)
 

@@ -27,10 +27,10 @@ EPILOG = """\
 exit codes: 0 nothing failed; 1 a check failed (or warned, with --strict); 2 bad usage or an
 internal error.
 
-settings: --min-speedup, --budget and --timeout also come from TFM_MIN_SPEEDUP, TFM_BUDGET and
-TFM_TIMEOUT, or from a JSON config file (tfmetal.json beside tasks.py, or $TFM_CONFIG), e.g.
-{"min_speedup": 2.0}; the command line wins, then a replayed bundle's recorded options, then the
-environment, then the file."""
+settings: --min-speedup, --min-train-speedup, --budget and --timeout also come from TFM_MIN_SPEEDUP,
+TFM_MIN_TRAIN_SPEEDUP, TFM_BUDGET and TFM_TIMEOUT, or from a JSON config file (tfmetal.json beside
+tasks.py, or $TFM_CONFIG), e.g. {"min_speedup": 2.0}; the command line wins, then a replayed bundle's
+recorded options, then the environment, then the file."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser, from verify's options (``settings.VERIFY_OPTIONS``) plus the child's own."""
     p = _Parser(prog="python -m checks", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Verify that this Python environment runs TensorFlow where it should: "
-                            "architecture, packages, devices and a timed, checked matmul.")
+                            "architecture, packages, devices, a timed, checked matmul and a Keras training step.")
     for opt in settings.VERIFY_OPTIONS:
         if opt.kind == "flag":
             p.add_argument(opt.flag, action="store_true", help=opt.help)
@@ -94,7 +94,8 @@ def open_session(args: argparse.Namespace) -> Session:
     values = settings.settle(vars(args), recorded)
     facts = replayed(bundle_facts, values["profile"]) if args.replay else gather(args, values)
     options = Options(profile=facts["profile"], require_gpu=values["require_gpu"],
-                      min_speedup=values["min_speedup"], strict=values["strict"])
+                      min_speedup=values["min_speedup"], strict=values["strict"],
+                      min_train_speedup=values["min_train_speedup"])
     return Session(facts, options, "replay of %s" % args.replay if args.replay else sys.prefix)
 
 
@@ -205,15 +206,16 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
     render_text(outcomes, header)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:
-        print("Profiler trace: %s" % (trace.get("error") or "%d matmuls on %s in %s; open it with `tensorboard "
-              "--logdir %s` (Profile tab; needs the tensorboard-plugin-profile package)" % (
-                  trace["reps"], trace["device"], trace["dir"], trace["dir"])))
+        print("Profiler trace: %s" % (trace.get("error") or "%d matmuls and %d training step on %s in %s; open it "
+              "with `tensorboard --logdir %s` (Profile tab; needs the tensorboard-plugin-profile package)" % (
+                  trace["reps"], trace.get("training_steps", 0), trace["device"], trace["dir"], trace["dir"])))
     outputs = []
     if args.record:
         from checks import bundle
 
         bundle.write(args.record, facts, {"profile": options.profile, "require_gpu": options.require_gpu,
-                                          "min_speedup": options.min_speedup, "strict": options.strict})
+                                          "min_speedup": options.min_speedup, "strict": options.strict,
+                                          "min_train_speedup": options.min_train_speedup})
         outputs.append((os.path.join(args.record, "summary.md"), bug_report(outcomes, header, facts["system"])))
     if args.json:
         outputs.append((args.json, json.dumps(to_json(outcomes, options, facts, code), indent=2, default=str)))

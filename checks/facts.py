@@ -84,6 +84,66 @@ class Matmul(TypedDict, total=False):
     gpu: MatmulSide
 
 
+class Census(TypedDict, total=False):
+    """Op types of one step's largest function graph, counted by device (plumbing left out)."""
+
+    by_device: dict[str, int]
+    ops: dict[str, dict[str, int]]
+    other_functions: int
+    error: str
+
+
+class TrainingRun(TypedDict, total=False):
+    """One device's training (``checks.probes.training._train``): losses, step times, the first step's census."""
+
+    requested: str
+    losses: list[float]
+    step_s: list[float]
+    first_step_s: float
+    median_step_ms: float
+    census: Census
+    jit_compile: bool
+    error: str
+
+
+class FusedDense(TypedDict, total=False):
+    """relu(x @ w + b) in graph mode and eagerly on the target, each against float64."""
+
+    requested: str
+    placed: str
+    shape: list[int]
+    graph_error: float
+    eager_error: float
+    graph_vs_eager: float
+    graph_ops: list[str]
+    fused_op: str | None
+    census: Census
+    error: str
+
+
+class TrainingModel(TypedDict, total=False):
+    layers: str
+    input: list[int]
+    params: int
+    optimizer: str
+    loss: str
+    keras: str
+
+
+class Training(TypedDict, total=False):
+    """From ``checks.probes.training.run``; only ``error`` when the probe failed as a whole."""
+
+    model: TrainingModel
+    steps: int
+    seed: int
+    soft_placement: bool
+    cpu: TrainingRun
+    gpu: TrainingRun
+    fused: FusedDense
+    spent_s: float
+    error: str
+
+
 class TensorFlowInfo(TypedDict, total=False):
     version: str
     import_s: float
@@ -100,6 +160,7 @@ class TensorFlowFacts(TypedDict, total=False):
     config: dict[str, Any]
     tensorflow: TensorFlowInfo
     matmul: Matmul
+    training: Training
     trace: dict[str, Any]
     process: dict[str, Any]
     not_recorded: bool

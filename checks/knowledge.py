@@ -1,4 +1,5 @@
-"""The knowledge core: the matrix, plugins, ABI fingerprints, chips and error signatures, loaded once.
+"""The knowledge core: the matrix, plugins, ABI fingerprints, chips, error signatures and the training
+family's heavy ops and host reasons, loaded once.
 
 ``load()`` reads every knowledge file (the matrix from ``$TFM_MATRIX`` when set) into one ``Knowledge``
 value; rules receive it next to the options and do no I/O. ``judge_pair`` is the one place a
@@ -8,6 +9,7 @@ Versions are compared with ``packaging.version`` only.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,11 +20,56 @@ from packaging.version import InvalidVersion, Version
 
 from checks import abi, chips, diagnose
 from checks.chips import Chip
-from checks.matrix import DEFAULT_PLUGIN, MATRIX_PATH, Matrix, Pair, Target
+from checks.matrix import DEFAULT_PLUGIN, MATRIX_PATH, ROOT, Matrix, MatrixError, Pair, Target
 from checks.matrix import load as load_matrix
 
 VERDICTS = ("verified", "apple-claim", "unconfirmed", "broken", "unknown")
 STATIC = "static check of the wheels"
+TRAINING_PATH = ROOT / "envs" / "training.json"
+
+
+@dataclass(frozen=True)
+class TrainingKnowledge:
+    """``envs/training.json``: which ops a GPU training step must run on the GPU, and why one may not."""
+
+    heavy_ops: Mapping[str, tuple[str, ...]]  # kind -> op-type marks
+    host_reasons: tuple[Mapping[str, Any], ...]  # {kind, tensorflow_from, reason, source}, first match wins
+
+    def heavy_kind(self, op: str) -> str | None:
+        """``matmul``, ``conv`` or ``optimizer`` for the ops a step must run on its target, else None."""
+        for kind, marks in self.heavy_ops.items():
+            if any(m in op for m in marks):
+                return kind
+        return None
+
+    def host_reason(self, op: str, tf_version: str | None) -> str:
+        """Why the heavy ``op`` may have run on the host with this TensorFlow version."""
+        kind = self.heavy_kind(op)
+        for row in self.host_reasons:
+            since = row.get("tensorflow_from")
+            if row["kind"] in (kind, "other") and (not since or _at_least(tf_version, since)):
+                return str(row["reason"])
+        return "no known reason"
+
+
+def _at_least(version: str | None, since: str) -> bool:
+    try:
+        return version is not None and Version(version) >= Version(since)
+    except InvalidVersion:
+        return False
+
+
+def load_training(path: Path = TRAINING_PATH) -> TrainingKnowledge:
+    """The training table (read once, by ``load``); a malformed one is a MatrixError (exit 2, one line)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        heavy = {str(kind): tuple(str(m) for m in marks) for kind, marks in data["heavy_ops"].items()}
+        reasons = tuple(data["host_reasons"])
+        if not all(isinstance(r, dict) and "kind" in r and "reason" in r for r in reasons):
+            raise ValueError("a host reason without kind or reason")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise MatrixError("training %s: %s" % (path, exc)) from None
+    return TrainingKnowledge(heavy, reasons)
 
 
 @dataclass(frozen=True)
@@ -34,6 +81,7 @@ class Knowledge:
     fingerprints: abi.Fingerprints
     chips: Mapping[str, Any]
     signatures: tuple[diagnose.Signature, ...]
+    training: TrainingKnowledge
 
     def predict(self, tensorflow: str, version: str, plugin: str = DEFAULT_PLUGIN) -> abi.Verdict | None:
         """The static verdict of the wheels for a pair, or None when no fingerprint covers it."""
@@ -72,7 +120,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Knowledge:
     """Read every knowledge file once; a malformed one raises ``MatrixError`` (exit 2, one line)."""
     path = matrix_path(environ)
     return Knowledge(load_matrix(path), path, abi.load_fingerprints(), chips.load_table(),
-                     diagnose.load_signatures())
+                     diagnose.load_signatures(), load_training())
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class Options:
     require_gpu: bool = False
     min_speedup: float = 1.5
     strict: bool = False
+    min_train_speedup: float | None = None  # None: a GPU training step slower than the CPU's only warns
 
 
 @dataclass(frozen=True)

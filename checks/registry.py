@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checks.model import Check
-from checks.rules import architecture, environment, matmul, packages, tensorflow
+from checks.rules import architecture, environment, matmul, packages, tensorflow, training
 
 CHECKS: tuple[Check, ...] = (
     Check("environment.setup", "Environment complete", environment.setup_marker),
@@ -20,4 +20,9 @@ CHECKS: tuple[Check, ...] = (
     Check("matmul.gpu", "GPU matmul: placement and numbers", matmul.gpu),
     Check("matmul.speedup", "GPU speedup over CPU", matmul.speedup),
     Check("matmul.efficiency", "GPU efficiency (share of FP32 peak)", matmul.efficiency),
+    Check("training.losses", "Keras training: losses finite and falling", training.losses),
+    Check("training.placement", "Training step: op placement census", training.placement),
+    Check("training.agreement", "Training: GPU loss trajectory against the CPU's", training.agreement),
+    Check("training.fused", "Dense+bias+ReLU: graph (fused) vs eager vs float64", training.fused),
+    Check("training.speed", "Training step time: GPU against CPU", training.speed),
 )

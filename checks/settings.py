@@ -20,8 +20,10 @@ from typing import Any
 from checks.errors import UsageError
 from checks.matrix import ROOT
 
-DEFAULTS = {"min_speedup": 1.5, "budget": 3.0, "timeout": 300.0}
-ENV_VARS = {"min_speedup": "TFM_MIN_SPEEDUP", "budget": "TFM_BUDGET", "timeout": "TFM_TIMEOUT"}
+DEFAULTS: dict[str, float | None] = {"min_speedup": 1.5, "budget": 3.0, "timeout": 300.0,
+                                     "min_train_speedup": None}  # None: no training-speed gate
+ENV_VARS = {"min_speedup": "TFM_MIN_SPEEDUP", "budget": "TFM_BUDGET", "timeout": "TFM_TIMEOUT",
+            "min_train_speedup": "TFM_MIN_TRAIN_SPEEDUP"}
 CONFIG_FILE = ROOT / "tfmetal.json"
 
 
@@ -44,20 +46,27 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
 
+def _default(key: str) -> str:
+    value = DEFAULTS[key]
+    return "none" if value is None else "%g" % value
+
+
 VERIFY_OPTIONS: tuple[Option, ...] = (
     Option("profile", "choice", "what to expect: metal (Apple Silicon GPU) or cpu; auto (default) reads the setup "
            "marker, else guesses from the machine", choices=("auto", "metal", "cpu")),
     Option("json", "path", "also write every result and the facts behind it to this JSON file", "FILE"),
     Option("junit", "path", "also write JUnit XML to this file (GitLab, Jenkins, GitHub test reporters)", "FILE"),
     Option("require_gpu", "flag", "fail, instead of skip, when there is no usable GPU (CI preflight)"),
-    Option("min_speedup", "number", "GPU must beat the CPU matmul by this factor (default: %g; also "
-           "TFM_MIN_SPEEDUP, tfmetal.json)" % DEFAULTS["min_speedup"], "X"),
-    Option("budget", "number", "seconds for the matmuls, warm-ups included, all devices together (default: %g; "
-           "also TFM_BUDGET)" % DEFAULTS["budget"], "SECONDS"),
-    Option("timeout", "number", "seconds before the TensorFlow child is killed (default: %g; also TFM_TIMEOUT)"
-           % DEFAULTS["timeout"], "SECONDS"),
-    Option("trace", "path", "also capture a TensorFlow profiler trace of the timed matmul into this directory",
-           "DIR"),
+    Option("min_speedup", "number", "GPU must beat the CPU matmul by this factor (default: %s; also "
+           "TFM_MIN_SPEEDUP, tfmetal.json)" % _default("min_speedup"), "X"),
+    Option("min_train_speedup", "number", "fail when a GPU training step is not this many times faster than the "
+           "CPU's (default: no gate, a slower GPU warns; also TFM_MIN_TRAIN_SPEEDUP, tfmetal.json)", "X"),
+    Option("budget", "number", "seconds for the training probe and the matmuls, warm-ups included, all devices "
+           "together (default: %s; also TFM_BUDGET)" % _default("budget"), "SECONDS"),
+    Option("timeout", "number", "seconds before the TensorFlow child is killed (default: %s; also TFM_TIMEOUT)"
+           % _default("timeout"), "SECONDS"),
+    Option("trace", "path", "also capture a TensorFlow profiler trace of the timed matmul and a training step "
+           "into this directory", "DIR"),
     Option("strict", "flag", "warnings fail the run too"),
 )
 
@@ -119,12 +128,12 @@ def settle(cli: Mapping[str, Any], recorded: Mapping[str, Any] | None = None,
 
 
 def resolve(cli: Mapping[str, Any], environ: Mapping[str, str] = os.environ,
-            recorded: Mapping[str, Any] | None = None) -> dict[str, float]:
+            recorded: Mapping[str, Any] | None = None) -> dict[str, float | None]:
     """Every numeric setting, each from the first place that gives it (see the module's precedence)."""
     path = config_path(environ)
     config = load_config(path)
     recorded = recorded or {}
-    out = {}
+    out: dict[str, float | None] = {}
     for key, default in DEFAULTS.items():
         if cli.get(key) is not None:
             out[key] = positive(cli[key], "--" + key.replace("_", "-"))

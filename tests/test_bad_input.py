@@ -23,6 +23,7 @@ def one_line(text: str) -> str:
     (("setup", "--python", "/nonexistent/python3"), "not a working Python"),
     (("verify", "--min-speedup", "abc"), "is not a number"),
     (("verify", "--min-speedup", "-1"), "not a positive number"),
+    (("verify", "--min-train-speedup", "fast"), "is not a number"),
     (("verify", "--env", "/nonexistent/env"), "run `invoke setup` first"),
 ])
 def test_bad_task_options(args, words):
@@ -51,6 +52,7 @@ def test_force_never_deletes_a_directory_setup_did_not_create(tmp_path):
 @pytest.mark.parametrize("args,words", [
     (["--min-speedup", "0"], "not a positive number"),
     (["--budget", "soon"], "not a number"),
+    (["--min-train-speedup", "-2"], "not a positive number"),
     (["--profile", "gpu"], "invalid choice"),
 ])
 def test_checks_cli_bad_input(args, words):

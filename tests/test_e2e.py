@@ -48,9 +48,11 @@ def test_verify_passes_honestly_and_json_has_every_family(tf_env, tmp_path):
     data = read_json(out)
     jsonschema.validate(data, read_json(ROOT / "docs" / "schema" / "verify-v1.schema.json"))
     xmlschema.validate(str(junit), str(ROOT / "docs" / "schema" / "junit.xsd"))
+    assert 'name="training.losses"' in junit.read_text(encoding="utf-8")
     assert data["schema_version"] == "1" and data["exit_code"] == 0
     checks = {c["id"]: c for c in data["checks"]}
-    assert {c["family"] for c in checks.values()} == {"environment", "architecture", "packages", "devices", "matmul"}
+    assert {c["family"] for c in checks.values()} == {"environment", "architecture", "packages", "devices", "matmul",
+                                                      "training"}
     assert {k for k, c in checks.items() if c["status"] == "pass"} >= {
         "environment.setup", "architecture.interpreter", "packages.tensorflow", "devices.import"}
     # On this shared 2-core machine a short timing can scatter: then the check warns, and says why.
@@ -63,8 +65,32 @@ def test_verify_passes_honestly_and_json_has_every_family(tf_env, tmp_path):
     assert cpu["gflops"] > 0 and cpu["error_rel"] <= cpu["tolerance"] and cpu["reps"] >= 5
     assert "CPU:0" in cpu["placed"]
     assert data["facts"]["tensorflow"]["tensorflow"]["version"] == "2.19.1"
-    for family in ("environment", "architecture", "packages", "devices", "matmul"):
+    for family in ("environment", "architecture", "packages", "devices", "matmul", "training"):
         assert "\n%s\n" % family in done.stdout
+
+
+def test_verify_trains_a_keras_model_and_the_json_holds_losses_census_and_step_times(tf_env, tmp_path):
+    """Real training on this machine (cpu profile): a Keras model, Adam, 10 steps of train_on_batch."""
+    out = tmp_path / "out.json"
+    done = invoke("verify", "--env", str(tf_env), "--json", str(out), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = read_json(out)
+    checks = {c["id"]: c for c in data["checks"]}
+    tr = data["facts"]["tensorflow"]["training"]
+    losses = tr["cpu"]["losses"]
+    assert len(losses) == tr["steps"] == 10 and losses[-1] < losses[0]
+    assert checks["training.losses"]["status"] == "pass" and "CPU:0" in checks["training.losses"]["summary"]
+    census = checks["training.placement"]["facts"]
+    assert checks["training.placement"]["status"] == "pass" and set(census["by_device"]) == {"CPU:0"}
+    assert census["heavy"]["matmul"]["CPU:0"] >= 3 and census["heavy"]["conv"]["CPU:0"] >= 2
+    assert census["heavy"]["optimizer"]["CPU:0"] == 6  # Keras 3's Adam: one assign_sub per weight tensor
+    assert len(tr["cpu"]["step_s"]) == 10 and tr["cpu"]["median_step_ms"] > 0
+    fused = checks["training.fused"]
+    assert fused["status"] == "pass" and fused["facts"]["fused_op"] and "Fused" in fused["facts"]["fused_op"]
+    assert checks["training.agreement"]["status"] == "skip" and "Linux has no Metal" in checks[
+        "training.agreement"]["summary"]
+    assert checks["training.speed"]["status"] == "skip" and "ms per step" in checks["training.speed"]["summary"]
+    assert data["options"]["min_train_speedup"] is None
 
 
 def test_require_gpu_fails_on_a_machine_without_one(tf_env, tmp_path):

@@ -29,6 +29,13 @@ def test_soft_placement_trap_is_caught(tf_env):
     r = gpu_result(tf)
     assert r.status == Status.FAIL
     assert "requested /GPU:0" in r.summary and "device:CPU:0" in r.summary and "silent CPU fallback" in r.summary
+    # The Keras training step asked for the GPU the same way, with soft placement on as users run it: every op
+    # of it ran on the CPU, and the census says so.
+    assert set(tf["training"]["gpu"]["census"]["by_device"]) == {"CPU:0"}
+    facts = {"system": derive(machines.M1_NATIVE), "packages": packages(), "tensorflow": tf}
+    outcomes = evaluate(facts, Options(profile="metal"), knowledge.load())
+    placement = {o.check.id: o.result for o in outcomes}["training.placement"]
+    assert placement.status == Status.FAIL and "whole training step ran on the CPU" in placement.summary
 
 
 def test_with_soft_placement_off_tensorflow_refuses_and_the_check_says_so(tf_env):
@@ -44,3 +51,6 @@ def test_trace_writes_a_profiler_trace_and_says_how_to_open_it(tf_env, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(trace.rglob("*.xplane.pb")), list(trace.rglob("*"))
     assert "tensorboard --logdir %s" % trace in done.stdout
+    assert "3 matmuls and 1 training step on /CPU:0" in done.stdout
+    # the trace holds the Keras step's ops (op names are plain strings inside the XPlane protobuf)
+    assert any(b"Conv2DBackpropFilter" in p.read_bytes() for p in trace.rglob("*.xplane.pb"))

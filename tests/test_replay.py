@@ -99,3 +99,33 @@ def test_a_bundle_with_an_unknown_chip_and_macos_still_gives_sensible_verdicts(t
     assert checks["architecture.macos"]["status"] == "pass" and "31.0" in checks["architecture.macos"]["summary"]
     chip = checks["architecture.chip"]["summary"]
     assert "Apple M9 Ultra, 96 GPU cores" in chip and "'Apple M9 Ultra' is not in envs/chips.json" in chip
+
+
+def test_a_linux_recording_with_the_training_probe_replays_its_training_family(tmp_path):
+    code, checks = replay("linux-x86_64-training", tmp_path=tmp_path)
+    assert code == 0
+    for check in ("training.losses", "training.placement", "training.fused"):
+        assert checks[check]["status"] == "pass", checks[check]
+    assert checks["training.agreement"]["status"] == "skip" and "Linux has no Metal" in checks["training.agreement"][
+        "summary"]
+    assert "ms per step" in checks["training.speed"]["summary"]
+
+
+def test_a_recording_made_before_the_training_probe_says_so(tmp_path):
+    code, checks = replay("linux-x86_64", tmp_path=tmp_path)
+    assert code == 0 and checks["training.losses"]["status"] == "skip"
+    assert "no training probe in this recording" in checks["training.losses"]["summary"]
+
+
+def test_a_bundle_whose_losses_are_nan_replays_to_a_failed_training_check(tmp_path):
+    import shutil
+
+    bundle = tmp_path / "nan-losses"
+    shutil.copytree(BUNDLE_DIR / "linux-x86_64-training", bundle)
+    tf = json.loads((bundle / "tensorflow.json").read_text())
+    tf["training"]["cpu"]["losses"][4:] = [float("nan")] * 6  # altered: the losses from step 5 on
+    (bundle / "tensorflow.json").write_text(json.dumps(tf))
+    code, checks = replay(bundle, tmp_path=tmp_path)
+    assert code == 1
+    losses = checks["training.losses"]
+    assert losses["status"] == "fail" and "CPU:0: loss is nan at step 5 of 10" in losses["summary"] and losses["fix"]

@@ -17,7 +17,8 @@ def test_precedence(tmp_path):
     cfg = tmp_path / "tfmetal.json"
     cfg.write_text(json.dumps({"min_speedup": 2.5, "budget": 9}))
     env = {"TFM_CONFIG": str(cfg), "TFM_BUDGET": "4"}
-    assert settings.resolve({}, env) == {"min_speedup": 2.5, "budget": 4.0, "timeout": 300.0}
+    assert settings.resolve({}, env) == {"min_speedup": 2.5, "budget": 4.0, "timeout": 300.0,
+                                       "min_train_speedup": None}
     assert settings.resolve({"min_speedup": 1.1}, env)["min_speedup"] == 1.1
     assert settings.resolve({}, {"TFM_CONFIG": str(tmp_path / "absent.json")}) == settings.DEFAULTS
 
@@ -28,6 +29,7 @@ def test_precedence(tmp_path):
     ('{"speedup": 2}', "unknown setting(s) speedup"),
     ("[1, 2]", "must hold a JSON object"),
     ("{oops", "not readable JSON"),
+    ('{"min_train_speedup": 0}', "not a positive number"),
 ])
 def test_bad_config_is_exit_2_with_one_line(tmp_path, content, words):
     cfg = tmp_path / "tfmetal.json"

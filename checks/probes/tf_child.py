@@ -1,4 +1,4 @@
-"""The TensorFlow child: the only module that imports TensorFlow.
+"""The TensorFlow child: the only module that imports TensorFlow (and, through ``training``, Keras).
 
 Run by ``checks.probes.tensorflow`` as ``python -X faulthandler -m checks.probes.tf_child CONFIG``
 in its own process group. It writes its facts as JSON to ``CONFIG["out"]`` after every stage, so
@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from checks import markers, timing
+from checks.probes import training
 
 REFERENCE_ROWS = 64  # the checked block is REFERENCE_ROWS x REFERENCE_ROWS
 
@@ -51,12 +52,21 @@ def main(config: dict[str, Any]) -> int:
     facts["tensorflow"]["gpu_details"] = [_details(tf, d) for d in tf.config.list_physical_devices("GPU")]
     _say("TensorFlow %s imported in %.1f s; GPUs: %s" % (tf.__version__, facts["tensorflow"]["import_s"],
                                                          facts["tensorflow"]["gpus"] or "none"))
+    devices = ["/CPU:0"] + (["/GPU:0"] if config.get("gpu") else [])
+    budget = float(config.get("budget_s", 3.0))
+    step = None
+    facts["stage"] = "training"  # first, inside the budget: the matmul gets what it leaves (matmul_budget)
+    _save(facts, out)
+    try:
+        facts["training"], step = training.run(tf, np, devices, _say)
+    except Exception as exc:  # noqa: BLE001 - a broken Keras must not cost the matmul its facts
+        facts["training"] = {"error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
+    _save(facts, out)
     facts["stage"] = "matmul"
     _save(facts, out)
 
     tf.config.set_soft_device_placement(bool(config.get("soft_placement", False)))
-    devices = ["/CPU:0"] + (["/GPU:0"] if config.get("gpu") else [])
-    budget = float(config.get("budget_s", 3.0))
+    budget = matmul_budget(budget, facts["training"].get("spent_s", 0.0))
     n = _choose_size(tf, np, budget / len(devices), config.get("memory_bytes") or 0, config.get("size"))
     rng = np.random.default_rng(0)
     a_np = rng.random((n, n), dtype=np.float32) * 2 - 1  # uniform in [-1, 1), made in float32 directly
@@ -69,14 +79,20 @@ def main(config: dict[str, Any]) -> int:
             tf, np, device, a_np, b_np, reference, budget / len(devices))
         _save(facts, out)
     if config.get("trace_dir"):
-        facts["trace"] = _trace(tf, devices[-1], a_np, b_np, config["trace_dir"])
+        facts["trace"] = _trace(tf, devices[-1], a_np, b_np, config["trace_dir"], step)
     facts["stage"] = "done"
     _save(facts, out)
     return 0
 
 
-def _trace(tf: Any, device: str, a_np: Any, b_np: Any, logdir: str, reps: int = 3) -> dict[str, Any]:
-    """A TensorFlow profiler trace of a few timed-style matmuls on ``device`` (the GPU when there is one)."""
+def matmul_budget(budget: float, training_s: float) -> float:
+    """The matmul's share of ``--budget``: what the training probe left, but never less than half."""
+    return max(budget - training_s, budget / 2)
+
+
+def _trace(tf: Any, device: str, a_np: Any, b_np: Any, logdir: str, step: Any = None,
+           reps: int = 3) -> dict[str, Any]:
+    """A TensorFlow profiler trace of a few timed-style matmuls and one training step on ``device``."""
     try:
         with tf.device(device):
             a, b = tf.identity(tf.constant(a_np)), tf.identity(tf.constant(b_np))
@@ -84,12 +100,15 @@ def _trace(tf: Any, device: str, a_np: Any, b_np: Any, logdir: str, reps: int = 
             try:
                 for _ in range(reps):
                     tf.reduce_sum(tf.matmul(a, b)).numpy()
+                if step is not None:
+                    float(step())  # one more Keras training step (train_on_batch), ended by its loss on the host
             finally:
                 tf.profiler.experimental.stop()
     except Exception as exc:  # noqa: BLE001 - a trace is extra evidence; its failure is reported, not fatal
         return {"dir": logdir, "device": device, "error": "%s: %s" % (type(exc).__name__, exc)}
-    _say("profiler trace of %d matmuls on %s written to %s" % (reps, device, logdir))
-    return {"dir": logdir, "device": device, "reps": reps}
+    steps = int(step is not None)
+    _say("profiler trace of %d matmuls and %d training step on %s written to %s" % (reps, steps, device, logdir))
+    return {"dir": logdir, "device": device, "reps": reps, "training_steps": steps}
 
 
 def _details(tf: Any, device: Any) -> dict[str, Any]:
