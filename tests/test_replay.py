@@ -79,7 +79,10 @@ def test_report_on_this_machine_replays_to_the_same_results(tf_env, tmp_path):
     live = {c["id"]: (c["status"], c["summary"]) for c in json.loads((out / "results.json").read_text())["checks"]}
     code, checks = replay(out, tmp_path=tmp_path)
     assert code == 0 and {k: (c["status"], c["summary"]) for k, c in checks.items()} == live
-    assert "| ✅ | `matmul.cpu` |" in (out / "summary.md").read_text(encoding="utf-8")
+    # matmul.cpu passes, or warns when the shared machine disturbed its timings (CV > 10 %): either way the
+    # summary shows the live status
+    icon = {"pass": "✅", "warn": "⚠️"}[live["matmul.cpu"][0]]
+    assert "| %s | `matmul.cpu` |" % icon in (out / "summary.md").read_text(encoding="utf-8")
 
 
 def test_a_bundle_with_an_unknown_chip_and_macos_still_gives_sensible_verdicts(tmp_path):
