@@ -130,10 +130,12 @@ def lock(c):
     "refresh": "rebuild the fingerprints in envs/abi/ from the PyPI wheels first (about 2 GB, cached)",
 })
 def abi(c, tensorflow=None, metal=None, refresh=False):
-    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow (macOS arm64)."""
+    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow (macOS arm64), and
+    whether that TensorFlow exports the kernel C API for resource variables."""
     from packaging.version import InvalidVersion, Version
 
     from checks import abi as abi_mod
+    from checks import kernel_api
 
     for name, value in (("tensorflow", tensorflow), ("metal", metal)):
         if value:
@@ -152,10 +154,18 @@ def abi(c, tensorflow=None, metal=None, refresh=False):
             if what != "unchanged":
                 print("  %s: %s" % (name, what))
         abi_mod.fingerprints.cache_clear()
+        from scripts import kernel_api as kernel_refresh
+
+        print("  %s: %s" % (kernel_api.DATA_PATH.name, kernel_refresh.refresh()))
+        kernel_api.load.cache_clear()
     lines = abi_mod.report(matrix_mod.load(), tensorflow, metal)
     if lines is None:
         raise Exit("error: no fingerprint covers that pair; add it to envs/abi-grid.json and run "
                    "`invoke abi --refresh`", code=2)
+    if tensorflow:
+        lines += [""] + (kernel_api.report(tensorflow) or [
+            "Kernel C API for resource variables: TensorFlow %s is not recorded in %s" % (
+                tensorflow, kernel_api.DATA_PATH.name)])
     print("\n".join(lines))
 
 
