@@ -162,7 +162,9 @@ def abi(c, tensorflow=None, metal=None, refresh=False):
     if lines is None:
         raise Exit("error: no fingerprint covers that pair; add it to envs/abi-grid.json and run "
                    "`invoke abi --refresh`", code=2)
-    if tensorflow:
+    if not tensorflow:
+        lines += [""] + kernel_api.summary()
+    else:
         lines += [""] + (kernel_api.report(tensorflow) or [
             "Kernel C API for resource variables: TensorFlow %s is not recorded in %s" % (
                 tensorflow, kernel_api.DATA_PATH.name)])

@@ -80,6 +80,18 @@ def newer_releases(known: list[str], published: list[str]) -> list[str]:
     return sorted(out, key=Version)
 
 
+def summary(data: dict[str, Any] | None = None) -> list[str]:
+    """One line per recorded TensorFlow: how many of the header's functions its wheel exports."""
+    data = data or load()
+    lines = ["Kernel C API for resource variables (%s), exported by the macOS arm64 wheels:" % HEADER]
+    for fact in sorted(data["tensorflow"], key=lambda f: Version(f["version"])):
+        api = judge(fact)
+        lines.append("  %-11s %2d of %d%s" % (api.tensorflow, len(api.declared) - len(api.missing), len(api.declared),
+                                             "" if api.complete else "  (missing: %s%s)" % (
+                                                 ", ".join(api.missing[:3]), ", ..." if len(api.missing) > 3 else "")))
+    return lines + ["  `invoke abi --tensorflow V` says what that means for each plugin."]
+
+
 def report(version: str, data: dict[str, Any] | None = None) -> list[str] | None:
     """The lines `invoke abi --tensorflow V` adds about the kernel C API; None when V is not recorded."""
     data = data or load()

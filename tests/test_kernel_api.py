@@ -72,3 +72,10 @@ def test_invoke_abi_reports_the_exports():
     assert "tensorflow-metal-plugin 0.4.1: lacks" in done.stdout and "#126374" in done.stdout
     done = invoke("abi", "--tensorflow", "2.19.1", timeout=120)
     assert done.returncode == 0 and "all 14 functions exported" in done.stdout
+
+
+def test_plain_invoke_abi_lists_every_recorded_release():
+    done = invoke("abi", timeout=120)
+    assert done.returncode == 0, done.stderr
+    for line in ("2.18.1      14 of 14", "2.19.1      14 of 14", "2.20.0       0 of 14", "2.21.0       0 of 14"):
+        assert line in done.stdout, done.stdout
