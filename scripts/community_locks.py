@@ -70,6 +70,13 @@ def index_files(project: str) -> list[dict[str, Any]]:
         return json.load(response)["files"]
 
 
+def tensorflow_wheels(requirement: str) -> list[str]:
+    """The macOS arm64 wheel names the index lists for ``name==version``."""
+    name, version = requirement.split("==")
+    return sorted(f["filename"] for f in index_files(name)
+                  if f["filename"].startswith("%s-%s-" % (name, version)) and f["filename"].endswith("arm64.whl"))
+
+
 def compile_set(requirements: list[str], python: str, out: Path, header: str, uv: str | None = None) -> None:
     """Resolve step 1 with uv for macOS arm64, every file hashed (the same flags as scripts/locks.py)."""
     uv = uv or find_uv()
@@ -96,10 +103,7 @@ def write_all(common: list[str], say: Callable[[str], None] = print, refresh_ind
     """Re-derive the Pythons and the sdist's hash from the index, then write both locks for each Python."""
     data = load()
     if refresh_index:
-        tf_name, tf_version = data["tensorflow"].split("==")
-        data["tensorflow_wheels"] = sorted(f["filename"] for f in index_files(tf_name)
-                                           if f["filename"].startswith("%s-%s-" % (tf_name, tf_version))
-                                           and f["filename"].endswith("arm64.whl"))
+        data["tensorflow_wheels"] = tensorflow_wheels(data["tensorflow"])
         sdist = next((f for f in index_files(data["plugin"]) if f["filename"] == data["sdist"]), None)
         if sdist is None:
             raise SetupError("%s is no longer on the package index" % data["sdist"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
@@ -47,3 +48,11 @@ def test_step_two_pins_the_sdist_by_its_sha256():
         assert locks.pinned(step2) == {DATA["plugin"]: DATA["version"]} and locks.unhashed(step2) == []
         assert "--hash=sha256:%s" % DATA["sha256"] in step2.read_text()
         assert "--no-build-isolation --no-deps" in step2.read_text()
+
+
+@pytest.mark.network
+def test_recorded_index_facts_still_hold():
+    """The wheel tags and the sdist hash the locks were made from are still what the index lists."""
+    assert cl.tensorflow_wheels(DATA["tensorflow"]) == DATA["tensorflow_wheels"]
+    sdist = next(f for f in cl.index_files(DATA["plugin"]) if f["filename"] == DATA["sdist"])
+    assert sdist["hashes"]["sha256"] == DATA["sha256"] and sdist.get("requires-python") == DATA["requires_python"]
