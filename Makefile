@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: $(STAMP) ## Create the tools environment .tools/ (invoke, uv, packaging, psutil, ruff, pytest)
+tools: $(STAMP) ## Create the tools environment .tools/ (invoke, uv, packaging, psutil, ruff, mypy, pytest)
 
 $(STAMP): envs/tools.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' 2>/dev/null || \
@@ -38,8 +38,9 @@ verify: setup ## Bootstrap, set up, and verify the environment (the main job)
 test: tools ## Run the tests (real installs, real TensorFlow; several minutes)
 	$(TOOLS_PY) -m pytest $(PYTEST_ARGS)
 
-lint: tools ## Lint with ruff
+lint: tools ## Lint with ruff, type-check with mypy (checks/, scripts/, tasks.py)
 	$(TOOLS)/bin/ruff check .
+	$(TOOLS)/bin/mypy --python-version 3.10 --ignore-missing-imports checks scripts tasks.py
 
 lock: tools ## Re-resolve the lock files in envs/locks/ from envs/matrix.json
 	$(INVOKE) lock

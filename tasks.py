@@ -5,32 +5,56 @@ Exit codes: 0 success; 1 a check or a step failed; 2 bad usage or an internal er
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from invoke import Exit, task
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from checks import matrix as matrix_mod  # noqa: E402
-from checks import settings  # noqa: E402
+from checks import knowledge, process, settings, views  # noqa: E402
+from checks.cli import build_parser  # noqa: E402
+from checks.errors import TfmError, UsageError  # noqa: E402
+from checks.knowledge import Knowledge  # noqa: E402
 from scripts import environment, locks, provision  # noqa: E402
-from scripts.errors import SetupError  # noqa: E402
+
+VERIFY_HELP = {o.name: o.help for o in settings.VERIFY_OPTIONS}
 
 
-def _positive(name: str, value: str | None) -> str | None:
-    """Options that take numbers arrive as strings (invoke's own float parsing crashes on 'abc')."""
-    if value is None:
-        return None
-    try:
-        settings.positive(value, "--" + name)
-    except settings.SettingsError as exc:
-        raise Exit("error: %s" % exc, code=2) from None
-    return value
+def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int | None]], Callable[..., None]]:
+    """The one error mapping of every task: load the knowledge (``$TFM_MATRIX``) and check the settings file
+    (``$TFM_CONFIG``) first, pass the knowledge in as ``k``, and turn every TfmError into one line and its exit
+    code, Ctrl-C into 130, any other exception (a bug) into one line and 2. The task's return value, if any,
+    is its exit code."""
+    def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
+        @functools.wraps(fn)
+        def wrapper(c: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                k = knowledge.load()
+                settings.load_config(settings.config_path())
+                code = fn(c, k, *args, **kwargs)
+            except TfmError as exc:
+                raise Exit("error: %s" % exc.line(), code=exc.code) from None
+            except KeyboardInterrupt:
+                raise Exit(interrupted, code=130) from None
+            except Exit:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a bug is one line and exit 2, as in python -m checks
+                raise Exit("internal error: %s: %s (please report it)" % (type(exc).__name__, exc), code=2) from None
+            if code:
+                raise Exit(code=code)
+
+        sig = inspect.signature(fn)
+        params = [p for name, p in sig.parameters.items() if name != "k"]
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        return wrapper
+    return decorate
 
 
 @task(help={
@@ -41,16 +65,10 @@ def _positive(name: str, value: str | None) -> str | None:
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
     "tensorflow": "refuse unless this TensorFlow version is the matrix's pin (known-broken pairs are explained)",
 })
-def setup(c, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None):
+@front_door(interrupted="interrupted: run `invoke setup` again to repair the environment")
+def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None):
     """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine."""
-    try:
-        provision.setup(profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)
-    except SetupError as exc:
-        raise Exit("error: %s" % exc, code=exc.code) from None
-    except matrix_mod.MatrixError as exc:
-        raise Exit("error: %s" % exc, code=2) from None
-    except KeyboardInterrupt:
-        raise Exit("interrupted: run `invoke setup` again to repair the environment", code=130) from None
+    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)
 
 
 def _run_checks(env: str | None, args: list[str]) -> int:
@@ -58,91 +76,64 @@ def _run_checks(env: str | None, args: list[str]) -> int:
     env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
     python = environment.python_of(env_path)
     if not python.exists():
-        raise Exit("error: no environment at %s (no bin/python): run `invoke setup` first" % env_path, code=2)
+        raise UsageError("no environment at %s (no bin/python): run `invoke setup` first" % env_path)
     run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    try:
-        return subprocess.call([str(python), "-m", "checks", *args], env=run_env, stdin=subprocess.DEVNULL)
-    except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
+    done = process.stream([str(python), "-m", "checks", *args], env=run_env, passthrough=True)
+    return done.returncode if done.returncode in (0, 1, 2, 130) else 2
 
 
-@task(help={
-    "env": "environment to verify (default: .venv-tf in the repository)",
-    "json": "also write every result and its facts to this JSON file",
-    "junit": "also write JUnit XML to this file (CI test reporters)",
-    "require_gpu": "fail, instead of skip, when there is no usable GPU (CI preflight)",
-    "min_speedup": "GPU must beat the CPU matmul by this factor (default: 1.5; also TFM_MIN_SPEEDUP, tfmetal.json)",
-    "budget": "seconds for the matmuls, warm-ups included, all devices together (default: 3)",
-    "trace": "also capture a TensorFlow profiler trace of the timed matmul into this directory",
-    "timeout": "seconds before the TensorFlow child is killed (default: 300)",
-    "profile": "auto (default: from the setup marker), metal or cpu",
-    "strict": "warnings fail the run too",
-})
-def verify(c, env=None, json=None, junit=None, require_gpu=False, min_speedup=None, budget=None, timeout=None,
-           profile="auto", strict=False, trace=None):
+@task(help={"env": "environment to verify (default: .venv-tf in the repository)", **VERIFY_HELP})
+@front_door()
+def verify(c, k: Knowledge, env=None, json=None, junit=None, require_gpu=False, min_speedup=None, budget=None,
+           timeout=None, profile="auto", strict=False, trace=None):
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul."""
-    argv: list[str] = ["--profile", profile]
-    for flag, value in (("--min-speedup", _positive("min-speedup", min_speedup)),
-                        ("--budget", _positive("budget", budget)), ("--timeout", _positive("timeout", timeout)),
-                        ("--json", json), ("--junit", junit), ("--trace", trace)):
-        if value is not None:
-            argv += [flag, str(value)]
-    argv += ["--require-gpu"] * bool(require_gpu) + ["--strict"] * bool(strict)
-    code = _run_checks(env, argv)
-    if code:
-        raise Exit(code=code if code in (1, 2, 130) else 2)
+    argv = settings.to_argv({"profile": profile, "json": json, "junit": junit, "require_gpu": require_gpu,
+                             "min_speedup": min_speedup, "budget": budget, "timeout": timeout, "trace": trace,
+                             "strict": strict})
+    build_parser().parse_args(argv)  # the child's own parser: bad options fail here, before any environment
+    return _run_checks(env, argv)
 
 
 @task(help={"file": "file holding the error text (default: read standard input)"})
-def diagnose(c, file=None):
+@front_door()
+def diagnose(c, k: Knowledge, file=None):
     """Explain an error message (TensorFlow, tensorflow-metal, pip, uv) with its known cause and fix."""
     from checks.cli import diagnose_main
 
-    code = diagnose_main([file] if file else ["-"])
-    if code:
-        raise Exit(code=code)
+    return diagnose_main([file] if file else ["-"], k)
 
 
 @task(help={"env": "environment to report on (default: .venv-tf)", "out": "bundle directory (default: report)"})
-def report(c, env=None, out="report"):
+@front_door()
+def report(c, k: Knowledge, env=None, out="report"):
     """Run every probe and write a bundle (one file per probe) plus summary.md for a bug report."""
     code = _run_checks(env, ["--record", out, "--json", os.path.join(out, "results.json")])
-    if code not in (0, 1):  # a failed check is still a good report
-        raise Exit(code=code)
+    return 0 if code in (0, 1) else code  # a failed check is still a good report
 
 
 @task
-def lock(c):
+@front_door()
+def lock(c, k: Knowledge):
     """Re-resolve every lock file in envs/locks/ from envs/matrix.json with uv (hashes for every file)."""
-    try:
-        m = matrix_mod.load()
-        print("Resolving %d lock files with uv ..." % len(locks.all_locks(m)))
-        locks.write_all(m)
-    except SetupError as exc:
-        raise Exit("error: %s" % exc, code=exc.code) from None
-    except matrix_mod.MatrixError as exc:
-        raise Exit("error: %s" % exc, code=2) from None
+    out_dir = k.path.parent / "locks"  # beside the matrix in use ($TFM_MATRIX: a team's own)
+    print("Resolving %d lock files with uv into %s ..." % (len(locks.all_locks(k.matrix)), out_dir))
+    locks.write_all(k.matrix, out_dir=out_dir)
 
 
 @task(help={
     "tensorflow": "TensorFlow version (e.g. 2.19.1; a patch release uses its line's fingerprint)",
     "metal": "tensorflow-metal version (e.g. 1.2.0)",
-    "refresh": "rebuild the fingerprints in envs/abi/ from the PyPI wheels first (about 2 GB, cached)",
+    "refresh": "rebuild envs/abi/ and envs/kernel-c-api.json from the PyPI wheels first (about 2 GB, cached)",
 })
-def abi(c, tensorflow=None, metal=None, refresh=False):
+@front_door()
+def abi(c, k: Knowledge, tensorflow=None, metal=None, refresh=False):
     """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow (macOS arm64), and
-    whether that TensorFlow exports the kernel C API for resource variables."""
-    from packaging.version import InvalidVersion, Version
+    whether that TensorFlow exports the kernel C API for resource variables.
 
-    from checks import abi as abi_mod
-    from checks import kernel_api
-
+    Exit codes: 0 printed; 2 a bad version, a malformed matrix, or no fingerprint for the pair."""
     for name, value in (("tensorflow", tensorflow), ("metal", metal)):
-        if value:
-            try:
-                Version(value)
-            except InvalidVersion:
-                raise Exit("error: --%s %r is not a version" % (name, value), code=2) from None
+        if value and not knowledge.valid_version(value):
+            raise UsageError("--%s %r is not a version" % (name, value))
     if refresh:
         from scripts import abi as refresh_mod
 
@@ -153,48 +144,19 @@ def abi(c, tensorflow=None, metal=None, refresh=False):
         for name, what in changes.items():
             if what != "unchanged":
                 print("  %s: %s" % (name, what))
-        abi_mod.fingerprints.cache_clear()
         from scripts import kernel_api as kernel_refresh
 
-        print("  %s: %s" % (kernel_api.DATA_PATH.name, kernel_refresh.refresh()))
-        kernel_api.load.cache_clear()
-    lines = abi_mod.report(matrix_mod.load(), tensorflow, metal)
+        print("  %s: %s" % (kernel_refresh.DATA_PATH.name, kernel_refresh.refresh()))
+        k = knowledge.load()
+    lines = views.abi_lines(k, tensorflow, metal)
     if lines is None:
-        raise Exit("error: no fingerprint covers that pair; add it to envs/abi-grid.json and run "
-                   "`invoke abi --refresh`", code=2)
-    if not tensorflow:
-        lines += [""] + kernel_api.summary()
-    else:
-        lines += [""] + (kernel_api.report(tensorflow) or [
-            "Kernel C API for resource variables: TensorFlow %s is not recorded in %s" % (
-                tensorflow, kernel_api.DATA_PATH.name)])
+        raise UsageError("no fingerprint covers that pair; add it to envs/abi-grid.json and run "
+                         "`invoke abi --refresh`")
     print("\n".join(lines))
 
 
 @task
-def matrix(c):
-    """Print the compatibility matrix: what setup installs, and every known tensorflow-metal pair."""
-    try:
-        m = matrix_mod.load()
-    except matrix_mod.MatrixError as exc:
-        raise Exit("error: %s" % exc, code=2) from None
-    print("What `invoke setup` installs:")
-    print("  %-7s %-14s %-45s %-12s %s" % ("profile", "platform", "requirements", "python", "macOS"))
-    for t in m.targets:
-        print("  %-7s %-14s %-45s %-12s %s" % (t.profile, t.platform, " ".join(t.requirements), t.python,
-                                               t.macos or "-"))
-    print("\nKnown tensorflow / tensorflow-metal pairs:")
-    from checks import abi as abi_mod
-
-    print("  %-10s %-7s %-20s %-6s %-12s %-13s %s" % ("tensorflow", "metal", "python", "macOS", "reported", "static",
-                                                     "source / error"))
-    for p in m.pairs:
-        note = p.source + ("  [%s: %s]" % (p.phase or "import", p.error) if p.error else "")
-        floor = min(s.version.replace(".*", ".0") for s in p.tensorflow)
-        v = abi_mod.predict(floor, str(p.metal))
-        static = "-" if v is None else ("loads" if v.loads else {"symbol": "symbol", "library": "no-library"}[v.kind])
-        expected = abi_mod.expected_from_report(p)
-        if v is not None and expected is not None and not abi_mod.agrees(v, expected):
-            static += " (DISAGREES)"
-        print("  %-10s %-7s %-20s %-6s %-12s %-13s %s" % (str(p.tensorflow).lstrip("="), p.metal, ",".join(p.python),
-                                                         str(p.macos).lstrip(">="), p.status, static, note))
+@front_door()
+def matrix(c, k: Knowledge):
+    """Print the compatibility matrix: what setup installs, the plugins, and every known TensorFlow / plugin pair."""
+    print("\n".join(views.matrix_lines(k)))

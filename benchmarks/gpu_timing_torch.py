@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
+import torch
 
-from checks import timing  # noqa: E402
+from checks import timing
 
 N = 4096
 BUDGET = 3.0

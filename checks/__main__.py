@@ -10,6 +10,6 @@ except ImportError:
           "python -m pip install packaging psutil)", file=sys.stderr)
     sys.exit(2)
 
-from checks.cli import main  # noqa: E402
+from checks.cli import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
 """Will tensorflow-metal load with a TensorFlow? Decided from the wheels' Mach-O facts, without a Mac (pure).
 
-The facts are fingerprints in ``envs/abi/`` (made by ``invoke abi --refresh`` from the macOS arm64 wheels;
-shared/facts/abi.md explains the rules):
+The facts are fingerprints in ``envs/abi/`` (made by ``invoke abi --refresh`` from the macOS arm64 wheels),
+read once by ``checks.knowledge.load``; everything else here is pure. The rules dyld follows:
 
 1. Library not loaded. Each non-system load command of the plugin must name an image TensorFlow has
    already loaded (by install name), or a file its rpaths reach inside site-packages.
@@ -17,7 +17,6 @@ A verdict is "loads" or the exact dyld error; loading is not running.
 
 from __future__ import annotations
 
-import functools
 import json
 import posixpath
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from checks.matrix import ROOT
+from checks.matrix import DEFAULT_PLUGIN, ROOT, MatrixError
 
 ABI_DIR = ROOT / "envs" / "abi"
 PLUGIN_DIR = "tensorflow-plugins"
@@ -48,7 +47,7 @@ class Verdict:
         return "library" if self.error and self.error.startswith("Library not loaded") else "symbol"
 
     def short(self) -> str:
-        return "loads" if self.loads else self.error.splitlines()[0]
+        return (self.error or "").splitlines()[0] if not self.loads else "loads"
 
     def explain(self) -> list[str]:
         lines = []
@@ -63,13 +62,18 @@ class Verdict:
                 "missing": self.missing, "found_instead": self.found_instead}
 
 
-@functools.cache
-def fingerprints(abi_dir: Path = ABI_DIR) -> dict[str, dict[str, dict[str, Any]]]:
-    """{"tensorflow": {version: fp}, "tensorflow-metal": {version: fp}} from envs/abi/*.json."""
-    out: dict[str, dict[str, dict[str, Any]]] = {"tensorflow": {}, "tensorflow-metal": {}}
+Fingerprints = dict[str, dict[str, dict[str, Any]]]  # kind ("tensorflow" or a plugin's name) -> version -> fp
+
+
+def load_fingerprints(abi_dir: Path = ABI_DIR) -> Fingerprints:
+    """{"tensorflow": {version: fp}, "tensorflow-metal": {version: fp}, ...} from envs/abi/*.json."""
+    out: Fingerprints = {"tensorflow": {}}
     for path in sorted(Path(abi_dir).glob("*.json")):
-        fp = json.loads(path.read_text(encoding="utf-8"))
-        out[fp["kind"]][fp["version"]] = fp
+        try:
+            fp = json.loads(path.read_text(encoding="utf-8"))
+            out.setdefault(fp["kind"], {})[fp["version"]] = fp
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MatrixError("fingerprint %s: %s" % (path, exc)) from None
     return out
 
 
@@ -135,93 +139,26 @@ def verdict(tf: dict[str, Any], plugin: dict[str, Any], known_tf_symbols: set[st
     return Verdict(tf["version"], plugin["version"], False, error, missing)
 
 
-def known_symbols(fps: dict[str, dict[str, dict[str, Any]]]) -> set[str]:
+def known_symbols(fps: Fingerprints) -> set[str]:
     return {name for fp in fps["tensorflow"].values() for img in fp["loaded"] for name in img["exports"]}
 
 
-def predict(tensorflow: str, metal: str, fps: dict[str, Any] | None = None) -> Verdict | None:
+def predict(tensorflow: str, metal: str, fps: Fingerprints, plugin: str = DEFAULT_PLUGIN) -> Verdict | None:
     """The verdict for a pair; the TensorFlow fingerprint of the same minor line stands in for a patch release.
     None when no fingerprint covers the pair."""
-    fps = fps or fingerprints()
-    plugin = fps["tensorflow-metal"].get(str(Version(metal)))
+    plugin_fp = fps.get(plugin, {}).get(str(Version(metal)))
     line = Version(tensorflow).release[:2]
     tf = fps["tensorflow"].get(tensorflow) or next(
-        (fp for v, fp in sorted(fps["tensorflow"].items()) if Version(v).release[:2] == line), None)
-    if not plugin or not tf:
+        (fp for v, fp in sorted(fps["tensorflow"].items(), key=lambda kv: Version(kv[0]))
+         if Version(v).release[:2] == line), None)
+    if not plugin_fp or not tf:
         return None
-    return verdict(tf, plugin, known_symbols(fps))
+    return verdict(tf, plugin_fp, known_symbols(fps))
 
 
-def grid(fps: dict[str, Any] | None = None) -> list[Verdict]:
-    fps = fps or fingerprints()
+def grid(fps: Fingerprints, plugin: str = DEFAULT_PLUGIN) -> list[Verdict]:
+    """Every fingerprinted TensorFlow against every fingerprinted release of ``plugin``, oldest first."""
     known = known_symbols(fps)
     return [verdict(tf, pl, known)
             for _, tf in sorted(fps["tensorflow"].items(), key=lambda kv: Version(kv[0]))
-            for _, pl in sorted(fps["tensorflow-metal"].items(), key=lambda kv: Version(kv[0]))]
-
-
-def expected_from_report(pair: Any) -> str | None:
-    """What a matrix pair's user report says of the import: 'loads', the error it names, or None (no report)."""
-    if pair.status == "verified" or (pair.status == "broken" and pair.phase == "run"):
-        return "loads"
-    if pair.status == "broken":
-        return pair.error
-    return None
-
-
-def agrees(v: Verdict, expected: str) -> bool:
-    if expected == "loads":
-        return v.loads
-    return not v.loads and expected.lower() in (v.error or "").lower()
-
-
-def compare(matrix: Any, fps: dict[str, Any] | None = None) -> list[dict[str, str]]:
-    """Each matrix pair with a reported import outcome that the static verdict covers: report against verdict."""
-    rows = []
-    for pair in matrix.pairs:
-        expected = expected_from_report(pair)
-        floor = min(s.version.replace(".*", ".0") for s in pair.tensorflow)
-        v = predict(floor, str(pair.metal), fps)
-        if expected is None or v is None:
-            continue
-        rows.append({"tensorflow": str(pair.tensorflow), "metal": str(pair.metal), "reported": expected,
-                     "predicted": v.short(), "agrees": "yes" if agrees(v, expected) else "no"})
-    return rows
-
-
-def report(matrix: Any, tensorflow: str | None = None, metal: str | None = None) -> list[str] | None:
-    """The lines `invoke abi` prints: one pair explained, or the grid with its agreement with user reports.
-    None when no fingerprint covers the request."""
-    def same_line(a: str, b: str) -> bool:
-        return Version(a).release[:2] == Version(b).release[:2]
-
-    verdicts = [v for v in grid() if (not tensorflow or same_line(v.tensorflow, tensorflow))
-                and (not metal or Version(v.metal) == Version(metal))]
-    if not verdicts:
-        return None
-    if tensorflow and metal:
-        v = verdicts[0]
-        lines = ["TensorFlow %s + tensorflow-metal %s (macOS arm64, static check of the wheels): %s" % (
-            v.tensorflow, v.metal, v.error or "loads")] + ["  " + ln for ln in v.explain()]
-        pair = matrix.pair(v.tensorflow, v.metal)
-        if pair:
-            lines.append("reported: %s%s (%s)" % (pair.status, " (%s): %s" % (pair.phase or "import", pair.error)
-                                                 if pair.error else "", pair.source))
-            expected = expected_from_report(pair)
-            if expected is not None:
-                lines.append("static verdict and report: %s" % ("agree" if agrees(v, expected) else "DISAGREE"))
-        return lines + ["Loading is not running: a pair that loads can still fail later."]
-    metals = sorted({v.metal for v in verdicts}, key=Version)
-    lines = ["Static verdicts (L: loads, S: symbol not found, F: flat-namespace symbol not found, N: library not "
-             "loaded)", "  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals))]
-    codes = {"loads": "L", "symbol": "S", "library": "N"}
-    for tf_version in sorted({v.tensorflow for v in verdicts}, key=Version):
-        row = {v.metal: ("F" if v.error and "flat namespace" in v.error else codes[v.kind])
-               for v in verdicts if v.tensorflow == tf_version}
-        lines.append("  %-11s %s" % (tf_version, " ".join("%-6s" % row.get(x, "-") for x in metals)))
-    rows = compare(matrix)
-    lines.append("\nAgainst user reports in envs/matrix.json: %d agree, %d disagree" % (
-        sum(r["agrees"] == "yes" for r in rows), sum(r["agrees"] == "no" for r in rows)))
-    lines += ["  DISAGREE %s + %s: reported %s, predicted %s" % (r["tensorflow"], r["metal"], r["reported"],
-                                                                r["predicted"]) for r in rows if r["agrees"] == "no"]
-    return lines
+            for _, pl in sorted(fps.get(plugin, {}).items(), key=lambda kv: Version(kv[0]))]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def _dump(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def write(directory: str, facts: dict[str, Any], options: dict[str, Any]) -> Path:
+def write(directory: str, facts: Mapping[str, Any], options: dict[str, Any]) -> Path:
     """Write the raw facts of a run to ``directory`` (created if needed)."""
     root = Path(directory)
     raw = facts["raw"]["system"]

@@ -1,11 +1,12 @@
-"""Which Apple chip is this, and what is its GPU's FP32 peak? Data in ``envs/chips.json`` (pure)."""
+"""Which Apple chip is this, and what is its GPU's FP32 peak? Data in ``envs/chips.json``, read by ``load_table``."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from checks.matrix import ROOT, MatrixError
@@ -27,12 +28,15 @@ class Chip:
         return dict(self.__dict__)
 
 
-@functools.cache
-def table() -> dict[str, Any]:
+def load_table(path: Path = CHIPS_PATH) -> dict[str, Any]:
+    """The chip table (read once, by ``checks.knowledge.load``)."""
     try:
-        return json.loads(CHIPS_PATH.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise MatrixError("chips %s: %s" % (CHIPS_PATH, exc)) from None
+        raise MatrixError("chips %s: %s" % (path, exc)) from None
+    if not isinstance(data, dict) or not isinstance(data.get("chips"), list):
+        raise MatrixError("chips %s: no list of chips" % path)
+    return data
 
 
 def normalise(name: str | None) -> str | None:
@@ -45,8 +49,8 @@ def normalise(name: str | None) -> str | None:
     return name.strip()
 
 
-def identify(system: dict[str, Any]) -> Chip:
-    """The chip from system_profiler's GPU (name, cores), else the CPU brand string."""
+def identify(system: Mapping[str, Any], t: Mapping[str, Any]) -> Chip:
+    """The chip from system_profiler's GPU (name, cores), else the CPU brand string; ``t`` is the chip table."""
     gpu = system.get("gpu") or {}
     name = normalise(gpu.get("name")) or normalise(system.get("cpu_brand"))
     cores = gpu.get("cores")
@@ -56,7 +60,6 @@ def identify(system: dict[str, Any]) -> Chip:
         return Chip(name, cores, None, False, "virtual machine (paravirtual GPU): no peak applies")
     if not name:
         return Chip(None, cores, None, False, "no GPU name recorded")
-    t = table()
     row = next((c for c in t["chips"] if c["name"] == name), None)
     if row is None:
         return Chip(name, cores, None, False, "%r is not in envs/chips.json: figures without a percentage" % name)

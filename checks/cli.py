@@ -11,11 +11,14 @@ import json
 import os
 import sys
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from checks import __version__, matrix, settings
+from checks import __version__, knowledge, platforms, settings
+from checks.errors import TfmError, UsageError
 from checks.evaluate import evaluate
-from checks.model import Options
+from checks.facts import Facts, PackagesFacts
+from checks.model import Options, Outcome
 from checks.probes import packages, system, tensorflow
 from checks.report import bug_report, exit_code, github_annotations, github_summary, render_text, to_json, to_junit
 
@@ -25,15 +28,12 @@ internal error.
 
 settings: --min-speedup, --budget and --timeout also come from TFM_MIN_SPEEDUP, TFM_BUDGET and
 TFM_TIMEOUT, or from a JSON config file (tfmetal.json beside tasks.py, or $TFM_CONFIG), e.g.
-{"min_speedup": 2.0}; the command line wins, then the environment, then the file."""
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line, exit code 2."""
+{"min_speedup": 2.0}; the command line wins, then a replayed bundle's recorded options, then the
+environment, then the file."""
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(message)
 
 
@@ -45,66 +45,75 @@ def positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser, from verify's options (``settings.VERIFY_OPTIONS``) plus the child's own."""
     p = _Parser(prog="python -m checks", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Verify that this Python environment runs TensorFlow where it should: "
                             "architecture, packages, devices and a timed, checked matmul.")
-    p.add_argument("--profile", choices=("auto", "metal", "cpu"), default="auto",
-                   help="what to expect: metal (Apple Silicon GPU) or cpu; auto reads the setup marker, "
-                        "else guesses from the machine (default: auto)")
-    p.add_argument("--json", metavar="FILE", help="also write every result and the facts behind it as JSON")
-    p.add_argument("--require-gpu", action="store_true",
-                   help="fail, instead of skip, when there is no usable GPU (CI preflight)")
-    p.add_argument("--min-speedup", type=positive_float, default=None, metavar="X",
-                   help="GPU must beat the CPU matmul by this factor (default: %.1f)"
-                        % settings.DEFAULTS["min_speedup"])
-    p.add_argument("--budget", type=positive_float, default=None, metavar="SECONDS",
-                   help="time for the matmuls, warm-ups included, all devices together (default: %.0f)"
-                        % settings.DEFAULTS["budget"])
-    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
-                   help="kill the TensorFlow child after this long (default: %.0f)" % settings.DEFAULTS["timeout"])
-    p.add_argument("--trace", metavar="DIR", help="also capture a TensorFlow profiler trace of the timed matmul")
-    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (GitLab, Jenkins, GitHub test reporters)")
-    p.add_argument("--strict", action="store_true", help="warnings fail the run too")
+    for opt in settings.VERIFY_OPTIONS:
+        if opt.kind == "flag":
+            p.add_argument(opt.flag, action="store_true", help=opt.help)
+        elif opt.kind == "choice":
+            p.add_argument(opt.flag, choices=opt.choices, default=opt.choices[0], help=opt.help)
+        else:
+            p.add_argument(opt.flag, type=positive_float if opt.kind == "number" else str, default=None,
+                           metavar=opt.metavar, help=opt.help)
     p.add_argument("--record", metavar="DIR", help="also write every probe result to a bundle directory")
     p.add_argument("--replay", metavar="DIR", help="probe nothing: evaluate the checks from a recorded bundle")
     p.add_argument("--version", action="version", version="checks " + __version__)
     return p
 
 
-def _profile(requested: str, pk: dict[str, Any], python: dict[str, Any]) -> str:
-    """The requested profile; for auto, the setup marker's, else metal for a native macOS arm64 interpreter
-    with tensorflow-metal installed (a translated process reports x86_64, so arm64 means native)."""
-    if requested != "auto":
-        return requested
+def _profile(requested: str, pk: PackagesFacts, python: dict[str, Any]) -> str:
     marker = (pk.get("environment") or {}).get("marker") or {}
-    if marker.get("profile") in matrix.PROFILES:
-        return marker["profile"]
-    native_mac = python["system"] == "Darwin" and python["machine"] in ("arm64", "aarch64")
-    return "metal" if native_mac and (pk.get("versions") or {}).get("tensorflow-metal") else "cpu"
+    return platforms.installed_profile(requested, marker.get("profile"), platforms.os_name(python["system"]),
+                                       platforms.arch_name(python["machine"]),
+                                       bool((pk.get("versions") or {}).get("tensorflow-metal")))
 
 
-def replayed(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Facts and recorded options from a bundle; the same pure derivation as a live run."""
-    from checks import bundle
+@dataclass(frozen=True)
+class Session:
+    """What a run evaluates: the facts (live or replayed) and the options settled by the one precedence rule."""
 
-    recorded, options = bundle.read(args.replay)
+    facts: Facts
+    options: Options
+    where: str
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    """Replay a bundle or probe this environment; settle the options (command line > bundle > env > file)."""
+    recorded: dict[str, Any] = {}
+    bundle_facts: dict[str, Any] = {}
+    if args.replay:
+        from checks import bundle
+
+        try:
+            bundle_facts, recorded = bundle.read(args.replay)
+        except (OSError, ValueError) as exc:
+            raise UsageError("cannot replay: %s" % exc) from None
+    values = settings.settle(vars(args), recorded)
+    facts = replayed(bundle_facts, values["profile"]) if args.replay else gather(args, values)
+    options = Options(profile=facts["profile"], require_gpu=values["require_gpu"],
+                      min_speedup=values["min_speedup"], strict=values["strict"])
+    return Session(facts, options, "replay of %s" % args.replay if args.replay else sys.prefix)
+
+
+def replayed(recorded: dict[str, Any], requested: str) -> Facts:
+    """Facts from a bundle's files; the same pure derivation as a live run."""
     raw = recorded["raw"]
-    facts = {"raw": {"system": raw}, "system": system.derive(raw), "tensorflow": recorded["tensorflow"],
-             "packages": recorded["packages"] or {"not_recorded": True, "versions": {},
-                                                  "environment": {"prefix": "?", "owned": False}}}
-    facts["profile"] = _profile(args.profile if args.profile != "auto" else options.get("profile", "auto"),
-                                facts["packages"], raw["python"])
-    return facts, options
+    missing: PackagesFacts = {"not_recorded": True, "versions": {}, "environment": {"prefix": "?", "owned": False}}
+    pk: PackagesFacts = recorded["packages"] or missing
+    return {"raw": {"system": raw}, "system": system.derive(raw), "tensorflow": recorded["tensorflow"],
+            "packages": pk, "profile": _profile(requested, pk, raw["python"])}
 
 
-def gather(args: argparse.Namespace) -> dict[str, Any]:
+def gather(args: argparse.Namespace, values: dict[str, Any]) -> Facts:
     """Run every probe: the packages, then the TensorFlow child, with the machine's commands alongside it.
 
     The system commands (system_profiler takes a second or more on a Mac) run in a thread while the
     child imports TensorFlow; each has its own timeout.
     """
     pk = packages.collect()
-    profile = _profile(args.profile, pk, system.interpreter())
+    profile = _profile(values["profile"], pk, system.interpreter())
     probed: dict[str, Any] = {}
 
     def probe_system() -> None:
@@ -115,8 +124,8 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
 
     thread = threading.Thread(target=probe_system, name="system-probe", daemon=True)
     thread.start()
-    tf = tensorflow.collect(budget_s=args.budget, gpu=profile == "metal" or args.require_gpu,
-                            timeout_s=args.timeout, memory_bytes=system.memory().get("available"),
+    tf = tensorflow.collect(budget_s=values["budget"], gpu=profile == "metal" or values["require_gpu"],
+                            timeout_s=values["timeout"], memory_bytes=system.memory().get("available"),
                             trace_dir=os.path.abspath(args.trace) if args.trace else None)
     thread.join()
     if "error" in probed:
@@ -126,9 +135,9 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
             "profile": profile}
 
 
-def diagnose_main(argv: list[str]) -> int:
+def diagnose_main(argv: list[str], k: knowledge.Knowledge | None = None) -> int:
     """``python -m checks diagnose [FILE|-]``: explain pasted error text. 0 known, 1 unknown, 2 unreadable."""
-    from checks.diagnose import diagnose, render
+    from checks.diagnose import render
 
     if argv[:1] in (["-h"], ["--help"]):
         print("usage: python -m checks diagnose [FILE|-]\n\nExplain an error message (a file, or standard input) "
@@ -142,80 +151,58 @@ def diagnose_main(argv: list[str]) -> int:
         else:
             with open(source, encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
-        found = diagnose(text)
+        found = (k or knowledge.load()).diagnose(text)
     except OSError as exc:
         print("checks: error: cannot read %s: %s" % (source, exc.strerror), file=sys.stderr)
         return 2
-    except matrix.MatrixError as exc:
-        print("checks: error: %s" % exc, file=sys.stderr)
-        return 2
+    except TfmError as exc:
+        print("checks: error: %s" % exc.line(), file=sys.stderr)
+        return exc.code
     print(render(found))
     return 0 if found else 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    """parse -> session (live or replay) -> evaluate -> render and write; every error is one line."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["diagnose"]:
         return diagnose_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
-        matrix.default()
-        resolved = settings.resolve({"min_speedup": args.min_speedup, "budget": args.budget,
-                                     "timeout": args.timeout})
-        cli_speedup, args.min_speedup = args.min_speedup, resolved["min_speedup"]
-        args.budget, args.timeout = resolved["budget"], resolved["timeout"]
-    except (UsageError, settings.SettingsError) as exc:
-        print("checks: error: %s" % exc, file=sys.stderr)
-        return 2
-    except matrix.MatrixError as exc:
-        print("checks: error: %s" % exc, file=sys.stderr)
-        return 2
-    try:
-        recorded: dict[str, Any] = {}
-        if args.replay:
-            try:
-                facts, recorded = replayed(args)
-            except (OSError, ValueError) as exc:
-                print("checks: error: cannot replay: %s" % exc, file=sys.stderr)
-                return 2
-        else:
-            facts = gather(args)
-        options = Options(profile=facts["profile"], require_gpu=args.require_gpu or recorded.get("require_gpu", False),
-                          min_speedup=cli_speedup or recorded.get("min_speedup") or args.min_speedup,
-                          strict=args.strict or recorded.get("strict", False))
-        if args.record:
-            from checks import bundle
-
-            bundle.write(args.record, facts, {"profile": options.profile, "require_gpu": options.require_gpu,
-                                              "min_speedup": options.min_speedup, "strict": options.strict})
-        outcomes = evaluate(facts, options)
+        k = knowledge.load()
+        session = open_session(args)
+        outcomes = evaluate(session.facts, session.options, k)
+        return render_and_write(args, session, outcomes)
+    except TfmError as exc:
+        print("checks: error: %s" % exc.line(), file=sys.stderr)
+        return exc.code
     except KeyboardInterrupt:
         print("checks: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - an internal error is exit 2 with one line, not a traceback
         print("checks: internal error: %s: %s (please report it)" % (type(exc).__name__, exc), file=sys.stderr)
         return 2
+
+
+def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[Outcome]) -> int:
+    """The text report, then the bundle, JSON, JUnit and GitHub outputs, all from the same outcomes."""
+    facts, options = session.facts, session.options
     code = exit_code(outcomes, options.strict)
-    where = "replay of %s" % args.replay if args.replay else sys.prefix
     header = "checks %s: profile %s, Python %s at %s" % (
-        __version__, options.profile, facts["system"]["python_version"], where)
+        __version__, options.profile, facts["system"]["python_version"], session.where)
     render_text(outcomes, header)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:
         print("Profiler trace: %s" % (trace.get("error") or "%d matmuls on %s in %s; open it with `tensorboard "
               "--logdir %s` (Profile tab; needs the tensorboard-plugin-profile package)" % (
                   trace["reps"], trace["device"], trace["dir"], trace["dir"])))
-    if args.record:
-        with open(os.path.join(args.record, "summary.md"), "w", encoding="utf-8") as fh:
-            fh.write(bug_report(outcomes, header, facts["system"]))
-        print("Bundle written to %s (summary.md is ready to paste into a bug report)" % args.record)
-    return write_reports(args, outcomes, options, facts, code, header)
-
-
-def write_reports(args: argparse.Namespace, outcomes, options: Options, facts: dict[str, Any], code: int,
-                  header: str) -> int:
-    """JSON, JUnit and GitHub outputs, all from the same outcomes; a file we cannot write is exit 2."""
     outputs = []
+    if args.record:
+        from checks import bundle
+
+        bundle.write(args.record, facts, {"profile": options.profile, "require_gpu": options.require_gpu,
+                                          "min_speedup": options.min_speedup, "strict": options.strict})
+        outputs.append((os.path.join(args.record, "summary.md"), bug_report(outcomes, header, facts["system"])))
     if args.json:
         outputs.append((args.json, json.dumps(to_json(outcomes, options, facts, code), indent=2, default=str)))
     if args.junit:
@@ -225,9 +212,9 @@ def write_reports(args: argparse.Namespace, outcomes, options: Options, facts: d
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
         except OSError as exc:
-            print("checks: error: cannot write %s: %s" % (path, exc.strerror), file=sys.stderr)
-            return 2
-        print("Wrote %s" % path)
+            raise UsageError("cannot write %s: %s" % (path, exc.strerror)) from None
+        print("Bundle written to %s (summary.md is ready to paste into a bug report)" % args.record
+              if path.endswith("summary.md") and args.record else "Wrote %s" % path)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(outcomes):
             print(line)

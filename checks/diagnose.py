@@ -1,11 +1,12 @@
-"""Explain error text with the known signatures of ``envs/diagnoses.json`` (pure)."""
+"""Explain error text with the known signatures of ``envs/diagnoses.json`` (read by ``load_signatures``)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from checks.matrix import ROOT, MatrixError
@@ -16,7 +17,7 @@ DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
 @dataclass(frozen=True)
 class Signature:
     id: str
-    patterns: tuple[re.Pattern, ...]
+    patterns: tuple[re.Pattern[str], ...]
     cause: str
     fix: str
     source: str
@@ -34,22 +35,22 @@ class Diagnosis:
         return dict(self.__dict__)
 
 
-@functools.cache
-def signatures() -> tuple[Signature, ...]:
+def load_signatures(path: Path = DIAGNOSES_PATH) -> tuple[Signature, ...]:
+    """The known error signatures (read once, by ``checks.knowledge.load``)."""
     try:
-        data = json.loads(DIAGNOSES_PATH.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
         return tuple(Signature(d["id"], tuple(re.compile(p, re.MULTILINE) for p in d["match"]), d["cause"],
                                d["fix"], d["source"]) for d in data["diagnoses"])
-    except (OSError, ValueError, KeyError, re.error) as exc:
-        raise MatrixError("diagnoses %s: %s" % (DIAGNOSES_PATH, exc)) from None
+    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
+        raise MatrixError("diagnoses %s: %s" % (path, exc)) from None
 
 
-def diagnose(text: str) -> list[Diagnosis]:
+def diagnose(text: str, signatures: Sequence[Signature]) -> list[Diagnosis]:
     """Every known signature found in ``text``, in table order, with placeholders filled."""
     found = []
-    for sig in signatures():
-        matches = [p.search(text) for p in sig.patterns]
-        if all(matches):
+    for sig in signatures:
+        matches = [m for m in (p.search(text) for p in sig.patterns) if m is not None]
+        if len(matches) == len(sig.patterns):
             groups: dict[str, str] = {}
             for m in matches:
                 groups.update({k: v for k, v in m.groupdict().items() if v})

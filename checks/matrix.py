@@ -1,13 +1,12 @@
-"""Read the compatibility matrix (``envs/matrix.json``): targets to install, pairs to judge.
+"""Read the compatibility matrix (``envs/matrix.json``): targets to install, plugins, pairs to judge.
 
-Pure data access; a malformed file raises ``MatrixError`` with a one-line reason.
+Pure data access; a malformed file raises ``MatrixError`` with a one-line reason. Pairs are judged
+in one place only: ``checks.knowledge.judge_pair``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,32 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from checks import platforms
+from checks.errors import UsageError
+
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX_PATH = ROOT / "envs" / "matrix.json"
 LOCK_DIR = ROOT / "envs" / "locks"
-PROFILES = ("metal", "cpu")
+
 PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "broken")
+PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")  # the Python lines the suite knows, oldest first
+DEFAULT_PLUGIN = "tensorflow-metal"
 
 
-class MatrixError(ValueError):
-    """The matrix file cannot be used; the message names the file and the fault."""
+class MatrixError(UsageError):
+    """The matrix (or another knowledge file) cannot be used; the message names the file and the fault."""
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A TensorFlow PluggableDevice distribution for the Apple GPU: a data record, judged like any other."""
+
+    name: str
+    artifact: str  # "wheel" or "sdist"
+    library: str  # the file TensorFlow loads from tensorflow-plugins/
+    python: SpecifierSet
+    macos: SpecifierSet
+    source: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,14 @@ class Target:
                 return next((s.version for s in req.specifier if s.operator == "=="), None)
         return None
 
+    def plugin_pin(self, plugins: Sequence[str]) -> tuple[str, str] | None:
+        """(distribution, version) of the GPU plugin this target installs, if any."""
+        for name in plugins:
+            version = self.pin(name)
+            if version:
+                return name, version
+        return None
+
     @property
     def tensorflow_pin(self) -> tuple[str, str]:
         """(distribution, version) of the TensorFlow this target installs."""
@@ -65,7 +89,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Pair:
-    """One tensorflow / tensorflow-metal pairing and what is known of it."""
+    """One TensorFlow / plugin pairing and what users reported of it (``metal`` is the plugin's version)."""
 
     tensorflow: SpecifierSet
     metal: Version
@@ -75,9 +99,16 @@ class Pair:
     source: str
     error: str | None = None
     phase: str | None = None
+    plugin: str = DEFAULT_PLUGIN
 
-    def matches(self, tensorflow: str, metal: str) -> bool:
-        return Version(metal) == self.metal and self.tensorflow.contains(tensorflow, prereleases=True)
+    def matches(self, tensorflow: str, metal: str, plugin: str = DEFAULT_PLUGIN) -> bool:
+        return plugin == self.plugin and Version(metal) == self.metal and \
+            self.tensorflow.contains(tensorflow, prereleases=True)
+
+    @property
+    def floor(self) -> Version:
+        """The lowest TensorFlow the pair names (``==2.10.*`` -> 2.10), compared as versions, never as text."""
+        return min(Version(s.version.replace(".*", "")) for s in self.tensorflow)
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,11 @@ class Matrix:
     common: tuple[str, ...]
     targets: tuple[Target, ...]
     pairs: tuple[Pair, ...]
+    plugins: tuple[Plugin, ...] = ()
+
+    @property
+    def plugin_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.plugins)
 
     def target(self, profile: str, platform: str) -> Target | None:
         return next((t for t in self.targets if (t.profile, t.platform) == (profile, platform)), None)
@@ -92,17 +128,9 @@ class Matrix:
     def platforms(self, profile: str) -> list[str]:
         return [t.platform for t in self.targets if t.profile == profile]
 
-    def pair(self, tensorflow: str, metal: str) -> Pair | None:
-        return next((p for p in self.pairs if p.matches(tensorflow, metal)), None)
-
-    def working_pairs(self, python: str | None = None) -> list[Pair]:
-        """Verified pairs, newest TensorFlow first, limited to ``python`` (``3.12``) if given."""
-        rows = [p for p in self.pairs if p.status == "verified" and (python is None or python in p.python)]
-        return sorted(rows, key=lambda p: (_floor(p.tensorflow), p.metal), reverse=True)
-
-
-def _floor(spec: SpecifierSet) -> Version:
-    return min(Version(s.version.replace(".*", "")) for s in spec)
+    def pair(self, tensorflow: str, metal: str, plugin: str = DEFAULT_PLUGIN) -> Pair | None:
+        """The reported pair covering this TensorFlow and plugin version (use ``judge_pair`` to judge it)."""
+        return next((p for p in self.pairs if p.matches(tensorflow, metal, plugin)), None)
 
 
 def load(path: Path = MATRIX_PATH) -> Matrix:
@@ -121,12 +149,6 @@ def load(path: Path = MATRIX_PATH) -> Matrix:
         raise MatrixError("matrix %s: %s" % (path, exc)) from None
 
 
-@functools.cache
-def default() -> Matrix:
-    """The matrix in use, loaded once: ``$TFM_MATRIX`` (a team's own; its locks beside it) or the repository's."""
-    return load(Path(os.environ.get("TFM_MATRIX") or MATRIX_PATH))
-
-
 def shown(path: Path) -> str:
     """A path as the user reads it: relative to the repository when inside it."""
     try:
@@ -140,12 +162,25 @@ def _parse(data: dict[str, Any], lock_dir: Path) -> Matrix:
         raise MatrixError("matrix: unsupported schema_version %r (expected 1)" % data.get("schema_version"))
     common = tuple(str(Requirement(r)) for r in data["common"])
     targets = tuple(_target(t, lock_dir) for t in data["targets"])
-    pairs = tuple(_pair(p) for p in data["pairs"])
-    return Matrix(common, targets, pairs)
+    plugins = tuple(_plugin(p) for p in data.get("plugins") or [DEFAULT_PLUGIN_RECORD])
+    names = [p.name for p in plugins]
+    pairs = tuple(_pair(p, names) for p in data["pairs"])
+    return Matrix(common, targets, pairs, plugins)
+
+
+DEFAULT_PLUGIN_RECORD = {"name": DEFAULT_PLUGIN, "artifact": "wheel", "library": "libmetal_plugin.dylib",
+                         "python": ">=3.8,<3.13", "macos": ">=12.0", "source": "PyPI: tensorflow-metal wheels"}
+
+
+def _plugin(p: dict[str, Any]) -> Plugin:
+    if p["artifact"] not in ("wheel", "sdist"):
+        raise MatrixError("matrix: plugin %s has artifact %r (expected wheel or sdist)" % (p["name"], p["artifact"]))
+    return Plugin(p["name"], p["artifact"], p["library"], SpecifierSet(p["python"]), SpecifierSet(p["macos"]),
+                  p["source"])
 
 
 def _target(t: dict[str, Any], lock_dir: Path) -> Target:
-    if t["profile"] not in PROFILES:
+    if t["profile"] not in platforms.PROFILES:
         raise MatrixError("matrix: unknown profile %r in targets" % t["profile"])
     reqs = tuple(str(Requirement(r)) for r in t["requirements"])
     macos = SpecifierSet(t["macos"]) if t.get("macos") else None
@@ -155,16 +190,16 @@ def _target(t: dict[str, Any], lock_dir: Path) -> Target:
     return target
 
 
-def _pair(p: dict[str, Any]) -> Pair:
+def _pair(p: dict[str, Any], plugins: Sequence[str]) -> Pair:
+    plugin = p.get("plugin", DEFAULT_PLUGIN)
+    if plugin not in plugins:
+        raise MatrixError("matrix: pair names plugin %r, which is not in plugins (%s)" % (plugin, ", ".join(plugins)))
     if p["status"] not in PAIR_STATUSES:
         raise MatrixError("matrix: pair status %r is not one of %s" % (p["status"], ", ".join(PAIR_STATUSES)))
     if p["status"] == "broken" and not p.get("error"):
         raise MatrixError("matrix: broken pair %s + %s needs its error" % (p["tensorflow"], p["metal"]))
     return Pair(SpecifierSet(p["tensorflow"]), Version(p["metal"]), tuple(p["python"]), SpecifierSet(p["macos"]),
-                p["status"], p["source"], p.get("error"), p.get("phase"))
-
-
-PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
+                p["status"], p["source"], p.get("error"), p.get("phase"), plugin)
 
 
 def python_versions(spec: SpecifierSet, candidates: Sequence[str] = PYTHONS) -> list[str]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from checks.facts import Facts
+    from checks.knowledge import Knowledge
 
 
 class Status(str, enum.Enum):
@@ -42,11 +46,11 @@ class Options:
 
 @dataclass(frozen=True)
 class Check:
-    """A registry entry: an id (``family.name``), a title and a pure rule over facts."""
+    """A registry entry: an id (``family.name``), a title and a pure rule over facts, options and knowledge."""
 
     id: str
     title: str
-    rule: Callable[[dict[str, Any], Options], Result]
+    rule: Callable[[Facts, Options, Knowledge], Result]
 
     @property
     def family(self) -> str:

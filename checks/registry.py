@@ -21,5 +21,3 @@ CHECKS: tuple[Check, ...] = (
     Check("matmul.speedup", "GPU speedup over CPU", matmul.speedup),
     Check("matmul.efficiency", "GPU efficiency (share of FP32 peak)", matmul.efficiency),
 )
-
-FAMILIES = ("environment", "architecture", "packages", "devices", "matmul")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from checks import __version__
@@ -52,7 +52,7 @@ def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.s
         len(outcomes), c["pass"], c["warn"], c["fail"], c["skip"]), file=stream)
 
 
-def to_json(outcomes: Sequence[Outcome], options: Options, facts: dict[str, Any], code: int) -> dict[str, Any]:
+def to_json(outcomes: Sequence[Outcome], options: Options, facts: Mapping[str, Any], code: int) -> dict[str, Any]:
     """The versioned JSON document of a run: every result, the facts behind them, the exit code."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -76,10 +76,10 @@ def to_junit(outcomes: Sequence[Outcome], durations: dict[str, float] | None = N
     c = counts(outcomes)
     attrs = {"tests": str(len(outcomes)), "failures": str(c["fail"]), "errors": "0", "skipped": str(c["skip"])}
     total = "%.3f" % sum((durations or {}).values())
-    root = ET.Element("testsuites", name="tf-metal-verify", time=total, **attrs)
-    suite = ET.SubElement(root, "testsuite", name="verify", time=total,
-                          timestamp=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                          **attrs)
+    root = ET.Element("testsuites", {"name": "tf-metal-verify", "time": total, **attrs})
+    suite = ET.SubElement(root, "testsuite", {
+        "name": "verify", "time": total,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **attrs})
     for o in outcomes:
         r = o.result
         case = ET.SubElement(suite, "testcase", classname="verify." + o.check.family, name=o.check.id,
@@ -132,7 +132,7 @@ MACHINE_FACTS = ("platform", "hardware_arch", "translated", "vm", "model", "cpu_
                  "python_version")
 
 
-def bug_report(outcomes: Sequence[Outcome], header: str, system: dict[str, Any]) -> str:
+def bug_report(outcomes: Sequence[Outcome], header: str, system: Mapping[str, Any]) -> str:
     """The results table and the machine's facts, for a bundle's summary.md."""
     rows = ["", "#### Machine", "", "| fact | value |", "|---|---|"]
     rows += ["| %s | %s |" % (k, system.get(k)) for k in MACHINE_FACTS if k in system]

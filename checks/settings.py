@@ -1,7 +1,10 @@
-"""Numeric settings of a verify run, from the command line, the environment, a config file, or defaults.
+"""Verify's options, declared once (``VERIFY_OPTIONS``: ``python -m checks`` and ``invoke verify`` both
+build from it), and the one precedence rule that settles them.
 
-Precedence: command line > environment variable > config file > default. The config file is JSON,
-``tfmetal.json`` beside tasks.py, or the path in ``TFM_CONFIG``; for example ``{"min_speedup": 2.0}``.
+Precedence, for every option: command line > the replayed bundle's recorded options > environment
+variable > config file > default. The config file is JSON, ``tfmetal.json`` beside tasks.py, or the
+path in ``TFM_CONFIG``; for example ``{"min_speedup": 2.0}``. Flags (``--strict``) come from the
+command line or the bundle.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from checks.errors import UsageError
 from checks.matrix import ROOT
 
 DEFAULTS = {"min_speedup": 1.5, "budget": 3.0, "timeout": 300.0}
@@ -19,8 +25,53 @@ ENV_VARS = {"min_speedup": "TFM_MIN_SPEEDUP", "budget": "TFM_BUDGET", "timeout":
 CONFIG_FILE = ROOT / "tfmetal.json"
 
 
-class SettingsError(ValueError):
+class SettingsError(UsageError):
     """A setting that is not a positive number, or an unreadable config file: one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One verify option: ``name`` as Python spells it (``min_speedup``), its kind and its help."""
+
+    name: str
+    kind: str  # "number" (a positive number), "flag", "path" or "choice"
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+VERIFY_OPTIONS: tuple[Option, ...] = (
+    Option("profile", "choice", "what to expect: metal (Apple Silicon GPU) or cpu; auto (default) reads the setup "
+           "marker, else guesses from the machine", choices=("auto", "metal", "cpu")),
+    Option("json", "path", "also write every result and the facts behind it to this JSON file", "FILE"),
+    Option("junit", "path", "also write JUnit XML to this file (GitLab, Jenkins, GitHub test reporters)", "FILE"),
+    Option("require_gpu", "flag", "fail, instead of skip, when there is no usable GPU (CI preflight)"),
+    Option("min_speedup", "number", "GPU must beat the CPU matmul by this factor (default: %g; also "
+           "TFM_MIN_SPEEDUP, tfmetal.json)" % DEFAULTS["min_speedup"], "X"),
+    Option("budget", "number", "seconds for the matmuls, warm-ups included, all devices together (default: %g; "
+           "also TFM_BUDGET)" % DEFAULTS["budget"], "SECONDS"),
+    Option("timeout", "number", "seconds before the TensorFlow child is killed (default: %g; also TFM_TIMEOUT)"
+           % DEFAULTS["timeout"], "SECONDS"),
+    Option("trace", "path", "also capture a TensorFlow profiler trace of the timed matmul into this directory",
+           "DIR"),
+    Option("strict", "flag", "warnings fail the run too"),
+)
+
+
+def to_argv(values: Mapping[str, Any]) -> list[str]:
+    """The ``python -m checks`` arguments for option values (``None`` and ``False`` are left out)."""
+    argv: list[str] = []
+    for opt in VERIFY_OPTIONS:
+        value = values.get(opt.name)
+        if opt.kind == "flag":
+            argv += [opt.flag] if value else []
+        elif value is not None:
+            argv += [opt.flag, str(value)]
+    return argv
 
 
 def positive(value: object, source: str) -> float:
@@ -53,14 +104,32 @@ def load_config(path: Path) -> dict[str, object]:
     return data
 
 
-def resolve(cli: Mapping[str, float | None], environ: Mapping[str, str] = os.environ) -> dict[str, float]:
-    """Every setting, each from the first place that gives it."""
+def settle(cli: Mapping[str, Any], recorded: Mapping[str, Any] | None = None,
+           environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Every verify option by the one precedence rule: the numbers through ``resolve``; flags from the command
+    line or the bundle; the profile from the command line unless auto, else the bundle's, else auto."""
+    recorded = recorded or {}
+    out: dict[str, Any] = dict(resolve(cli, environ, recorded))
+    for opt in VERIFY_OPTIONS:
+        if opt.kind == "flag":
+            out[opt.name] = bool(cli.get(opt.name) or recorded.get(opt.name))
+    profile = cli.get("profile") or "auto"
+    out["profile"] = profile if profile != "auto" else recorded.get("profile") or "auto"
+    return out
+
+
+def resolve(cli: Mapping[str, Any], environ: Mapping[str, str] = os.environ,
+            recorded: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Every numeric setting, each from the first place that gives it (see the module's precedence)."""
     path = config_path(environ)
     config = load_config(path)
+    recorded = recorded or {}
     out = {}
     for key, default in DEFAULTS.items():
         if cli.get(key) is not None:
-            out[key] = float(cli[key])  # type: ignore[arg-type]
+            out[key] = positive(cli[key], "--" + key.replace("_", "-"))
+        elif recorded.get(key) is not None:
+            out[key] = positive(recorded[key], "%s recorded in the bundle" % key)
         elif environ.get(ENV_VARS[key]):
             out[key] = positive(environ[ENV_VARS[key]], ENV_VARS[key])
         elif key in config:

@@ -12,7 +12,6 @@ import json
 import os
 import posixpath
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +19,9 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
+from checks import process
 from checks.abi import ABI_DIR
+from checks.errors import StepFailed, UsageError
 from checks.matrix import ROOT
 
 GRID_PATH = ROOT / "envs" / "abi-grid.json"
@@ -30,8 +31,11 @@ PLUGIN = "tensorflow-plugins/libmetal_plugin.dylib"
 SYSTEM = ("/usr/lib/", "/System/")
 
 
-def _lief():
-    import lief
+def _lief() -> Any:
+    try:
+        import lief
+    except ImportError:
+        raise UsageError("`invoke abi --refresh` needs LIEF, which is not installed", fix="make tools") from None
 
     lief.logging.disable()
     return lief
@@ -47,13 +51,18 @@ def download(spec: str, grid: dict[str, Any], say: Callable[[str], None], python
         return found[0]
     CACHE.mkdir(parents=True, exist_ok=True)
     say("  downloading %s ..." % spec)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "--platform", grid["platform"], "--python-version", python, "-d", str(CACHE), spec],
-                   check=True)
-    return sorted(CACHE.glob(pattern))[0]
+    done = process.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        "--platform", grid["platform"], "--python-version", python, "-d", str(CACHE), spec],
+                       timeout=1800)
+    found = sorted(CACHE.glob(pattern))
+    if not done.ok or not found:
+        last = (done.stderr or done.error or "no wheel %s" % pattern).strip().splitlines()[-1:]
+        raise StepFailed("pip could not download %s: %s" % (spec, " ".join(last)),
+                         fix="check the network and PyPI, then run `invoke abi --refresh` again")
+    return found[0]
 
 
-def real_tensorflow(entry: dict[str, str], grid: dict[str, Any], say) -> tuple[Path, str | None]:
+def real_tensorflow(entry: dict[str, str], grid: dict[str, Any], say: Callable[[str], None]) -> tuple[Path, str | None]:
     """The wheel that holds TensorFlow's binaries: 2.13-2.15 `tensorflow` wheels are shims for tensorflow-macos."""
     python = entry.get("python")
     wheel = download("%s==%s" % (entry.get("dist", "tensorflow"), entry["version"]), grid, say, python)
@@ -111,8 +120,8 @@ def demangle(names: list[str]) -> dict[str, str]:
     cpp = [n for n in names if n.startswith("__Z")]
     if not tool or not cpp:
         return {}
-    out = subprocess.run([tool], input="\n".join(n[1:] for n in cpp), capture_output=True, text=True).stdout
-    return dict(zip(cpp, out.splitlines()))
+    done = process.run([tool], timeout=120, input="\n".join(n[1:] for n in cpp))
+    return dict(zip(cpp, done.stdout.splitlines())) if done.ok else {}
 
 
 def plugin_fingerprint(lief, wheel: Path, version: str) -> dict[str, Any]:
@@ -147,7 +156,9 @@ def tensorflow_fingerprint(lief, wheel: Path, version: str, via: str | None, sym
     """The pywrap module and its dependency closure (what `import tensorflow` has loaded before plugins)."""
     with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory() as tmp:
         members = set(zf.namelist())
-        queue, loaded, unresolved = [PYWRAP], [], []
+        queue: list[str] = [PYWRAP]
+        loaded: list[dict[str, Any]] = []
+        unresolved: list[dict[str, str]] = []
         while queue:
             path = queue.pop(0)
             if any(i["path"] == path for i in loaded):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -23,10 +22,11 @@ from typing import Any, Callable
 
 from packaging.specifiers import SpecifierSet
 
+from checks import process
+from checks.errors import StepFailed
 from checks.matrix import LOCK_DIR, ROOT
-from scripts.errors import SetupError
 from scripts.locks import UV_PLATFORMS, _write_atomic
-from scripts.uvtool import find_uv, uv_env
+from scripts.uvtool import require_uv, uv_env
 
 DATA_PATH = ROOT / "envs" / "metal-community.json"
 COMMUNITY_DIR = LOCK_DIR / "community"
@@ -66,8 +66,12 @@ def index_files(project: str) -> list[dict[str, Any]]:
     """The files the package index lists for ``project`` (PEP 691 JSON: filename, hashes, requires-python)."""
     request = urllib.request.Request("https://pypi.org/simple/%s/" % project,
                                      headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)["files"]
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)["files"]
+    except (OSError, ValueError, KeyError) as exc:  # URLError is an OSError
+        raise StepFailed("cannot read the package index for %s: %s" % (project, exc),
+                         fix="check the network and PyPI, then run `python -m scripts.community_locks` again") from None
 
 
 def tensorflow_wheels(requirement: str) -> list[str]:
@@ -79,20 +83,19 @@ def tensorflow_wheels(requirement: str) -> list[str]:
 
 def compile_set(requirements: list[str], python: str, out: Path, header: str, uv: str | None = None) -> None:
     """Resolve step 1 with uv for macOS arm64, every file hashed (the same flags as scripts/locks.py)."""
-    uv = uv or find_uv()
-    if not uv:
-        raise SetupError("uv is not installed: run `make tools` (it installs uv into .tools/)")
+    uv = uv or require_uv()
     platform, macos = UV_PLATFORMS["macos-arm64"]
     env = dict(uv_env(), MACOSX_DEPLOYMENT_TARGET=macos or "")
     with tempfile.TemporaryDirectory() as tmp:
         req_in = Path(tmp) / "requirements.in"
         req_in.write_text("\n".join(requirements) + "\n", encoding="utf-8")
         tmp_out = Path(tmp) / "lock.txt"
-        proc = subprocess.run([uv, "pip", "compile", str(req_in), "--python-platform", platform, "--python-version",
-                               python, "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate",
-                               "-q", "-o", str(tmp_out)], env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SetupError("uv could not resolve the community set for Python %s:\n%s" % (python, proc.stderr))
+        proc = process.run([uv, "pip", "compile", str(req_in), "--python-platform", platform, "--python-version",
+                            python, "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate",
+                            "-q", "-o", str(tmp_out)], timeout=900, env=env)
+        if not proc.ok:
+            raise StepFailed("uv could not resolve the community set for Python %s:\n%s" % (
+                python, proc.stderr or proc.error))
         body = tmp_out.read_text(encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(out, header + body)
@@ -106,7 +109,7 @@ def write_all(common: list[str], say: Callable[[str], None] = print, refresh_ind
         data["tensorflow_wheels"] = tensorflow_wheels(data["tensorflow"])
         sdist = next((f for f in index_files(data["plugin"]) if f["filename"] == data["sdist"]), None)
         if sdist is None:
-            raise SetupError("%s is no longer on the package index" % data["sdist"])
+            raise StepFailed("%s is no longer on the package index" % data["sdist"])
         data["sha256"] = sdist["hashes"]["sha256"]
         DATA_PATH.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     written = []

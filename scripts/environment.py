@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from checks.errors import UsageError
 from checks.markers import MARKER, OWNER
-from scripts.errors import usage
 
 OWNER_TEXT = "Created by `invoke setup` (tf-metal suite). `invoke setup --force` may delete this directory.\n"
 
@@ -33,10 +33,10 @@ def is_owned(env: Path) -> bool:
 def check_path(env: Path) -> None:
     """Refuse paths setup must not touch: a file, or a directory we cannot write."""
     if env.exists() and not env.is_dir():
-        raise usage("--env %s is a file, not a directory" % env)
+        raise UsageError("--env %s is a file, not a directory" % env)
     parent = env if env.exists() else _existing_parent(env)
     if not os.access(str(parent), os.W_OK | os.X_OK):
-        raise usage("--env %s: %s is not writable" % (env, parent))
+        raise UsageError("--env %s: %s is not writable" % (env, parent))
 
 
 def _existing_parent(path: Path) -> Path:
@@ -65,7 +65,7 @@ def write_marker(env: Path, data: dict[str, Any]) -> None:
 def remove(env: Path) -> None:
     """Delete an environment setup owns: the marker first, the owner file last."""
     if not is_owned(env):
-        raise usage("refusing to delete %s: it was not created by invoke setup (no %s)" % (env, OWNER))
+        raise UsageError("refusing to delete %s: it was not created by invoke setup (no %s)" % (env, OWNER))
     (env / MARKER).unlink(missing_ok=True)
     for child in env.iterdir():
         if child.name == OWNER:

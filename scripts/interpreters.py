@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
-from checks.probes import runner
+from checks import platforms, process
+from checks.matrix import PYTHONS
 from scripts.uvtool import find_uv, uv_env
 
 PROBE = ("import json, platform, sys; print(json.dumps({'version': platform.python_version(), "
          "'machine': platform.machine(), 'system': platform.system(), 'executable': sys.executable, "
          "'prefix': sys.prefix, 'base_prefix': sys.base_prefix}))")
-MINORS = ("3.12", "3.11", "3.10", "3.9")
+MINORS = tuple(reversed(PYTHONS))  # newest first
 # Homebrew (Apple Silicon, Intel) and python.org installs; {minor} is 3.12 ...
 FIXED_PLACES = ("/opt/homebrew/bin/python{minor}", "/usr/local/bin/python{minor}",
                 "/Library/Frameworks/Python.framework/Versions/{minor}/bin/python{minor}")
@@ -40,7 +42,7 @@ class Interpreter:
 
     @property
     def arch(self) -> str:
-        return {"aarch64": "arm64", "AMD64": "x86_64", "amd64": "x86_64"}.get(self.machine, self.machine)
+        return platforms.arch_name(self.machine)
 
     def describe(self) -> str:
         return "%s (CPython %s, %s)" % (self.path, self.version, self.arch)
@@ -48,7 +50,7 @@ class Interpreter:
 
 def probe(path: str) -> Interpreter | None:
     """Run ``path`` and read its version and architecture; None if it does not answer."""
-    done = runner.run([path, "-c", PROBE], timeout=15)
+    done = process.run([path, "-c", PROBE], timeout=15)
     if not done.ok:
         return None
     try:
@@ -90,7 +92,7 @@ def _uv_managed() -> list[str]:
         return []
     out = []
     for minor in MINORS:
-        done = runner.run([uv, "python", "find", "--managed-python", minor], timeout=15, env=uv_env())
+        done = process.run([uv, "python", "find", "--managed-python", minor], timeout=15, env=uv_env())
         if done.ok and done.stdout.strip():
             out.append(done.stdout.strip())
     return out
@@ -107,8 +109,8 @@ def find(spec: SpecifierSet, arch: str, paths: Iterable[str]) -> Interpreter | N
     return best
 
 
-def _key(interp: Interpreter):
-    return tuple(int(x) for x in interp.version.split(".")[:3] if x.isdigit())
+def _key(interp: Interpreter) -> Version:
+    return Version(interp.version)
 
 
 def install_hint(minor: str, os_name: str) -> str:

@@ -11,13 +11,14 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
+from checks import process
+from checks.errors import StepFailed
 from checks.kernel_api import DATA_PATH, HEADER, newer_releases
 from scripts.abi import CACHE, _sha256, download
 
@@ -71,9 +72,12 @@ def scan_wheel(wheel: Path, version: str, lief=None) -> dict[str, Any]:
 
 def published_versions() -> list[str]:
     """TensorFlow versions on the package index, as pip lists them."""
-    out = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "tensorflow"], capture_output=True,
-                         text=True, check=True).stdout
-    line = next((ln for ln in out.splitlines() if ln.startswith("Available versions:")), "")
+    done = process.run([sys.executable, "-m", "pip", "index", "versions", "tensorflow"], timeout=120)
+    if not done.ok:
+        last = (done.stderr or done.error or "").strip().splitlines()[-1:]
+        raise StepFailed("pip could not list the TensorFlow releases: %s" % " ".join(last),
+                         fix="check the network and PyPI, then run `invoke abi --refresh` again")
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("Available versions:")), "")
     return [v.strip() for v in line.split(":", 1)[-1].split(",") if v.strip()]
 
 

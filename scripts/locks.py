@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from checks import process
+from checks.errors import StepFailed
 from checks.matrix import LOCK_DIR, Matrix, Target, python_versions
-from scripts.errors import SetupError
-from scripts.uvtool import find_uv, uv_env
+from scripts.uvtool import require_uv, uv_env
 
 # matrix platform -> (uv --python-platform, MACOSX_DEPLOYMENT_TARGET: the oldest macOS the lock must serve)
 UV_PLATFORMS: dict[str, tuple[str, str | None]] = {
@@ -44,9 +44,7 @@ def all_locks(m: Matrix) -> list[tuple[Target, str, Path]]:
 def compile_lock(target: Target, python: str, common: tuple[str, ...], out: Path,
                  uv: str | None = None) -> None:
     """Resolve one target for one Python with uv, hashes for every file, into ``out``."""
-    uv = uv or find_uv()
-    if not uv:
-        raise SetupError("uv is not installed: run `make tools` (it installs uv into .tools/)")
+    uv = uv or require_uv()
     platform, macos = UV_PLATFORMS[target.platform]
     env = uv_env()
     if macos:
@@ -58,10 +56,10 @@ def compile_lock(target: Target, python: str, common: tuple[str, ...], out: Path
         argv = [uv, "pip", "compile", str(req_in), "--python-platform", platform, "--python-version", python,
                 "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate", "-q",
                 "-o", str(tmp_out)]
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SetupError("uv could not resolve %s/%s for Python %s:\n%s" % (
-                target.profile, target.platform, python, proc.stderr.strip()))
+        proc = process.run(argv, timeout=900, env=env)
+        if not proc.ok:
+            raise StepFailed("uv could not resolve %s/%s for Python %s:\n%s" % (
+                target.profile, target.platform, python, (proc.stderr or proc.error or "").strip()))
         body = tmp_out.read_text(encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     text = HEADER.format(profile=target.profile, platform=target.platform, python=python)
@@ -128,7 +126,7 @@ def malformed(lock: Path) -> str | None:
 
 def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOCK_DIR) -> list[Path]:
     """(Re)write every lock file and its conda file; remove those the matrix no longer names."""
-    uv = find_uv()
+    uv = require_uv()
     written = []
     for target, py, path in all_locks(m):
         path = out_dir / path.name

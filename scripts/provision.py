@@ -11,19 +11,20 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from checks import __version__, abi, matrix
+from checks import __version__, matrix, platforms, process
+from checks.errors import StepFailed, UsageError
+from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import ROOT, Target
-from checks.probes import runner
 from scripts import environment, interpreters, locks, managers, network
-from scripts.errors import SetupError, usage
 from scripts.progress import Steps
 
 DEFAULT_ENV = ROOT / ".venv-tf"
-PROFILES = ("auto",) + matrix.PROFILES
+PROFILES = ("auto",) + platforms.PROFILES
 
 
 @dataclass(frozen=True)
@@ -43,88 +44,54 @@ def apple_silicon() -> bool:
     """True on an Apple Silicon Mac, also when this process is translated by Rosetta."""
     if sys.platform != "darwin":
         return False
-    done = runner.run(["sysctl", "-n", "hw.optional.arm64"], timeout=5)
+    done = process.run(["sysctl", "-n", "hw.optional.arm64"], timeout=5)
     return done.ok and done.stdout.strip() == "1"
 
 
-def _os_name(interp: interpreters.Interpreter) -> str:
-    return {"Darwin": "macos", "Linux": "linux"}.get(interp.system, interp.system.lower())
-
-
 def platform_of(interp: interpreters.Interpreter) -> str:
-    os_name = _os_name(interp)
-    arch = "aarch64" if os_name == "linux" and interp.arch == "arm64" else interp.arch
-    return "%s-%s" % (os_name, arch)
+    return platforms.platform_key(platforms.os_name(interp.system), interp.arch)
 
 
-def choose_profile(requested: str, interp: interpreters.Interpreter, on_apple_silicon: bool):
-    """(profile, reason). auto: metal on macOS arm64 with a native interpreter, cpu elsewhere."""
-    if requested not in PROFILES:
-        raise usage("unknown profile %r: choose one of %s" % (requested, ", ".join(PROFILES)))
-    os_name = _os_name(interp)
-    if requested == "metal" and not (os_name == "macos" and interp.arch == "arm64"):
-        raise usage("--profile metal needs macOS on Apple Silicon with an arm64 Python; this is %s %s"
-                    % (os_name, interp.arch))
-    if requested != "auto":
-        return requested, "asked for with --profile %s" % requested
-    if os_name == "macos" and interp.arch == "arm64":
-        return "metal", "macOS on Apple Silicon with a native arm64 Python"
-    if os_name == "macos" and on_apple_silicon:
-        return "metal", "Apple Silicon: an arm64 Python will be looked for (this one is %s)" % interp.arch
-    if os_name == "macos":
-        return "cpu", "Intel Mac: tensorflow-metal and TensorFlow stopped publishing x86_64 wheels"
-    return "cpu", "%s has no Metal GPU (Metal is Apple's GPU API), so TensorFlow runs on the CPU" % (
-        os_name.capitalize())
-
-
-def check_tensorflow_request(m: matrix.Matrix, profile: str, version: str) -> None:
-    """Refuse a TensorFlow version the matrix knows to break with the plugin, or does not pin."""
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise usage("--tensorflow %r is not a version" % version) from None
-    metal_target = m.target("metal", "macos-arm64")
-    if profile in ("metal", "auto") and metal_target:
-        pin_tf, pin_metal = metal_target.pin("tensorflow"), metal_target.pin("tensorflow-metal")
-        pair = m.pair(version, pin_metal)
-        static = abi.predict(version, pin_metal)
-        if not (pair and pair.status == "broken") and static is not None and not static.loads:
-            raise usage("TensorFlow %s cannot load tensorflow-metal %s (static check of the wheels: %s). Working "
-                        "alternative: tensorflow==%s tensorflow-metal==%s (invoke setup --tensorflow %s)"
-                        % (version, pin_metal, static.short(), pin_tf, pin_metal, pin_tf))
-        if pair and pair.status == "broken":
-            raise usage("TensorFlow %s does not work with tensorflow-metal %s (%s: %s; %s). Working alternative: "
-                        "tensorflow==%s tensorflow-metal==%s (invoke setup --tensorflow %s)"
-                        % (version, pin_metal, pair.phase or "import", pair.error, pair.source, pin_tf, pin_metal,
-                           pin_tf))
-    pins = {t.tensorflow_pin[1] for t in m.targets if profile in ("auto", t.profile)}
+def check_tensorflow_request(k: Knowledge, profile: str, version: str) -> None:
+    """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned."""
+    if not valid_version(version):
+        raise UsageError("--tensorflow %r is not a version" % version)
+    working = k.working_pair()
+    if profile in ("metal", "auto") and working:
+        pin_tf, plugin, pin_plugin = working
+        j = judge_pair(k, version, pin_plugin, plugin)
+        if j.verdict == "broken":
+            raise UsageError("%s %s (source: %s). Working alternative: %s (invoke setup --tensorflow %s)"
+                             % (j.label, j.reason, j.source, j.alternative, pin_tf))
+    pins = {t.tensorflow_pin[1] for t in k.matrix.targets if profile in ("auto", t.profile)}
     if version not in pins:
-        raise usage("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, edit the matrix's "
-                    "targets and run `invoke lock`" % (version, ", ".join(sorted(pins))))
+        raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, edit the matrix's "
+                         "targets and run `invoke lock`" % (version, ", ".join(sorted(pins, key=Version))))
 
 
-def plan(profile: str = "auto", manager: str = "auto", python: str | None = None,
-         env: str | None = None, say=print, tensorflow: str | None = None) -> Plan:
-    """Decide profile, interpreter, lock, manager and path; raise SetupError on bad input."""
-    m = matrix.default()
+def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
+         env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None) -> Plan:
+    """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input."""
+    m = k.matrix
     if profile not in PROFILES:
-        raise usage("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
+        raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     if tensorflow:
-        check_tensorflow_request(m, profile, tensorflow)
+        check_tensorflow_request(k, profile, tensorflow)
     env_path = Path(env).expanduser() if env else DEFAULT_ENV
     environment.check_path(env_path)
     if env_path.is_dir() and any(env_path.iterdir()) and not environment.is_owned(env_path):
-        raise usage("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
+        raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
                     % env_path)
     manager = managers.resolve(manager)
     given = _interpreter_from(python)
     on_as = apple_silicon()
-    prof, reason = choose_profile(profile, given, on_as)
-    arch = "arm64" if (prof == "metal" or on_as and _os_name(given) == "macos") else given.arch
-    plat = "%s-%s" % (_os_name(given), "aarch64" if _os_name(given) == "linux" and arch == "arm64" else arch)
+    os_name = platforms.os_name(given.system)
+    prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
+    arch = platforms.target_arch(prof, os_name, given.arch, on_as)
+    plat = platforms.platform_key(os_name, arch)
     target = m.target(prof, plat)
     if target is None:
-        raise usage("the matrix has no %s target for %s (known: %s)" % (prof, plat, ", ".join(m.platforms(prof))))
+        raise UsageError("the matrix has no %s target for %s (known: %s)" % (prof, plat, ", ".join(m.platforms(prof))))
     interp = given
     if given.arch != arch or not target.python.contains(given.version):
         why = ("an x86_64 Python on Apple Silicon would run under Rosetta" if given.arch != arch else
@@ -132,18 +99,18 @@ def plan(profile: str = "auto", manager: str = "auto", python: str | None = None
         found = interpreters.find(target.python, arch, interpreters.candidates())
         newest = matrix.python_versions(target.python)[-1]
         if found is None:
-            raise SetupError("%s, and no suitable Python (%s, %s) was found on PATH, pyenv, Homebrew or uv. "
+            raise UsageError("%s, and no suitable Python (%s, %s) was found on PATH, pyenv, Homebrew or uv. "
                              "Get one with: %s, then: invoke setup --python %s"
-                             % (why, target.python, arch, interpreters.install_hint(newest, _os_name(given)), newest),
-                             code=2)
+                             % (why, target.python, arch, interpreters.install_hint(newest, os_name), newest))
         say("      %s; using %s" % (why, found.describe()))
         interp = found
     lock = target.lock_path(interp.minor)
     if not lock.exists():
-        raise usage("no lock file %s: run `invoke lock`" % matrix.shown(lock))
+        raise UsageError("no lock file %s: run `invoke lock`" % matrix.shown(lock))
     problem = locks.malformed(lock)
     if problem:
-        raise usage("lock file %s is malformed: %s; run `invoke lock` to regenerate it" % (matrix.shown(lock), problem))
+        raise UsageError("lock file %s is malformed: %s; run `invoke lock` to regenerate it"
+                         % (matrix.shown(lock), problem))
     return Plan(prof, reason, target, interp, lock, manager, env_path)
 
 
@@ -153,18 +120,18 @@ def _interpreter_from(python: str | None) -> interpreters.Interpreter:
         paths = [interpreters.current()] + interpreters.candidates()
         found = next((i for i in map(interpreters.probe, paths) if i and spec.contains(i.version)), None)
         if found is None:
-            raise SetupError("--python %s: no such interpreter found. Get one with: %s"
+            raise UsageError("--python %s: no such interpreter found. Get one with: %s"
                              % (python, interpreters.install_hint(python, "macos" if sys.platform == "darwin"
-                                                                else "linux")), code=2)
+                                                                else "linux")))
         return found
     path = python or interpreters.current()
     interp = interpreters.probe(path)
     if interp is None:
-        raise usage("--python %s: not a working Python interpreter" % path)
+        raise UsageError("--python %s: not a working Python interpreter" % path)
     return interp
 
 
-def marker_data(p: Plan, seconds: float) -> dict:
+def marker_data(p: Plan, seconds: float) -> dict[str, Any]:
     return {
         "schema_version": 1,
         "tool_version": __version__,
@@ -182,17 +149,19 @@ def marker_data(p: Plan, seconds: float) -> dict:
 
 def up_to_date(p: Plan) -> bool:
     marker = environment.read_marker(p.env)
-    return bool(marker) and environment.python_of(p.env).exists() and marker.get("profile") == p.profile \
+    if not marker:
+        return False
+    return environment.python_of(p.env).exists() and marker.get("profile") == p.profile \
         and marker.get("lock_sha256") == locks.sha256(p.lock) \
         and (marker.get("python") or {}).get("version") == p.interpreter.version
 
 
-def setup(profile: str = "auto", manager: str = "auto", python: str | None = None,
+def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
           env: str | None = None, force: bool = False, tensorflow: str | None = None) -> Plan:
-    """Build (or confirm) the environment. Raises SetupError with a one-line reason on failure."""
+    """Build (or confirm) the environment. Raises a TfmError with a one-line reason on failure."""
     start = time.monotonic()
-    notes = []
-    p = plan(profile, manager, python, env, say=notes.append, tensorflow=tensorflow)
+    notes: list[str] = []
+    p = plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow)
     steps = Steps(3)
     print("Plan (from envs/matrix.json):", file=sys.stderr)
     for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),
@@ -206,7 +175,7 @@ def setup(profile: str = "auto", manager: str = "auto", python: str | None = Non
     url = network.index_url(p.manager)
     why = network.unreachable(url) if url else None
     if why:
-        raise SetupError("cannot reach the package index %s (%s): a network problem, not a missing package. "
+        raise StepFailed("cannot reach the package index %s (%s): a network problem, not a missing package. "
                          "Nothing was changed%s." % (url, why, "; %s is untouched" % p.env if p.env.exists() else ""))
     stale = p.env.exists() and any(p.env.iterdir())
     steps.total = 4 if stale else 3
@@ -215,9 +184,9 @@ def setup(profile: str = "auto", manager: str = "auto", python: str | None = Non
             environment.remove(p.env)
     environment.claim(p.env)
     with steps.step("Create the environment with %s" % p.manager):
-        managers.create(p.manager, p.env, p.interpreter.path)
+        managers.create(p.manager, p.env, p.interpreter.path, k.signatures)
     with steps.step("Install %d pinned packages (hashes required, bytecode compiled)" % len(locks.pinned(p.lock))):
-        managers.install(p.manager, p.env, p.lock)
+        managers.install(p.manager, p.env, p.lock, k.signatures)
     environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
     print("Environment ready: %s (%.0f s). Next: invoke verify" % (p.env, time.monotonic() - start),
           file=sys.stderr)

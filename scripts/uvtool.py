@@ -6,6 +6,8 @@ import os
 import shutil
 import sys
 
+from checks.errors import UsageError
+
 
 def find_uv() -> str | None:
     try:
@@ -18,6 +20,14 @@ def find_uv() -> str | None:
         pass
     candidate = os.path.join(os.path.dirname(sys.executable), "uv")
     return candidate if os.path.exists(candidate) else shutil.which("uv")
+
+
+def require_uv() -> str:
+    """uv's path, or a usage error that says how to get it."""
+    uv = find_uv()
+    if not uv:
+        raise UsageError("uv is not installed", fix="make tools")
+    return uv
 
 
 def uv_env() -> dict[str, str]:

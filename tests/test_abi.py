@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from checks import abi, matrix
+from checks import abi, knowledge, views
 from tests.conftest import ROOT
+
+FPS = abi.load_fingerprints()
 
 GRID = json.loads((ROOT / "envs" / "abi-grid.json").read_text())
 
@@ -23,30 +25,30 @@ GRID = json.loads((ROOT / "envs" / "abi-grid.json").read_text())
     ("2.21.0", "1.2.0", "Library not loaded: @rpath/_pywrap_tensorflow_internal.so"),
 ])
 def test_reproduces_the_table_of_abi_md(tf, metal, expected):
-    v = abi.predict(tf, metal)
+    v = abi.predict(tf, metal, FPS)
     assert v.short() == expected
 
 
 def test_library_not_loaded_names_the_install_name_found_instead():
-    assert abi.predict("2.20.0", "1.2.0").found_instead == [
+    assert abi.predict("2.20.0", "1.2.0", FPS).found_instead == [
         "bazel-out/darwin_arm64-opt/bin/tensorflow/python/lib__pywrap_tensorflow_16_shared_object.dylib"]
-    assert abi.predict("2.21.0", "1.1.0").found_instead == [
+    assert abi.predict("2.21.0", "1.1.0", FPS).found_instead == [
         "bazel-out/darwin_arm64-opt/bin/tensorflow/python/lib__pywrap_tensorflow_12_shared_object.dylib"]
 
 
 def test_symbol_errors_are_explained_demangled_with_their_image():
-    v = abi.predict("2.19.1", "1.1.0")
+    v = abi.predict("2.19.1", "1.1.0", FPS)
     assert v.missing[0]["demangled"] == "tsl::internal::LogMessage::LogMessage(char const*, int, int)"
     assert "in tensorflow/python/_pywrap_tensorflow_internal.so" in v.explain()[0]
 
 
 def test_flat_namespace_lookups_are_judged_too():
-    v = abi.predict("2.11.0", "0.8.0")  # reported: "symbol not found in flat namespace" (§1c)
+    v = abi.predict("2.11.0", "0.8.0", FPS)  # reported: "symbol not found in flat namespace" (§1c)
     assert v.error.startswith("symbol not found in flat namespace '_TF_")
 
 
 def test_every_reported_import_outcome_agrees_or_is_written_down():
-    rows = abi.compare(matrix.load())
+    rows = views.compare(knowledge.load())
     written = {(d["tensorflow"], d["metal"]) for d in GRID["disagreements"]}
     assert len(rows) >= 15  # every verified or import-broken pair from 2.11 on is covered
     disagreeing = [r for r in rows if r["agrees"] == "no" and (r["tensorflow"], r["metal"]) not in written]
@@ -54,12 +56,13 @@ def test_every_reported_import_outcome_agrees_or_is_written_down():
 
 
 def test_a_patch_release_uses_its_lines_fingerprint_and_unknown_pairs_are_none():
-    assert abi.predict("2.19.0", "1.2.0").loads and abi.predict("2.19.0", "1.2.0").tensorflow == "2.19.1"
-    assert abi.predict("2.22.0", "1.2.0") is None and abi.predict("2.19.1", "9.9.9") is None
+    v = abi.predict("2.19.0", "1.2.0", FPS)
+    assert v is not None and v.loads and v.tensorflow == "2.19.1"
+    assert abi.predict("2.22.0", "1.2.0", FPS) is None and abi.predict("2.19.1", "9.9.9", FPS) is None
 
 
 def test_fingerprints_name_their_wheel_and_sha256():
-    fps = abi.fingerprints()
+    fps = abi.load_fingerprints()
     assert set(fps["tensorflow"]) == {e["version"] for e in GRID["tensorflow"]}
     assert set(fps["tensorflow-metal"]) == set(GRID["metal"])
     for kind in fps.values():

@@ -56,3 +56,17 @@ def test_recorded_index_facts_still_hold():
     assert cl.tensorflow_wheels(DATA["tensorflow"]) == DATA["tensorflow_wheels"]
     sdist = next(f for f in cl.index_files(DATA["plugin"]) if f["filename"] == DATA["sdist"])
     assert sdist["hashes"]["sha256"] == DATA["sha256"] and sdist.get("requires-python") == DATA["requires_python"]
+
+
+def test_matrix_records_the_community_plugin_as_its_sdist_says_without_setup_installing_it():
+    from checks import knowledge
+
+    data, k = cl.load(), knowledge.load({})
+    plugin = next(p for p in k.matrix.plugins if p.name == data["plugin"])
+    assert (plugin.artifact, str(plugin.python)) == ("sdist", data["requires_python"])
+    assert data["sdist"] in plugin.source and data["sha256"] in plugin.source
+    pair = next(p for p in k.matrix.pairs if p.plugin == data["plugin"])
+    assert str(pair.metal) == data["version"] and pair.status == "unconfirmed"
+    assert [str(pair.tensorflow)] == [r.replace("tensorflow", "") for r in data["requires_dist"]]
+    assert pair.python == tuple(cl.supported_pythons(data["tensorflow_wheels"], data["requires_python"]))
+    assert not any(t.pin(data["plugin"]) for t in k.matrix.targets)  # a record only: setup does not install it

@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-from checks.diagnose import diagnose
+from checks.diagnose import diagnose, load_signatures
 from tests.conftest import ROOT
+
+SIGNATURES = load_signatures()
 
 # Verbatim from metal-compat.md (section in the comment).
 QUOTES = {
@@ -80,19 +82,19 @@ VARIANTS = {  # other paths, versions, symbols, packages, ids
 
 @pytest.mark.parametrize("expected,text", sorted(QUOTES.items()) + sorted(VARIANTS.items()))
 def test_each_known_error_gets_its_diagnosis(expected, text):
-    found = diagnose(text)
+    found = diagnose(text, SIGNATURES)
     assert found and found[0].id == expected, [d.id for d in found]
     assert found[0].fix and found[0].source
 
 
 def test_placeholders_carry_the_symbol_from_the_message():
-    d = diagnose(VARIANTS["metal-symbol-not-found"])[0]
+    d = diagnose(VARIANTS["metal-symbol-not-found"], SIGNATURES)[0]
     assert "__ZN3tsl8internal15LogMessageFatalC1EPKci" in d.cause
-    assert "tensorflow==2.17.0" in diagnose(VARIANTS["no-matching-distribution"])[0].cause
+    assert "tensorflow==2.17.0" in diagnose(VARIANTS["no-matching-distribution"], SIGNATURES)[0].cause
 
 
 def test_plugin_patterns_need_the_plugin_in_the_message():
-    assert [d.id for d in diagnose("Symbol not found: _foo in libbar.dylib")] == []
+    assert [d.id for d in diagnose("Symbol not found: _foo in libbar.dylib", SIGNATURES)] == []
 
 
 def test_cli_reads_stdin_and_says_so_when_unknown():

@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
-from checks.diagnose import diagnose
+from checks import knowledge
+
+diagnose = knowledge.load({}).diagnose  # the signatures of envs/diagnoses.json, read by the knowledge core
 
 PLUGIN_TEXTS = {
     "metal-plugin-other-tensorflow": (  # src/plugin_init.cc:103-111, printed with fprintf(stderr, "%s\n")

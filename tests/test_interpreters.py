@@ -6,8 +6,9 @@ import os
 
 import pytest
 
+from checks import knowledge
+from checks.errors import UsageError
 from scripts import interpreters, provision
-from scripts.errors import SetupError
 from tests.conftest import pyenv_python
 
 
@@ -31,7 +32,8 @@ def test_a_3_13_default_finds_a_3_12(tmp_path, monkeypatch):
     (bin_dir / "python3").symlink_to(py313)  # the default python3 is 3.13
     monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + "/usr/bin:/bin")
     notes = []
-    plan = provision.plan(python=str(bin_dir / "python3"), env=str(tmp_path / "env"), say=notes.append)
+    plan = provision.plan(knowledge.load(), python=str(bin_dir / "python3"), env=str(tmp_path / "env"),
+                          say=notes.append)
     assert plan.interpreter.minor == "3.12" and plan.interpreter.path == py312
     assert plan.lock.name == "cpu-linux-x86_64-py3.12.txt"
     assert "3.13 is outside" in notes[0]
@@ -43,14 +45,14 @@ def test_no_suitable_python_names_the_command_that_gets_one(tmp_path, monkeypatc
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     monkeypatch.setattr(interpreters, "_uv_managed", lambda: [])
     monkeypatch.setattr(interpreters, "FIXED_PLACES", ())
-    with pytest.raises(SetupError) as exc:
-        provision.plan(python=py313, env=str(tmp_path / "env"))
+    with pytest.raises(UsageError) as exc:
+        provision.plan(knowledge.load(), python=py313, env=str(tmp_path / "env"))
     assert exc.value.code == 2
     assert "uv python install 3.12" in str(exc.value)
 
 
 def test_python_given_as_a_version_is_looked_up():
-    plan = provision.plan(python="3.10", env="/tmp/unused-env-for-plan")
+    plan = provision.plan(knowledge.load(), python="3.10", env="/tmp/unused-env-for-plan")
     assert plan.interpreter.minor == "3.10"
 
 
@@ -65,7 +67,7 @@ def test_conda_create_asks_for_the_interpreters_minor_version(tmp_path, monkeypa
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
     assert managers.resolve("conda") == "conda"
-    managers.create("conda", tmp_path / "env", pyenv_python("3.10"))
+    managers.create("conda", tmp_path / "env", pyenv_python("3.10"), knowledge.load().signatures)
     argv = log.read_text().split()
     assert argv[:4] == ["create", "--yes", "--prefix", str(tmp_path / "env")]
     assert "python=3.10" in argv and "conda-forge" in argv

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from checks import knowledge
 from checks.evaluate import evaluate
 from checks.model import Options, Status
 from checks.probes import tensorflow
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 def gpu_result(tf_facts):
     facts = {"system": derive(machines.M1_NATIVE), "packages": packages(), "tensorflow": tf_facts}
-    return {o.check.id: o.result for o in evaluate(facts, Options(profile="metal"))}["matmul.gpu"]
+    return {o.check.id: o.result for o in evaluate(facts, Options(profile="metal"), knowledge.load())}["matmul.gpu"]
 
 
 def test_soft_placement_trap_is_caught(tf_env):

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from checks import timing
+from checks import knowledge, timing
 from checks.evaluate import evaluate
 from checks.model import Options, Status
 from checks.probes.system import derive
 from checks.report import exit_code
 from tests import machines
 
+K = knowledge.load()
 GPU = "/job:localhost/replica:0/task:0/device:GPU:0"  # TF's device string (§3f)
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 
@@ -51,7 +52,7 @@ def facts_for(raw, pkgs=None, tf=None) -> dict[str, Any]:
 
 def run(facts, **opts):
     options = Options(**{"profile": "metal", **opts})
-    outcomes = evaluate(facts, options)
+    outcomes = evaluate(facts, options, K)
     return {o.check.id: o.result for o in outcomes}, exit_code(outcomes, options.strict)
 
 
@@ -236,14 +237,14 @@ def test_chip_identification_from_recorded_names():
 
     assert chips.normalise("kHW_AppleM1Item") == "Apple M1"
     assert chips.normalise("kHW_AppleM2MaxItem") == "Apple M2 Max"
-    m1 = chips.identify(derive(machines.M1_NATIVE))
+    m1 = chips.identify(derive(machines.M1_NATIVE), K.chips)
     assert (m1.name, m1.cores, m1.known) == ("Apple M1", 7, True)
     assert m1.peak_gflops == pytest.approx(7 * 256 * 1.278)  # 2.29 TFLOPS, perf.md §1.2
-    m3 = chips.identify(derive(machines.M3_MAX))
+    m3 = chips.identify(derive(machines.M3_MAX), K.chips)
     assert m3.peak_gflops == pytest.approx(40 * 256 * 1.380)  # 14.13 TFLOPS
-    m5 = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M5", "cores": 10}})
+    m5 = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M5", "cores": 10}}, K.chips)
     assert m5.known and m5.peak_gflops is None and "clock unknown" in m5.note
-    new = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M9 Ultra", "cores": 99}})
+    new = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M9 Ultra", "cores": 99}}, K.chips)
     assert not new.known and "'Apple M9 Ultra' is not in envs/chips.json" in new.note
 
 

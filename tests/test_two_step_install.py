@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.diagnose import diagnose
+from checks import knowledge
 from scripts.uvtool import find_uv
 from tests import localindex
 
@@ -48,7 +48,7 @@ def test_one_step_with_build_isolation_fails_for_want_of_tensorflow(index):
     done = _install(command, env, "tensorflow-cpu==2.19.1", "standin-metal-plugin==0.1.0")
     assert done.returncode != 0
     assert "TensorFlow was not found" in done.stderr, done.stderr
-    assert "metal-plugin-build-no-tensorflow" in [d.id for d in diagnose(done.stderr)]
+    assert "metal-plugin-build-no-tensorflow" in [d.id for d in knowledge.load({}).diagnose(done.stderr)]
     assert not (_site(python) / "tensorflow").exists()  # neither installer installs anything when a build fails
 
 

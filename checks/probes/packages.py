@@ -6,21 +6,17 @@ import json
 import os
 import struct
 import sys
+from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-try:
-    from importlib import metadata
-except ImportError:  # pragma: no cover - Python < 3.8
-    import importlib_metadata as metadata  # type: ignore[no-redef]
-
+from checks.facts import EnvironmentFacts, PackagesFacts
 from checks.markers import MARKER, OWNER
 
 DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tensorflow-metal",
                  "keras", "tf-keras", "numpy", "packaging", "psutil")
 
 
-def collect(prefix: str | None = None) -> dict[str, Any]:
+def collect(prefix: str | None = None) -> PackagesFacts:
     """Versions of the distributions that matter, the Metal plugin file, and the marker."""
     versions: dict[str, str | None] = {}
     for name in DISTRIBUTIONS:
@@ -84,7 +80,7 @@ def binary_arches(per_dist: int = 2) -> dict[str, list[str]]:
     """For each distribution with native code, the architectures of its first few binaries."""
     found: dict[str, list[str]] = {}
     for dist in metadata.distributions():
-        arches = []
+        arches: list[str] = []
         for f in dist.files or []:
             if f.suffix in (".so", ".dylib") and len(arches) < per_dist:
                 arch = file_arch(str(f.locate()))
@@ -108,7 +104,7 @@ def _metal_plugin() -> str | None:
     return None
 
 
-def _environment(prefix: str) -> dict[str, Any]:
+def _environment(prefix: str) -> EnvironmentFacts:
     root = Path(prefix)
     marker = None
     marker_error = None

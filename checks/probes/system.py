@@ -13,7 +13,8 @@ import struct
 import sys
 from typing import Any, Callable
 
-from checks.probes import runner
+from checks import platforms, process
+from checks.facts import Gpu, SystemFacts
 
 # name -> argv; run on macOS only. Each output is kept verbatim (stdout, stderr, exit code).
 MAC_COMMANDS = {
@@ -27,10 +28,10 @@ MAC_COMMANDS = {
     "system_profiler": ["system_profiler", "SPDisplaysDataType", "-json"],
 }
 
-Run = Callable[..., runner.Completed]
+Run = Callable[..., process.Completed]
 
 
-def collect(run: Run = runner.run) -> dict[str, Any]:
+def collect(run: Run = process.run) -> dict[str, Any]:
     """Run every probe for this machine and this interpreter; return raw outputs."""
     raw: dict[str, Any] = {"python": interpreter(), "commands": {}, "linux": None, "memory": memory()}
     if sys.platform == "darwin":
@@ -103,15 +104,15 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def derive(raw: dict[str, Any]) -> dict[str, Any]:
+def derive(raw: dict[str, Any]) -> SystemFacts:
     """Facts the rules read, from raw probe outputs (pure)."""
     py = raw["python"]
-    os_name = {"Darwin": "macos", "Linux": "linux", "Windows": "windows"}.get(py["system"], py["system"].lower())
-    machine = {"aarch64": "arm64", "amd64": "x86_64", "AMD64": "x86_64"}.get(py["machine"], py["machine"])
-    facts: dict[str, Any] = {
+    os_name = platforms.os_name(py["system"])
+    machine = platforms.arch_name(py["machine"])
+    facts: SystemFacts = {
         "os": os_name,
         "interpreter_arch": machine,
-        "platform": "%s-%s" % (os_name, "aarch64" if os_name == "linux" and machine == "arm64" else machine),
+        "platform": platforms.platform_key(os_name, machine),
         "python_version": py["version"],
         "python_executable": py["executable"],
         "memory_bytes": (raw.get("memory") or {}).get("total"),
@@ -136,10 +137,10 @@ def _answered(raw: dict[str, Any], name: str) -> bool:
     return cmd.get("returncode") in (0, 1)
 
 
-def _derive_mac(raw: dict[str, Any]) -> dict[str, Any]:
+def _derive_mac(raw: dict[str, Any]) -> SystemFacts:
     arm64 = _int(_out(raw, "hw.optional.arm64"))
     translated = _int(_out(raw, "sysctl.proc_translated"))
-    machine = {"aarch64": "arm64"}.get(raw["python"]["machine"], raw["python"]["machine"])
+    machine = platforms.arch_name(raw["python"]["machine"])
     if _answered(raw, "hw.optional.arm64"):
         hardware = "arm64" if arm64 == 1 else "x86_64"
     else:  # not recorded: the interpreter's own architecture is the best evidence
@@ -164,7 +165,7 @@ def _derive_mac(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _gpu(text: str | None) -> dict[str, Any] | None:
+def _gpu(text: str | None) -> Gpu | None:
     """First GPU of ``system_profiler SPDisplaysDataType -json``: name, cores, Metal support."""
     if not text:
         return None

@@ -6,15 +6,15 @@ import json
 import os
 import sys
 import tempfile
-from typing import Any
 
+from checks import process
+from checks.facts import TensorFlowFacts
 from checks.matrix import ROOT
-from checks.probes import runner
 
 
 def collect(budget_s: float, gpu: bool, timeout_s: float, memory_bytes: int | None = None,
             soft_placement: bool = False, size: int | None = None, python: str = sys.executable,
-            trace_dir: str | None = None) -> dict[str, Any]:
+            trace_dir: str | None = None) -> TensorFlowFacts:
     """Run the child in a fresh interpreter with faulthandler on; return its facts and its process."""
     fd, out = tempfile.mkstemp(prefix="tf-probe-", suffix=".json")
     os.close(fd)
@@ -26,11 +26,11 @@ def collect(budget_s: float, gpu: bool, timeout_s: float, memory_bytes: int | No
     print("Running the TensorFlow probe (import, devices, matmul; budget %.0f s, timeout %.0f s) ..."
           % (budget_s, timeout_s), file=sys.stderr, flush=True)
     try:
-        proc = runner.run([python, "-X", "faulthandler", "-m", "checks.probes.tf_child", json.dumps(config)],
+        proc = process.run([python, "-X", "faulthandler", "-m", "checks.probes.tf_child", json.dumps(config)],
                           timeout=timeout_s, env=env)
         try:
             with open(out, encoding="utf-8") as fh:
-                facts = json.load(fh)
+                facts: TensorFlowFacts = json.load(fh)
         except (OSError, ValueError):
             facts = {"stage": "start"}
     finally:

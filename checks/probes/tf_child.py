@@ -67,13 +67,13 @@ def main(config: dict[str, Any]) -> int:
             tf, np, device, a_np, b_np, reference, budget / len(devices))
         _save(facts, out)
     if config.get("trace_dir"):
-        facts["trace"] = _trace(tf, np, devices[-1], a_np, b_np, config["trace_dir"])
+        facts["trace"] = _trace(tf, devices[-1], a_np, b_np, config["trace_dir"])
     facts["stage"] = "done"
     _save(facts, out)
     return 0
 
 
-def _trace(tf: Any, np: Any, device: str, a_np: Any, b_np: Any, logdir: str, reps: int = 3) -> dict[str, Any]:
+def _trace(tf: Any, device: str, a_np: Any, b_np: Any, logdir: str, reps: int = 3) -> dict[str, Any]:
     """A TensorFlow profiler trace of a few timed-style matmuls on ``device`` (the GPU when there is one)."""
     try:
         with tf.device(device):

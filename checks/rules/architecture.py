@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from packaging.version import InvalidVersion, Version
 
-from checks import chips
+from checks.facts import Facts
+from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import GITHUB_VM, no_metal_reason
 
@@ -15,7 +14,7 @@ NATIVE_PYTHON_FIX = ("install a native arm64 Python and rebuild: `brew install p
                      "`invoke setup --force --python /opt/homebrew/bin/python3.12`")
 
 
-def interpreter(facts: dict[str, Any], options: Options) -> Result:
+def interpreter(facts: Facts, options: Options, k: Knowledge) -> Result:
     s = facts["system"]
     what = "%s CPython %s" % (s["interpreter_arch"], s["python_version"])
     keep = {k: s.get(k) for k in ("os", "hardware_arch", "interpreter_arch", "translated", "python_executable")}
@@ -33,7 +32,7 @@ def interpreter(facts: dict[str, Any], options: Options) -> Result:
                  details=[reason] if reason else [], facts=keep)
 
 
-def virtualization(facts: dict[str, Any], options: Options) -> Result:
+def virtualization(facts: Facts, options: Options, k: Knowledge) -> Result:
     s = facts["system"]
     keep = {"vm": s.get("vm"), "model": s.get("model"), "cpu_brand": s.get("cpu_brand"), "gpu": s.get("gpu")}
     if s.get("vm") is None:
@@ -49,7 +48,7 @@ def virtualization(facts: dict[str, Any], options: Options) -> Result:
     return warn(summary, "for GPU checks, use a bare-metal Apple Silicon Mac", details=[GITHUB_VM], facts=keep)
 
 
-def macos_version(facts: dict[str, Any], options: Options) -> Result:
+def macos_version(facts: Facts, options: Options, k: Knowledge) -> Result:
     s = facts["system"]
     if s["os"] != "macos":
         return skip("not macOS")
@@ -70,12 +69,12 @@ def macos_version(facts: dict[str, Any], options: Options) -> Result:
     return pass_("macOS %s" % raw, facts=keep)
 
 
-def chip(facts: dict[str, Any], options: Options) -> Result:
+def chip(facts: Facts, options: Options, k: Knowledge) -> Result:
     """The Apple chip, its GPU cores, unified memory and FP32 peak; says what it did not recognise."""
     s = facts["system"]
     if s["os"] != "macos":
         return skip("not a Mac")
-    c = chips.identify(s)
+    c = k.chip(s)
     memory = s.get("memory_bytes")
     parts = [c.name or "unknown chip"]
     if c.cores:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
+from checks.facts import Facts
 from checks.model import Options, Result, fail, skip
 
 GITHUB_VM = ("GitHub: 'Nested-virtualization and Metal Performance Shaders (MPS) are not supported due to "
              "the limitation of Apple's Virtualization Framework.'")
 
 
-def no_metal_reason(facts: dict[str, Any], profile: str) -> str | None:
+def no_metal_reason(facts: Facts, profile: str) -> str | None:
     """Why this machine or profile has no Metal GPU to check; None when it should have one."""
     s = facts["system"]
     if s["os"] != "macos":
@@ -28,19 +29,19 @@ def no_metal_reason(facts: dict[str, Any], profile: str) -> str | None:
     return None
 
 
-def tf_imported(facts: dict[str, Any]) -> bool:
+def tf_imported(facts: Facts) -> bool:
     return bool((facts.get("tensorflow") or {}).get("tensorflow"))
 
 
 NOT_RECORDED = "not recorded in this bundle"
 
 
-def recorded(facts: dict[str, Any], key: str) -> bool:
+def recorded(facts: Facts, key: Literal["packages", "tensorflow"]) -> bool:
     """False when a replayed bundle did not record this part (packages or tensorflow)."""
     return not (facts.get(key) or {}).get("not_recorded")
 
 
-def gpu_gate(facts: dict[str, Any], options: Options, what: str) -> Result | None:
+def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
     """Skip (or, with --require-gpu, fail) a GPU check where there is no Metal GPU; None where there is."""
     reason = no_metal_reason(facts, options.profile)
     if not reason:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from checks.facts import Facts
+from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip
 from checks.rules.common import NOT_RECORDED, recorded
 
 
-def setup_marker(facts: dict[str, Any], options: Options) -> Result:
+def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not recorded(facts, "packages"):
         return skip(NOT_RECORDED)
     env = facts["packages"]["environment"]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from checks import chips
+from checks.facts import Facts, Matmul, MatmulSide, TensorFlowFacts
+from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
 
-def _side(facts: dict[str, Any], device: str) -> dict[str, Any] | None:
-    return ((facts.get("tensorflow") or {}).get("matmul") or {}).get(device)
+def _side(facts: Facts, device: Literal["cpu", "gpu"]) -> MatmulSide | None:
+    tf: TensorFlowFacts = facts.get("tensorflow") or {}
+    mm: Matmul = tf.get("matmul") or {}
+    return mm.get(device)
 
 
-def _figures(m: dict[str, Any]) -> str:
+def _figures(m: Mapping[str, Any]) -> str:
     return "%.1f GFLOP/s (median %.4f s of %d, CV %.1f%%), error %.1e" % (
         m["gflops"], m["median_s"], m["reps"], 100 * m["cv"], m["error_rel"])
 
@@ -21,7 +25,7 @@ def _figures(m: dict[str, Any]) -> str:
 MAX_CV = 0.10  # perf.md §3.3: flag timings whose spread exceeds 10 %
 
 
-def _timed_result(summary: str, m: dict[str, Any], facts: dict[str, Any]) -> Result:
+def _timed_result(summary: str, m: Mapping[str, Any], facts: Mapping[str, Any]) -> Result:
     """Pass, or warn when the repetitions scattered too much for the figure to be trusted."""
     if m["cv"] > MAX_CV:
         return warn(summary + " — timing disturbed (CV %.0f%% > %.0f%%)" % (100 * m["cv"], 100 * MAX_CV),
@@ -30,14 +34,14 @@ def _timed_result(summary: str, m: dict[str, Any], facts: dict[str, Any]) -> Res
     return pass_(summary, facts=facts)
 
 
-def _not_run(facts: dict[str, Any]) -> Result:
+def _not_run(facts: Facts) -> Result:
     stage = (facts.get("tensorflow") or {}).get("stage")
     if not recorded(facts, "tensorflow"):
         return skip(NOT_RECORDED)
     return skip("TensorFlow did not import" if not tf_imported(facts) else "the probe stopped at stage %r" % stage)
 
 
-def _accuracy_fail(m: dict[str, Any], n: int, tol: float, where: str) -> Result | None:
+def _accuracy_fail(m: Mapping[str, Any], n: int, tol: float, where: str) -> Result | None:
     if m["error_rel"] > tol:
         return fail("%s matmul gives wrong numbers: error %.2e exceeds the fp32 tolerance %.2e (n=%d)"
                     % (where, m["error_rel"], tol, n),
@@ -46,7 +50,7 @@ def _accuracy_fail(m: dict[str, Any], n: int, tol: float, where: str) -> Result 
     return None
 
 
-def cpu(facts: dict[str, Any], options: Options) -> Result:
+def cpu(facts: Facts, options: Options, k: Knowledge) -> Result:
     m = _side(facts, "cpu")
     if m is None:
         return _not_run(facts)
@@ -58,7 +62,7 @@ def cpu(facts: dict[str, Any], options: Options) -> Result:
                                 m, {**m, "n": mm["n"], "tolerance": mm["tolerance"]})
 
 
-def _gpu_or_skip(facts: dict[str, Any], options: Options):
+def _gpu_or_skip(facts: Facts, options: Options):
     gate = gpu_gate(facts, options, "no GPU matmul possible")
     if gate:
         return None, gate
@@ -68,7 +72,7 @@ def _gpu_or_skip(facts: dict[str, Any], options: Options):
     return m, None
 
 
-def gpu(facts: dict[str, Any], options: Options) -> Result:
+def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
     m, early = _gpu_or_skip(facts, options)
     if early:
         return early
@@ -84,7 +88,7 @@ def gpu(facts: dict[str, Any], options: Options) -> Result:
     return bad or _timed_result("ran on %s: %s" % (placed.split("device:")[-1], _figures(m)), m, m)
 
 
-def speedup(facts: dict[str, Any], options: Options) -> Result:
+def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
     g, early = _gpu_or_skip(facts, options)
     if early:
         return early
@@ -102,18 +106,18 @@ def speedup(facts: dict[str, Any], options: Options) -> Result:
     return pass_(summary, facts=keep)
 
 
-def efficiency(facts: dict[str, Any], options: Options) -> Result:
+def efficiency(facts: Facts, options: Options, k: Knowledge) -> Result:
     """How close to the chip's FP32 peak the GPU matmul ran; warns far below tensorflow-metal's usual."""
     g, early = _gpu_or_skip(facts, options)
     if early:
         return early
     if "error" in g:
         return skip("no timed GPU matmul")
-    c = chips.identify(facts["system"])
+    c = k.chip(facts["system"])
     keep = {"gpu_gflops": g["gflops"], "chip": c.to_json()}
     if not c.peak_gflops:
         return skip("%.0f GFLOP/s; %s" % (g["gflops"], c.note), facts=keep)
-    t = chips.table()
+    t = k.chips
     fraction = g["gflops"] / c.peak_gflops
     keep.update({"percent_of_peak": 100 * fraction, "peak_gflops": c.peak_gflops})
     summary = "%.0f GFLOP/s = %.0f%% of the %s's %.2f TFLOPS FP32 peak (tensorflow-metal: ~%.0f%% at large n)" % (

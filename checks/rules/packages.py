@@ -6,7 +6,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from checks import abi, matrix
+from checks.facts import Facts
+from checks.knowledge import Knowledge, judge_pair
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded
 
@@ -17,12 +18,12 @@ def _installed_tf(versions: dict[str, Any]) -> dict[str, str]:
     return {d: versions[d] for d in TF_DISTS if versions.get(d)}
 
 
-def tensorflow(facts: dict[str, Any], options: Options) -> Result:
+def tensorflow(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not recorded(facts, "packages"):
         return skip(NOT_RECORDED)
     versions = facts["packages"]["versions"]
     platform = facts["system"]["platform"]
-    target = matrix.default().target(options.profile, platform)
+    target = k.matrix.target(options.profile, platform)
     installed = _installed_tf(versions)
     keep = {"installed": installed, "platform": platform, "profile": options.profile}
     if not installed:
@@ -40,21 +41,19 @@ def tensorflow(facts: dict[str, Any], options: Options) -> Result:
         "python -m pip install '%s==%s'   (or: invoke setup --force)" % (dist, pinned), facts=keep)
 
 
-def metal(facts: dict[str, Any], options: Options) -> Result:
+def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not recorded(facts, "packages"):
         return skip(NOT_RECORDED)
     versions = facts["packages"]["versions"]
     plugin = facts["packages"].get("metal_plugin")
     installed_metal = versions.get("tensorflow-metal")
-    keep = {"tensorflow-metal": installed_metal, "plugin": plugin}
+    keep: dict[str, Any] = {"tensorflow-metal": installed_metal, "plugin": plugin}
     if options.profile != "metal":
         if installed_metal:
             return warn("tensorflow-metal %s is installed, but the cpu profile does not use it" % installed_metal,
                         "python -m pip uninstall tensorflow-metal", facts=keep)
         return skip(no_metal_reason(facts, options.profile) or "cpu profile", facts=keep)
-    target = matrix.default().target("metal", facts["system"]["platform"])
-    want = "tensorflow==%s tensorflow-metal==%s" % (target.pin("tensorflow"), target.pin("tensorflow-metal")) \
-        if target else "invoke setup --profile metal"
+    want = k.alternative() or "invoke setup --profile metal"
     if not installed_metal:
         return fail("tensorflow-metal is not installed: TensorFlow will see no GPU",
                     "python -m pip install %s" % want, facts=keep)
@@ -65,26 +64,23 @@ def metal(facts: dict[str, Any], options: Options) -> Result:
     if tf_version is None:
         return fail("tensorflow-metal %s without TensorFlow" % installed_metal, "python -m pip install %s" % want,
                     facts=keep)
-    pair = matrix.default().pair(tf_version, installed_metal)
-    label = "TensorFlow %s + tensorflow-metal %s" % (tf_version, installed_metal)
-    static = abi.predict(tf_version, installed_metal)
-    if static is not None:
-        keep["static_verdict"] = static.to_json()
-    if pair is None:
-        if static is not None and not static.loads:
-            return fail("%s cannot load (static check of the wheels): %s" % (label, static.short()),
-                        "python -m pip install %s" % want, details=static.explain(), facts=keep)
-        what = "no report, but the static check of the wheels says it loads" if static else "no record of this pair"
-        return warn("%s: %s" % (label, what), "python -m pip install %s   (a verified pair)" % want, facts=keep)
-    keep.update({"pair_status": pair.status, "source": pair.source})
-    if pair.status == "broken":
-        return fail("%s is known broken (%s): %s" % (label, pair.phase or "import", pair.error),
-                    "python -m pip install %s" % want, details=["source: " + pair.source], facts=keep)
-    if pair.status != "verified":
-        return warn("%s: %s, not verified by a user report" % (label, pair.status),
-                    "python -m pip install %s   (a verified pair)" % want, details=["source: " + pair.source],
-                    facts=keep)
-    return pass_("%s: a verified pair" % label, details=["source: " + pair.source], facts=keep)
+    try:
+        j = judge_pair(k, tf_version, installed_metal)
+    except InvalidVersion:
+        return warn("TensorFlow %s + tensorflow-metal %s: not versions the matrix can judge" % (
+            tf_version, installed_metal), "python -m pip install %s" % want, facts=keep)
+    if j.static is not None:
+        keep["static_verdict"] = j.static.to_json()
+    keep.update({"verdict": j.verdict, "source": j.source})
+    if j.reported is not None:
+        keep["pair_status"] = j.reported.status
+    details = ["source: " + j.source] + (j.static.explain() if j.static and j.verdict == "broken" else [])
+    if j.verdict == "broken":
+        return fail("%s %s" % (j.label, j.reason), "python -m pip install %s" % want, details=details, facts=keep)
+    if j.verdict != "verified":
+        return warn("%s: %s" % (j.label, j.reason), "python -m pip install %s   (a verified pair)" % want,
+                    details=details, facts=keep)
+    return pass_("%s: %s" % (j.label, j.reason), details=details, facts=keep)
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -92,7 +88,7 @@ def _minor(version: str) -> tuple[int, int]:
     return v.major, v.minor
 
 
-def consistency(facts: dict[str, Any], options: Options) -> Result:
+def consistency(facts: Facts, options: Options, k: Knowledge) -> Result:
     """Conflicting TensorFlow distributions, a Keras that does not fit, unmet requirements, foreign binaries."""
     if not recorded(facts, "packages"):
         return skip(NOT_RECORDED)

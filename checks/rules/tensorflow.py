@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.diagnose import diagnose
+from checks.facts import Facts
+from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip
 from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
@@ -17,9 +18,9 @@ def _stderr_tail(process: dict[str, Any]) -> list[str]:
     return lines[-STDERR_LINES:]
 
 
-def _explained(result: Result, stderr: str) -> Result:
+def _explained(result: Result, stderr: str, k: Knowledge) -> Result:
     """Run the child's stderr through the known error signatures: their cause and fix lead."""
-    found = diagnose(stderr)
+    found = k.diagnose(stderr)
     if not found:
         return result
     d = found[0]
@@ -31,7 +32,7 @@ def _explained(result: Result, stderr: str) -> Result:
     return Result(result.status, summary + " [%s]" % d.id, details, d.fix, facts)
 
 
-def imported(facts: dict[str, Any], options: Options) -> Result:
+def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not recorded(facts, "tensorflow"):
         return skip(NOT_RECORDED)
     result = _imported(facts)
@@ -39,10 +40,10 @@ def imported(facts: dict[str, Any], options: Options) -> Result:
         return result
     proc = (facts.get("tensorflow") or {}).get("process") or {}
     stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
-    return _explained(result, stderr)
+    return _explained(result, stderr, k)
 
 
-def _imported(facts: dict[str, Any]) -> Result:
+def _imported(facts: Facts) -> Result:
     tf = facts.get("tensorflow") or {}
     proc = tf.get("process") or {}
     keep = {"stage": tf.get("stage"), "returncode": proc.get("returncode"), "signal": proc.get("signal"),
@@ -67,7 +68,7 @@ def _imported(facts: dict[str, Any]) -> Result:
                 details=tail, facts=keep)
 
 
-def gpus(facts: dict[str, Any], options: Options) -> Result:
+def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
     info = (facts.get("tensorflow") or {}).get("tensorflow") or {}
     listed = info.get("gpus")
     keep = {"gpus": listed, "details": info.get("gpu_details")}

@@ -1,4 +1,4 @@
-"""The one command runner: timeouts kill the whole process group; signals are named."""
+"""The one process helper: timeouts kill the whole process group; signals are named."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 
 import psutil
 
-from checks.probes import runner
+from checks import process
 
 
 def test_captures_output_and_exit_code():
-    done = runner.run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"])
+    done = process.run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"])
     assert (done.returncode, done.stdout.strip(), done.stderr.strip(), done.ok) == (3, "out", "err", False)
 
 
@@ -19,7 +19,7 @@ def test_timeout_kills_grandchildren_too():
     code = ("import subprocess, sys, time; p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True); "
             "time.sleep(60)")
     start = time.monotonic()
-    done = runner.run([sys.executable, "-c", code], timeout=2)
+    done = process.run([sys.executable, "-c", code], timeout=2)
     assert done.timed_out and done.returncode is None and time.monotonic() - start < 10
     grandchild = int(done.stdout.split()[0])
     time.sleep(0.2)
@@ -27,12 +27,12 @@ def test_timeout_kills_grandchildren_too():
 
 
 def test_signal_death_is_named():
-    done = runner.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    done = process.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
     assert done.returncode == -11 and done.signal_name == "SIGSEGV"
 
 
 def test_missing_program_is_a_result_not_an_exception():
-    done = runner.run(["/nonexistent/program"])
+    done = process.run(["/nonexistent/program"])
     assert done.returncode is None and done.error and not done.ok
 
 

@@ -1,0 +1,115 @@
+"""The shapes of the facts the probes gather and the rules read (TypedDicts: plain dicts at run time).
+
+A key missing from a recorded bundle is missing here too (``total=False``); ``not_recorded`` marks a
+part a bundle did not record. Raw probe outputs stay untyped JSON (``Raw``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+Raw = dict[str, Any]
+
+
+class Gpu(TypedDict, total=False):
+    name: str | None
+    cores: int | None
+    metal: str | None
+    vendor: str | None
+    paravirtual: bool
+
+
+class SystemFacts(TypedDict, total=False):
+    """Derived by ``checks.probes.system.derive`` from raw outputs (pure)."""
+
+    os: str
+    interpreter_arch: str
+    hardware_arch: str
+    platform: str
+    python_version: str
+    python_executable: str
+    translated: bool
+    vm: bool | None
+    model: str | None
+    cpu_brand: str | None
+    macos_version: str | None
+    macos_compat_mode: bool
+    memory_bytes: int | None
+    memory_available_bytes: int | None
+    gpu: Gpu | None
+
+
+class EnvironmentFacts(TypedDict, total=False):
+    prefix: str
+    owned: bool
+    marker: dict[str, Any] | None
+    marker_error: str | None
+    is_venv: bool
+
+
+class PackagesFacts(TypedDict, total=False):
+    """From ``checks.probes.packages.collect``."""
+
+    versions: dict[str, str | None]
+    metal_plugin: str | None
+    environment: EnvironmentFacts
+    unmet: list[str]
+    binaries: dict[str, list[str]]
+    env: dict[str, str]
+    not_recorded: bool
+
+
+class MatmulSide(TypedDict, total=False):
+    """One device's matmul: where it ran, its error against float64, and its timing."""
+
+    requested: str
+    placed: str
+    error: str
+    error_rel: float
+    gflops: float
+    reps: int
+    median_s: float
+    min_s: float
+    cv: float
+    samples_s: list[float]
+
+
+class Matmul(TypedDict, total=False):
+    n: int
+    dtype: str
+    budget_s: float
+    tolerance: float
+    reference_rows: int
+    cpu: MatmulSide
+    gpu: MatmulSide
+
+
+class TensorFlowInfo(TypedDict, total=False):
+    version: str
+    import_s: float
+    built_with_cuda: bool
+    gpus: list[str]
+    cpus: list[str]
+    gpu_details: list[dict[str, str]]
+
+
+class TensorFlowFacts(TypedDict, total=False):
+    """The TensorFlow child's JSON (``checks.probes.tf_child``) with its ``process`` (a Completed as JSON)."""
+
+    stage: str
+    config: dict[str, Any]
+    tensorflow: TensorFlowInfo
+    matmul: Matmul
+    trace: dict[str, Any]
+    process: dict[str, Any]
+    not_recorded: bool
+
+
+class Facts(TypedDict, total=False):
+    """Everything one run knows about the machine and the environment."""
+
+    raw: dict[str, Raw]
+    system: SystemFacts
+    packages: PackagesFacts
+    tensorflow: TensorFlowFacts
+    profile: str

@@ -1,0 +1,135 @@
+"""The one process helper: every subprocess of the suite goes through ``run`` or ``stream``.
+
+``run`` (probes, resolvers, downloads) gives each command a timeout and its own process group, so
+a hang is killed with all its children, and returns a ``Completed`` with stdout, stderr, exit code
+and the signal that ended it, never an exception. ``stream`` (installers) shows the output as it
+comes, keeps the command in our process group so a Ctrl-C reaches it too, and returns the same
+``Completed`` (stdout holds the last lines); Ctrl-C or SIGTERM stop it and raise ``Interrupted``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from checks.errors import Interrupted
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a command did. ``returncode`` is None when it could not start or timed out."""
+
+    argv: Sequence[str]
+    returncode: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def signal_name(self) -> str | None:
+        """Name of the signal that killed the process (``SIGSEGV``), if one did."""
+        if self.returncode is not None and self.returncode < 0:
+            try:
+                return signal.Signals(-self.returncode).name
+            except ValueError:
+                return "signal %d" % -self.returncode
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["argv"] = list(self.argv)
+        data["signal"] = self.signal_name
+        return data
+
+
+def run(argv: Sequence[str], timeout: float = 10.0, env: Mapping[str, str] | None = None,
+        cwd: str | None = None, input: str | None = None) -> Completed:
+    """Run ``argv`` (never through a shell); kill its whole process group on timeout."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            text=True, errors="replace", env=dict(env) if env is not None else None, cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return Completed(tuple(argv), None, "", "", time.monotonic() - start, error=str(exc))
+    try:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        out, err = proc.communicate()
+        return Completed(tuple(argv), None, out, err, time.monotonic() - start, timed_out=True,
+                         error="timed out after %.0f s" % timeout)
+    except BaseException:
+        _kill_group(proc.pid)
+        proc.wait()
+        raise
+    return Completed(tuple(argv), proc.returncode, out, err, time.monotonic() - start)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, keep: int = 40,
+           interrupted: str = "interrupted", passthrough: bool = False) -> Completed:
+    """Run an installer, showing its output; ``stdout`` of the result holds its last ``keep`` lines.
+
+    On a terminal (or with ``passthrough``: a child whose output is the report, as `invoke verify` runs
+    ``python -m checks``) it writes to our stdout and stderr directly; elsewhere its output is passed
+    through line by line, indented. Ctrl-C or SIGTERM stop it and raise ``Interrupted(interrupted)``.
+    """
+    start = time.monotonic()
+    tty = passthrough or sys.stderr.isatty()
+    try:
+        proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
+                                stdout=None if tty else subprocess.PIPE, stderr=None if tty else subprocess.STDOUT,
+                                text=True, errors="replace")
+    except OSError as exc:
+        return Completed(tuple(argv), None, "", "", time.monotonic() - start, error=str(exc))
+    tail: deque[str] = deque(maxlen=keep)
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        if proc.stdout is not None:
+            for line in proc.stdout:
+                tail.append(line.rstrip("\n"))
+                print("      | " + line.rstrip("\n"), file=sys.stderr, flush=True)
+        proc.wait()
+    except KeyboardInterrupt:
+        _stop(proc)
+        raise Interrupted(interrupted) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return Completed(tuple(argv), proc.returncode, "\n".join(tail), "", time.monotonic() - start)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:  # SIGTERM behaves like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
