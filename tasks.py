@@ -130,11 +130,12 @@ def lock(c, k: Knowledge):
 @task(help={
     "tensorflow": "TensorFlow version (e.g. 2.19.1; a patch release uses its line's fingerprint)",
     "metal": "tensorflow-metal version (e.g. 1.2.0)",
-    "refresh": "rebuild the fingerprints in envs/abi/ from the PyPI wheels first (about 2 GB, cached)",
+    "refresh": "rebuild envs/abi/ and envs/kernel-c-api.json from the PyPI wheels first (about 2 GB, cached)",
 })
 @front_door()
 def abi(c, k: Knowledge, tensorflow=None, metal=None, refresh=False):
-    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow (macOS arm64).
+    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow (macOS arm64), and
+    whether that TensorFlow exports the kernel C API for resource variables.
 
     Exit codes: 0 printed (the pair loads, or the grid); 1 the named pair does not load; 2 a bad version, a
     malformed matrix, or no fingerprint for the pair."""
@@ -155,6 +156,9 @@ def abi(c, k: Knowledge, tensorflow=None, metal=None, refresh=False):
         for name, what in changes.items():
             if what != "unchanged":
                 print("  %s: %s" % (name, what))
+        from scripts import kernel_api as kernel_refresh
+
+        print("  %s: %s" % (kernel_refresh.DATA_PATH.name, kernel_refresh.refresh()))
         k = knowledge.load()
     lines = views.abi_lines(k, tensorflow, metal)
     if lines is None:

@@ -1,5 +1,5 @@
-"""The knowledge core: the matrix, plugins, ABI fingerprints, chips, error signatures and the training
-family's heavy ops and host reasons, loaded once.
+"""The knowledge core: the matrix, plugins, ABI fingerprints, kernel C API exports, chips, error signatures
+and the training family's heavy ops and host reasons, loaded once.
 
 ``load()`` reads every knowledge file (the matrix from ``$TFM_MATRIX`` when set) into one ``Knowledge``
 value; rules receive it next to the options and do no I/O. ``judge_pair`` is the one place a
@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from checks import abi, chips, diagnose
+from checks import abi, chips, diagnose, kernel_api
 from checks.chips import Chip
 from checks.matrix import DEFAULT_PLUGIN, MATRIX_PATH, ROOT, Matrix, MatrixError, Pair, Target
 from checks.matrix import load as load_matrix
@@ -82,6 +82,7 @@ class Knowledge:
     chips: Mapping[str, Any]
     signatures: tuple[diagnose.Signature, ...]
     training: TrainingKnowledge
+    kernel_facts: Mapping[str, Any]  # envs/kernel-c-api.json: what each TensorFlow wheel exports (checks.kernel_api)
 
     def predict(self, tensorflow: str, version: str, plugin: str = DEFAULT_PLUGIN) -> abi.Verdict | None:
         """The static verdict of the wheels for a pair, or None when no fingerprint covers it."""
@@ -93,6 +94,10 @@ class Knowledge:
 
     def chip(self, system: Mapping[str, Any]) -> Chip:
         return chips.identify(system, self.chips)
+
+    def kernel_c_api(self, tensorflow: str) -> kernel_api.KernelApi | None:
+        """Which kernel C API functions for resource variables TensorFlow ``tensorflow`` exports (None: unrecorded)."""
+        return kernel_api.for_tensorflow(self.kernel_facts, tensorflow)
 
     def metal_target(self) -> Target | None:
         return self.matrix.target("metal", "macos-arm64")
@@ -120,7 +125,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Knowledge:
     """Read every knowledge file once; a malformed one raises ``MatrixError`` (exit 2, one line)."""
     path = matrix_path(environ)
     return Knowledge(load_matrix(path), path, abi.load_fingerprints(), chips.load_table(),
-                     diagnose.load_signatures(), load_training())
+                     diagnose.load_signatures(), load_training(), kernel_api.load_facts())
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from packaging.version import Version
 
-from checks import abi
+from checks import abi, kernel_api
 from checks.knowledge import Judgement, Knowledge, judge_pair
 from checks.matrix import Pair
 
@@ -58,8 +58,17 @@ def compare(k: Knowledge) -> list[dict[str, str]]:
 
 def abi_lines(k: Knowledge, tensorflow: str | None = None, metal: str | None = None,
               plugin: str = "tensorflow-metal") -> list[str] | None:
-    """The lines `invoke abi` prints: one pair explained, or the grid with its agreement with user reports.
-    None when no fingerprint covers the request."""
+    """The lines `invoke abi` prints: one pair explained, or the grid with its agreement with user reports, then
+    the kernel C API exports (of ``tensorflow``, or one line per recorded TensorFlow). None when no fingerprint
+    covers the request."""
+    lines = pair_lines(k, tensorflow, metal, plugin)
+    if lines is None:
+        return None
+    return lines + [""] + (kernel_api_lines(k, tensorflow) if tensorflow else kernel_api_summary(k))
+
+
+def pair_lines(k: Knowledge, tensorflow: str | None, metal: str | None, plugin: str) -> list[str] | None:
+    """One pair explained, or the grid of static verdicts; None when no fingerprint covers the request."""
     def same_line(a: str, b: str) -> bool:
         return Version(a).release[:2] == Version(b).release[:2]
 
@@ -93,4 +102,37 @@ def abi_lines(k: Knowledge, tensorflow: str | None = None, metal: str | None = N
         k.path.name, sum(r["agrees"] == "yes" for r in rows), sum(r["agrees"] == "no" for r in rows)))
     lines += ["  DISAGREE %s + %s: reported %s, predicted %s" % (r["tensorflow"], r["metal"], r["reported"],
                                                                 r["predicted"]) for r in rows if r["agrees"] == "no"]
+    return lines
+
+
+def kernel_api_summary(k: Knowledge) -> list[str]:
+    """One line per recorded TensorFlow: how many of the header's functions its wheel exports."""
+    lines = ["Kernel C API for resource variables (%s), exported by the macOS arm64 wheels:" % kernel_api.HEADER]
+    for fact in sorted(k.kernel_facts["tensorflow"], key=lambda f: Version(f["version"])):
+        api = kernel_api.judge(fact)
+        missing = "" if api.complete else "  (missing: %s%s)" % (", ".join(api.missing[:3]),
+                                                                ", ..." if len(api.missing) > 3 else "")
+        lines.append("  %-11s %2d of %d%s" % (api.tensorflow, len(api.declared) - len(api.missing), len(api.declared),
+                                             missing))
+    return lines + ["  `invoke abi --tensorflow V` says what that means for each plugin."]
+
+
+def kernel_api_lines(k: Knowledge, tensorflow: str) -> list[str]:
+    """What `invoke abi --tensorflow V` says of V's kernel C API exports and what they mean for each plugin."""
+    api = k.kernel_c_api(tensorflow)
+    if api is None:
+        return ["Kernel C API for resource variables: TensorFlow %s is not recorded in %s" % (
+            tensorflow, kernel_api.DATA_PATH.name)]
+    total = len(api.declared)
+    if api.complete:
+        head = "Kernel C API for resource variables (%s): all %d functions exported" % (kernel_api.HEADER, total)
+    else:
+        head = "Kernel C API for resource variables (%s): %d of %d functions exported by no binary of the wheel" % (
+            kernel_api.HEADER, len(api.missing), total)
+    lines = [head + " (%s, sha256 %s...)" % (api.wheel, api.sha256[:12])]
+    if api.missing:
+        lines.append("  missing: " + ", ".join(api.missing))
+    lines += ["  " + kernel_api.plugin_effect(p, api) for p in k.kernel_facts["plugins"]]
+    if api.missing:
+        lines.append("  " + k.kernel_facts["upstream"])
     return lines

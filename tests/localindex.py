@@ -4,14 +4,18 @@ Setup is pointed at it with TFM_MATRIX (the matrix, its locks beside it) and the
 offline settings (UV_NO_INDEX + UV_FIND_LINKS, PIP_NO_INDEX + PIP_FIND_LINKS), so fault tests run
 offline and fast. The fake tensorflow-cpu carries many modules so that the install step (0.3-0.5 s
 here, uv's start included) is long enough to be interrupted.
+A stand-in for tensorflow-metal-plugin (an sdist whose build imports the TensorFlow of the environment,
+as that plugin's setup.py does) makes the two-step install real.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -39,6 +43,75 @@ def make_wheel(out_dir: Path, name: str, version: str, files: dict[str, str]) ->
     return wheel
 
 
+STANDIN = ("standin-metal-plugin", "0.1.0")
+# An in-tree PEP 517 backend with no build requirements (the index is offline, so no setuptools), which, like
+# tensorflow-metal-plugin 0.4.1's setup.py, needs the TensorFlow already installed to build anything.
+STANDIN_BACKEND = '''"""Builds only against an installed TensorFlow, as tensorflow-metal-plugin does."""
+import base64, hashlib, os, zipfile
+
+NAME, VERSION, DIST = "standin-metal-plugin", "0.1.0", "standin_metal_plugin"
+INFO = "%s-%s.dist-info" % (DIST, VERSION)
+
+
+def _tensorflow():
+    try:
+        import tensorflow
+    except ImportError:
+        raise SystemExit("TensorFlow was not found. Install it before this plugin: a PluggableDevice is "
+                         "compiled against the TensorFlow it will be loaded into, so there is nothing to "
+                         "build against until it is there.")
+    return tensorflow
+
+
+def _meta():
+    return {INFO + "/METADATA": "Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n"
+                                "Requires-Dist: tensorflow-cpu==2.19.1\\n" % (NAME, VERSION),
+            INFO + "/WHEEL": "Wheel-Version: 1.0\\nGenerator: standin\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    _tensorflow()
+    os.makedirs(os.path.join(metadata_directory, INFO), exist_ok=True)
+    for path, text in _meta().items():
+        with open(os.path.join(metadata_directory, path), "w") as fh:
+            fh.write(text)
+    return INFO
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = dict(_meta(), **{"tensorflow-plugins/standin_built_against.txt": _tensorflow().__version__ + "\\n"})
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append("%s,sha256=%s,%d" % (path, digest, len(text.encode())))
+    files[INFO + "/RECORD"] = "\\n".join(record + [INFO + "/RECORD,,"]) + "\\n"
+    name = "%s-%s-py3-none-any.whl" % (DIST, VERSION)
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return name
+'''
+
+
+def make_standin_sdist(out_dir: Path) -> Path:
+    """The stand-in plugin sdist: builds only where ``import tensorflow`` works (no build isolation)."""
+    name, version = STANDIN
+    base = "%s-%s" % (name.replace("-", "_"), version)
+    files = {
+        "PKG-INFO": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % STANDIN,
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "standin_backend"\nbackend-path = ["."]\n',
+        "standin_backend.py": STANDIN_BACKEND,
+    }
+    sdist = out_dir / ("%s.tar.gz" % base)
+    with tarfile.open(sdist, "w:gz") as tf:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo("%s/%s" % (base, path))
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return sdist
+
+
 def build(root: Path) -> dict[str, str]:
     """Write wheels, matrix.json and locks under ``root``; return the environment that uses them offline."""
     wheels = root / "wheels"
@@ -49,6 +122,7 @@ def build(root: Path) -> dict[str, str]:
     files.update({"tensorflow/padding/m%04d.py" % i: "VALUE = %d\n" % i for i in range(PADDING_MODULES)})
     wheel = make_wheel(wheels, "tensorflow-cpu", "2.19.1", files)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    make_standin_sdist(wheels)
     matrix = {"schema_version": 1, "about": "test index", "common": [], "pairs": [],
               "targets": [{"profile": "cpu", "platform": "linux-x86_64", "requirements": ["tensorflow-cpu==2.19.1"],
                            "python": ">=3.9,<3.14", "why": "test", "source": "tests/localindex.py"}]}

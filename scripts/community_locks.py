@@ -1,0 +1,134 @@
+"""Hash-pinned locks for the community pair (TensorFlow 2.21 + tensorflow-metal-plugin), two per Python.
+
+The plugin is an sdist compiled against the TensorFlow already installed, without build isolation, so:
+
+- ``envs/locks/community/metal-community-macos-arm64-pyX.Y.txt``: step 1, the TensorFlow set plus the
+  plugin's build requirements (its pyproject.toml: setuptools>=64, wheel), resolved by uv for macOS arm64;
+- ``envs/locks/community/metal-community-plugin-macos-arm64-pyX.Y.txt``: step 2, the sdist pinned by its
+  sha256, installed with ``--no-build-isolation --no-deps`` (its one dependency, tensorflow==2.21.*, is step 1's).
+
+The Pythons are the cpXY tags of TensorFlow's macOS arm64 wheels within the plugin's Requires-Python. They live in
+their own folder so that `invoke lock`, which prunes envs/locks/*.txt to the matrix, leaves them alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from packaging.specifiers import SpecifierSet
+
+from checks import process
+from checks.errors import StepFailed
+from checks.matrix import LOCK_DIR, ROOT
+from scripts.locks import UV_PLATFORMS, _write_atomic
+from scripts.uvtool import require_uv, uv_env
+
+DATA_PATH = ROOT / "envs" / "metal-community.json"
+COMMUNITY_DIR = LOCK_DIR / "community"
+WHEEL_TAG = re.compile(r"-cp(\d)(\d+)-cp\d+-macosx_\d+_\d+_arm64\.whl$")
+
+
+def load(path: Path = DATA_PATH) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def supported_pythons(wheels: list[str], requires_python: str) -> list[str]:
+    """X.Y of every CPython that has a macOS arm64 wheel among ``wheels`` and that Requires-Python admits."""
+    spec = SpecifierSet(requires_python)
+    found = {"%s.%s" % m.groups() for m in map(WHEEL_TAG.search, wheels) if m}
+    return sorted((v for v in found if spec.contains(v + ".0")), key=lambda v: tuple(map(int, v.split("."))))
+
+
+def lock_paths(python: str, platform: str = "macos-arm64", out_dir: Path = COMMUNITY_DIR) -> tuple[Path, Path]:
+    """(step 1: TensorFlow set + build requirements, step 2: the plugin sdist) for one Python."""
+    return (out_dir / ("metal-community-%s-py%s.txt" % (platform, python)),
+            out_dir / ("metal-community-plugin-%s-py%s.txt" % (platform, python)))
+
+
+def tensorflow_set(data: dict[str, Any], common: list[str]) -> list[str]:
+    return [data["tensorflow"], *data["build_requires"], *common]
+
+
+def plugin_lock_text(data: dict[str, Any], python: str) -> str:
+    return ("# Step 2 of the community pair, %s, Python %s: install after step 1 (%s) with\n"
+            "#   python -m pip install --require-hashes --no-build-isolation --no-deps -r <this file>\n"
+            "# Source: %s\n%s==%s \\\n    --hash=sha256:%s\n") % (
+        data["platform"], python, lock_paths(python, data["platform"])[0].name, data["url"], data["plugin"],
+        data["version"], data["sha256"])
+
+
+def index_files(project: str) -> list[dict[str, Any]]:
+    """The files the package index lists for ``project`` (PEP 691 JSON: filename, hashes, requires-python)."""
+    request = urllib.request.Request("https://pypi.org/simple/%s/" % project,
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)["files"]
+    except (OSError, ValueError, KeyError) as exc:  # URLError is an OSError
+        raise StepFailed("cannot read the package index for %s: %s" % (project, exc),
+                         fix="check the network and PyPI, then run `python -m scripts.community_locks` again") from None
+
+
+def tensorflow_wheels(requirement: str) -> list[str]:
+    """The macOS arm64 wheel names the index lists for ``name==version``."""
+    name, version = requirement.split("==")
+    return sorted(f["filename"] for f in index_files(name)
+                  if f["filename"].startswith("%s-%s-" % (name, version)) and f["filename"].endswith("arm64.whl"))
+
+
+def compile_set(requirements: list[str], python: str, out: Path, header: str, uv: str | None = None) -> None:
+    """Resolve step 1 with uv for macOS arm64, every file hashed (the same flags as scripts/locks.py)."""
+    uv = uv or require_uv()
+    platform, macos = UV_PLATFORMS["macos-arm64"]
+    env = dict(uv_env(), MACOSX_DEPLOYMENT_TARGET=macos or "")
+    with tempfile.TemporaryDirectory() as tmp:
+        req_in = Path(tmp) / "requirements.in"
+        req_in.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        tmp_out = Path(tmp) / "lock.txt"
+        proc = process.run([uv, "pip", "compile", str(req_in), "--python-platform", platform, "--python-version",
+                            python, "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate",
+                            "-q", "-o", str(tmp_out)], timeout=900, env=env)
+        if not proc.ok:
+            raise StepFailed("uv could not resolve the community set for Python %s:\n%s" % (
+                python, proc.stderr or proc.error))
+        body = tmp_out.read_text(encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, header + body)
+
+
+def write_all(common: list[str], say: Callable[[str], None] = print, refresh_index: bool = True,
+              out_dir: Path = COMMUNITY_DIR) -> list[Path]:
+    """Re-derive the Pythons and the sdist's hash from the index, then write both locks for each Python."""
+    data = load()
+    if refresh_index:
+        data["tensorflow_wheels"] = tensorflow_wheels(data["tensorflow"])
+        sdist = next((f for f in index_files(data["plugin"]) if f["filename"] == data["sdist"]), None)
+        if sdist is None:
+            raise StepFailed("%s is no longer on the package index" % data["sdist"])
+        data["sha256"] = sdist["hashes"]["sha256"]
+        DATA_PATH.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    written = []
+    for python in supported_pythons(data["tensorflow_wheels"], data["requires_python"]):
+        step1, step2 = lock_paths(python, data["platform"], out_dir)
+        inputs = tensorflow_set(data, common)
+        header = ("# Step 1 of the community pair, %s, Python %s: the TensorFlow set and the plugin's build "
+                  "requirements\n# (no build isolation in step 2). Made by scripts/community_locks.py.\n"
+                  "# Inputs: %s\n") % (data["platform"], python, " ".join(inputs))
+        compile_set(inputs, python, step1, header)
+        _write_atomic(step2, plugin_lock_text(data, python))
+        say("  %s, %s" % (step1.name, step2.name))
+        written += [step1, step2]
+    for stale in sorted(set(out_dir.glob("*.txt")) - set(written)):
+        stale.unlink()
+    return written
+
+
+if __name__ == "__main__":  # python -m scripts.community_locks
+    from checks.matrix import load as load_matrix
+
+    write_all(list(load_matrix().common))
