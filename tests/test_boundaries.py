@@ -322,3 +322,19 @@ def test_elf_arch_of_this_interpreter():
 
     expected = platforms.arch_name(platform.machine())
     assert packages_probe.file_arch(os.path.realpath(sys.executable)) == expected
+
+
+# --- invoke matrix: every pair row carries that pair's own status and source ------------------------------
+
+def test_invoke_matrix_rows_carry_each_pairs_status_and_source():
+    done = subprocess.run([sys.executable, "-m", "invoke", "matrix"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.split("Known TensorFlow / plugin pairs:\n", 1)[1].splitlines()[1:]
+    pairs = K.matrix.pairs
+    assert len(rows) == len(pairs)
+    for row, p in zip(rows, pairs):
+        cells = row.split()
+        assert cells[:3] == [str(p.tensorflow).lstrip("="), p.plugin, str(p.metal)], row
+        assert p.status in cells[3:6], row
+        assert row.rstrip().endswith(p.source + ("  [%s: %s]" % (p.phase or "import", p.error) if p.error else "")), row
