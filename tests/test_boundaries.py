@@ -7,6 +7,7 @@ the machines and bundles they start from are the recorded ones of tests/machines
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import struct
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from checks import cli, platforms, timing
+from checks import cli, knowledge, platforms, timing
 from checks.errors import UsageError
 from checks.model import Options, Outcome, Status, fail, pass_, skip, warn
 from checks.probes import packages as packages_probe
@@ -89,6 +90,8 @@ def test_cv_warning_threshold_on_both_sides(cv, status):
 
 def test_figures_in_the_summary_are_percent_and_seconds():
     r = matmul.gpu(m1(gpu_cv=0.2), opts(), K)
+    assert r.summary.startswith("ran on GPU:0: ")
+    assert matmul.cpu(m1(), opts(), K).summary.startswith("n=2048 fp32 on CPU:0: ")
     assert "CV 20.0%" in r.summary and "median 0.2500 s of 10" in r.summary and "CV 20% > 10%" in r.summary
 
 
@@ -338,3 +341,35 @@ def test_invoke_matrix_rows_carry_each_pairs_status_and_source():
         assert cells[:3] == [str(p.tensorflow).lstrip("="), p.plugin, str(p.metal)], row
         assert p.status in cells[3:6], row
         assert row.rstrip().endswith(p.source + ("  [%s: %s]" % (p.phase or "import", p.error) if p.error else "")), row
+
+
+# --- the pair judgement: what the user report says of the import, and whether the static check agrees ------
+
+@pytest.mark.parametrize("tf, metal, verdict, reported_import, agrees", [
+    ("2.11.0", "0.8.0", "broken", "symbol not found in flat namespace", True),  # report and static: symbol
+    ("2.12.0", "0.8.0", "verified", "loads", True),                             # both: loads
+    ("2.9.0", "0.6.0", "broken", "loads", None),    # broken at run time: it imports; no static verdict
+    ("2.5.0", "0.1.2", "apple-claim", None, None),  # no user report of the import
+])
+def test_judgement_of_recorded_pairs(tf, metal, verdict, reported_import, agrees):
+    j = knowledge.judge_pair(K, tf, metal)
+    assert (j.verdict, j.reported_import, j.agrees) == (verdict, reported_import, agrees)
+
+
+def test_a_static_verdict_that_contradicts_the_report_disagrees():
+    broken, loads = knowledge.judge_pair(K, "2.11.0", "0.8.0"), knowledge.judge_pair(K, "2.12.0", "0.8.0")
+    assert dataclasses.replace(broken, static=loads.static).agrees is False  # report: symbol; static: loads
+    assert dataclasses.replace(loads, static=broken.static).agrees is False  # report: loads; static: symbol
+
+
+def test_a_broken_pair_explains_the_static_check_and_a_verified_one_does_not():
+    from checks.rules import packages as rules_packages
+    from tests.test_rules import packages
+
+    f = facts_for(machines.M1_NATIVE, pkgs=packages(tf="2.11.0", metal="0.8.0"))
+    r = rules_packages.metal(f, opts(), K)
+    assert r.status is Status.FAIL and r.details[0].startswith("source: ")
+    assert any("missing _TF_GetInputPropertiesList" in d for d in r.details[1:])
+    f = facts_for(machines.M1_NATIVE, pkgs=packages(tf="2.12.0", metal="0.8.0"))
+    r = rules_packages.metal(f, opts(), K)
+    assert r.status is Status.PASS and not any("missing" in d for d in r.details or [])
