@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,8 +77,10 @@ def test_matrix_that_is_not_json(tmp_path):
 
 
 @pytest.mark.network
+@pytest.mark.skipif(os.environ.get("TFM_CHECK_DRIFT") != "1",
+                    reason="PyPI moves on its own: set TFM_CHECK_DRIFT=1 (a scheduled job) to fail on drifted locks")
 def test_locks_have_not_drifted_from_pypi(tmp_path):
-    """Re-resolve every lock with uv and report any pin that changed (needs PyPI)."""
+    """Re-resolve every lock with uv and FAIL on any pin that changed (needs PyPI; opt in with TFM_CHECK_DRIFT=1)."""
     m = matrix.load()
     drift = []
     for target, py, path in locks.all_locks(m):
@@ -87,7 +90,7 @@ def test_locks_have_not_drifted_from_pypi(tmp_path):
             old, new = locks.pinned(path), locks.pinned(fresh)
             drift.append("%s: %s" % (path.name, sorted(set(new.items()) ^ set(old.items()))))
     if drift:
-        pytest.xfail("locks drifted from PyPI (run `invoke lock`):\n" + "\n".join(drift))
+        pytest.fail("locks drifted from PyPI (run `invoke lock`):\n" + "\n".join(drift))
 
 
 def test_invoke_matrix_prints_every_metal_release_with_a_source():
