@@ -20,7 +20,7 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from checks import console, knowledge, process, settings, views  # noqa: E402
+from checks import console, fixes, knowledge, process, settings, views  # noqa: E402
 from checks.cli import build_parser  # noqa: E402
 from checks.errors import TfmError, UsageError  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
@@ -71,7 +71,8 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
     "tensorflow": "refuse unless this TensorFlow version is the matrix's pin (known-broken pairs are explained)",
 })
-@front_door(interrupted="interrupted: run `invoke setup` again to repair the environment")
+@front_door(interrupted="interrupted; fix: .tools/bin/invoke setup  # again, with the same --env: it repairs the "
+                        "environment")
 def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None):
     """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine."""
     provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)
@@ -82,7 +83,7 @@ def _run_checks(env: str | None, args: list[str]) -> int:
     env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
     python = environment.python_of(env_path)
     if not python.exists():
-        raise UsageError("no environment at %s (no bin/python): run `invoke setup` first" % env_path)
+        raise UsageError("no environment at %s (no bin/python)" % env_path, fix=fixes.setup(env_path))
     run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = process.stream([str(python), "-m", "checks", *args], env=run_env, passthrough=True)
     return done.returncode if done.returncode in (0, 1, 2, 130, console.PIPE_CLOSED) else 2

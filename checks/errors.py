@@ -22,7 +22,8 @@ class TfmError(Exception):
 
     def line(self) -> str:
         """The one line the user reads."""
-        return self.message + ("; fix: %s" % self.fix if self.fix else "")
+        return self.message + "".join(("; fix: " if i == 0 else "\nfix: ") + fix
+                                      for i, fix in enumerate((self.fix or "").splitlines()))
 
 
 class UsageError(TfmError):

@@ -47,12 +47,24 @@ class EnvironmentFacts(TypedDict, total=False):
     is_venv: bool
 
 
+class LockFacts(TypedDict, total=False):
+    """The lock the setup marker names and what is installed against it (``checks.probes.packages``)."""
+
+    path: str
+    sha256: str
+    pins: dict[str, str]
+    installed: dict[str, str]
+    damaged: dict[str, list[str]]
+    error: str
+
+
 class PackagesFacts(TypedDict, total=False):
     """From ``checks.probes.packages.collect``."""
 
     versions: dict[str, str | None]
     metal_plugin: str | None
     environment: EnvironmentFacts
+    lock: LockFacts | None
     unmet: list[str]
     binaries: dict[str, list[str]]
     env: dict[str, str]

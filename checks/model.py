@@ -80,7 +80,7 @@ def warn(summary: str, fix: str | None = None, **kw: Any) -> Result:
     return Result(Status.WARN, summary, fix=fix, **kw)
 
 
-def fail(summary: str, fix: str, **kw: Any) -> Result:
+def fail(summary: str, fix: str | None, **kw: Any) -> Result:
     return Result(Status.FAIL, summary, fix=fix, **kw)
 
 

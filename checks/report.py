@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from checks import __version__
+from checks import __version__, fixes
 from checks.model import MARKS, Options, Outcome, Status
 
 SCHEMA_VERSION = "1"
@@ -46,7 +46,8 @@ def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.s
         for line in r.details:
             print("        %s" % line, file=stream)
         if r.fix and r.status in (Status.FAIL, Status.WARN):
-            print("      fix: %s" % r.fix, file=stream)
+            for fix in fixes.lines(r.fix):  # several steps: one fix line each, in order
+                print("      fix: %s" % fix, file=stream)
     c = counts(outcomes)
     print("\n%d checks: %d passed, %d warnings, %d failed, %d skipped" % (
         len(outcomes), c["pass"], c["warn"], c["fail"], c["skip"]), file=stream)

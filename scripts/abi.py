@@ -58,7 +58,7 @@ def download(spec: str, grid: dict[str, Any], say: Callable[[str], None], python
     if not done.ok or not found:
         last = (done.stderr or done.error or "no wheel %s" % pattern).strip().splitlines()[-1:]
         raise StepFailed("pip could not download %s: %s" % (spec, " ".join(last)),
-                         fix="check the network and PyPI, then run `invoke abi --refresh` again")
+                         fix=".tools/bin/invoke abi --refresh  # again, once the network and PyPI answer")
     return found[0]
 
 

@@ -71,7 +71,7 @@ def index_files(project: str) -> list[dict[str, Any]]:
             return json.load(response)["files"]
     except (OSError, ValueError, KeyError) as exc:  # URLError is an OSError
         raise StepFailed("cannot read the package index for %s: %s" % (project, exc),
-                         fix="check the network and PyPI, then run `python -m scripts.community_locks` again") from None
+                         fix=".tools/bin/python -m scripts.community_locks  # again, once PyPI answers") from None
 
 
 def tensorflow_wheels(requirement: str) -> list[str]:

@@ -30,6 +30,25 @@ def is_owned(env: Path) -> bool:
     return (env / OWNER).exists() or (env / MARKER).exists()
 
 
+def resolve(env: Path) -> Path:
+    """The real directory ``--env`` names, decided before any ownership or deletion question. A symbolic link
+    is followed only to an environment setup made (or an empty directory, such as one on a larger disk);
+    one to anything else, or to nothing, is refused: setup never deletes through a link what it did not make."""
+    if not env.is_symlink():
+        return env
+    real = Path(os.path.realpath(str(env)))
+    if not real.exists():
+        raise UsageError("--env %s is a link to %s, which does not exist; give the real path" % (env, real))
+    if not real.is_dir() or not (is_owned(real) or not any(real.iterdir())):
+        raise UsageError("--env %s is a link to %s, which was not created by invoke setup; refusing to change "
+                         "it through the link" % (env, real))
+    return real
+
+
+def owner_written(env: Path) -> bool:
+    return (env / OWNER).exists()
+
+
 def check_path(env: Path) -> None:
     """Refuse paths setup must not touch: a file, or a directory we cannot write."""
     if env.exists() and not env.is_dir():
@@ -62,8 +81,15 @@ def write_marker(env: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, env / MARKER)
 
 
+def unmark(env: Path) -> None:
+    """Remove the completion marker: the environment is about to change."""
+    (env / MARKER).unlink(missing_ok=True)
+
+
 def remove(env: Path) -> None:
     """Delete an environment setup owns: the marker first, the owner file last."""
+    if env.is_symlink():
+        raise UsageError("refusing to delete through the link %s: pass the real path" % env)
     if not is_owned(env):
         raise UsageError("refusing to delete %s: it was not created by invoke setup (no %s)" % (env, OWNER))
     (env / MARKER).unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from checks import platforms, process
+from checks import fixes, platforms, process
 from checks.matrix import PYTHONS
 from scripts.uvtool import find_uv, uv_env
 
@@ -69,29 +69,30 @@ def current() -> str:
     return sys.executable
 
 
-def candidates(environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Where a suitable Python may be: PATH, pyenv, Homebrew, python.org, uv-managed."""
+def candidates(environ: Mapping[str, str] = os.environ, minors: tuple[str, ...] = MINORS) -> list[str]:
+    """Where a suitable Python may be: PATH, pyenv, Homebrew, python.org, uv-managed (``minors``: which X.Y,
+    default the supported ones)."""
     found: list[str] = []
     path = environ.get("PATH", "")
-    for minor in MINORS:
+    for minor in minors:
         exe = shutil.which("python" + minor, path=path)
         if exe:
             found.append(exe)
     pyenv_root = environ.get("PYENV_ROOT") or os.path.join(environ.get("HOME", "~"), ".pyenv")
-    for minor in MINORS:
+    for minor in minors:
         found.extend(sorted(glob.glob(os.path.join(pyenv_root, "versions", minor + ".*", "bin", "python" + minor)),
                             reverse=True))
         found.extend(p.format(minor=minor) for p in FIXED_PLACES if os.path.exists(p.format(minor=minor)))
-    found.extend(_uv_managed())
+    found.extend(_uv_managed(minors))
     return list(dict.fromkeys(found))
 
 
-def _uv_managed() -> list[str]:
+def _uv_managed(minors: tuple[str, ...] = MINORS) -> list[str]:
     uv = find_uv()
     if not uv:
         return []
     out = []
-    for minor in MINORS:
+    for minor in minors:
         done = process.run([uv, "python", "find", "--managed-python", minor], timeout=15, env=uv_env())
         if done.ok and done.stdout.strip():
             out.append(done.stdout.strip())
@@ -113,8 +114,8 @@ def _key(interp: Interpreter) -> Version:
     return Version(interp.version)
 
 
-def install_hint(minor: str, os_name: str) -> str:
-    """The exact command that gets a Python ``minor``."""
-    if os_name == "macos":
-        return "brew install python@%s   (or: uv python install %s)" % (minor, minor)
-    return "uv python install %s   (or: pyenv install %s)" % (minor, minor)
+def install_fix(minor: str, env: Path) -> str:
+    """The fix lines that get a Python ``minor`` (uv of the tools environment; setup finds uv's Pythons)
+    and then build ``env`` with it."""
+    return "\n".join([".tools/bin/uv python install %s  # or: brew install python@%s, or pyenv install %s"
+                      % (minor, minor, minor), fixes.setup(env, "--python", minor)])

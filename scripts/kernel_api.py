@@ -76,7 +76,7 @@ def published_versions() -> list[str]:
     if not done.ok:
         last = (done.stderr or done.error or "").strip().splitlines()[-1:]
         raise StepFailed("pip could not list the TensorFlow releases: %s" % " ".join(last),
-                         fix="check the network and PyPI, then run `invoke abi --refresh` again")
+                         fix=".tools/bin/invoke abi --refresh  # again, once the network and PyPI answer")
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("Available versions:")), "")
     return [v.strip() for v in line.split(":", 1)[-1].split(",") if v.strip()]
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from checks import process
+from checks import completeness, process
 from checks.errors import StepFailed
 from checks.matrix import LOCK_DIR, Matrix, Target, python_versions
 from scripts.uvtool import require_uv, uv_env
@@ -143,14 +143,8 @@ def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOC
 
 
 def pinned(lock: Path) -> dict[str, str]:
-    """name -> version of every ``name==version`` line of a lock file."""
-    pins = {}
-    for line in lock.read_text(encoding="utf-8").splitlines():
-        line = line.split(";")[0].strip().rstrip("\\").strip()
-        if line and not line.startswith(("#", "--")) and "==" in line:
-            name, version = line.split("==", 1)
-            pins[name.strip().lower()] = version.strip()
-    return pins
+    """name -> version of every ``name==version`` line of a lock file (names normalised, PEP 503)."""
+    return completeness.lock_pins(lock)
 
 
 def unhashed(lock: Path) -> list[str]:

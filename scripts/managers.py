@@ -80,3 +80,19 @@ def install(manager: str, env: Path, lock: Path, signatures: Sequence[Signature]
     else:
         run_installer([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
                        "--no-input", "--no-compile", "-r", str(lock)], signatures)
+
+
+def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signatures: Sequence[Signature]) -> None:
+    """Install the lock into an existing environment in place: missing and other-version distributions are
+    replaced by the locked ones (hashes required), ``reinstall`` ones rewritten; the user's extras stay."""
+    py = str(python_of(env))
+    if manager == "uv":
+        argv = [require_uv(), "pip", "install", "--python", py, "--require-hashes", "--no-deps", "--only-binary",
+                ":all:", "-r", str(lock)]
+        for name in reinstall:
+            argv += ["--reinstall-package", name]
+        run_installer(argv, signatures, env=uv_env())
+    else:
+        run_installer([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
+                       "--no-input", "--no-compile", "-r", str(lock)] + (["--force-reinstall"] if reinstall else []),
+                      signatures)

@@ -16,11 +16,11 @@ from typing import Any, Callable
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from checks import __version__, matrix, platforms, process
+from checks import __version__, completeness, fixes, matrix, platforms, process
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import ROOT, Target
-from scripts import environment, interpreters, locks, managers, network
+from scripts import environment, envlock, interpreters, locks, managers, network, repair
 from scripts.progress import Steps
 from scripts.uvtool import require_uv, uv_env
 
@@ -53,7 +53,7 @@ def platform_of(interp: interpreters.Interpreter) -> str:
     return platforms.platform_key(platforms.os_name(interp.system), interp.arch)
 
 
-def check_tensorflow_request(k: Knowledge, profile: str, version: str) -> None:
+def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str | None = None) -> None:
     """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned."""
     if not valid_version(version):
         raise UsageError("--tensorflow %r is not a version" % version)
@@ -62,8 +62,9 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str) -> None:
         pin_tf, plugin, pin_plugin = working
         j = judge_pair(k, version, pin_plugin, plugin)
         if j.verdict == "broken":
-            raise UsageError("%s %s (source: %s). Working alternative: %s (invoke setup --tensorflow %s)"
-                             % (j.label, j.reason, j.source, j.alternative, pin_tf))
+            raise UsageError("%s %s (source: %s). Working alternative: %s" % (j.label, j.reason, j.source,
+                                                                                 j.alternative),
+                             fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", pin_tf, why="the working pair"))
     pins = {t.tensorflow_pin[1] for t in k.matrix.targets if profile in ("auto", t.profile)}
     if version not in pins:
         raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, edit the matrix's "
@@ -77,14 +78,14 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     if tensorflow:
-        check_tensorflow_request(k, profile, tensorflow)
-    env_path = Path(env).expanduser() if env else DEFAULT_ENV
+        check_tensorflow_request(k, profile, tensorflow, env)
+    env_path = environment.resolve(Path(env).expanduser() if env else DEFAULT_ENV)
     environment.check_path(env_path)
     if env_path.is_dir() and any(env_path.iterdir()) and not environment.is_owned(env_path):
         raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
                     % env_path)
     manager = managers.resolve(manager)
-    given = _interpreter_from(python)
+    given = _interpreter_from(python, env_path)
     on_as = apple_silicon()
     os_name = platforms.os_name(given.system)
     prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
@@ -100,30 +101,35 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         found = interpreters.find(target.python, arch, interpreters.candidates())
         newest = matrix.python_versions(target.python)[-1]
         if found is None:
-            raise UsageError("%s, and no suitable Python (%s, %s) was found on PATH, pyenv, Homebrew or uv. "
-                             "Get one with: %s, then: invoke setup --python %s"
-                             % (why, target.python, arch, interpreters.install_hint(newest, os_name), newest))
+            raise UsageError("%s, and no suitable Python (%s, %s) was found on PATH, pyenv, Homebrew or uv"
+                             % (why, target.python, arch), fix=interpreters.install_fix(newest, env_path))
         say("      %s; using %s" % (why, found.describe()))
         interp = found
     lock = target.lock_path(interp.minor)
     if not lock.exists():
-        raise UsageError("no lock file %s: run `invoke lock`" % matrix.shown(lock))
+        raise UsageError("no lock file %s" % matrix.shown(lock), fix=fixes.command("lock", why="writes every lock"))
     problem = locks.malformed(lock)
     if problem:
-        raise UsageError("lock file %s is malformed: %s; run `invoke lock` to regenerate it"
-                         % (matrix.shown(lock), problem))
+        raise UsageError("lock file %s is malformed: %s" % (matrix.shown(lock), problem),
+                         fix=fixes.command("lock", why="regenerates every lock"))
+    if tensorflow and tensorflow != target.tensorflow_pin[1]:
+        raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
+                         % ((tensorflow, prof, plat) + target.tensorflow_pin),
+                         fix=fixes.setup(env_path, "--tensorflow", target.tensorflow_pin[1],
+                                         why="this platform's pin"))
     return Plan(prof, reason, target, interp, lock, manager, env_path)
 
 
-def _interpreter_from(python: str | None) -> interpreters.Interpreter:
+def _interpreter_from(python: str | None, env: Path) -> interpreters.Interpreter:
+    """``--python``: a version X.Y (any found, also one outside the supported range: plan then falls back as
+    for a path), a path, or the interpreter the tools environment was made from."""
     if python and all(part.isdigit() for part in python.split(".")) and python.count(".") == 1:
         spec = SpecifierSet("==%s.*" % python)
-        paths = [interpreters.current()] + interpreters.candidates()
+        paths = [interpreters.current()] + interpreters.candidates(minors=(python,))
         found = next((i for i in map(interpreters.probe, paths) if i and spec.contains(i.version)), None)
         if found is None:
-            raise UsageError("--python %s: no such interpreter found. Get one with: %s"
-                             % (python, interpreters.install_hint(python, "macos" if sys.platform == "darwin"
-                                                                else "linux")))
+            raise UsageError("--python %s: no such interpreter found" % python,
+                             fix=interpreters.install_fix(python, env))
         return found
     path = python or interpreters.current()
     interp = interpreters.probe(path)
@@ -157,6 +163,38 @@ def up_to_date(p: Plan) -> bool:
         and (marker.get("python") or {}).get("version") == p.interpreter.version
 
 
+def _repair(k: Knowledge, p: Plan, drift: completeness.Drift, steps: Steps, start: float) -> Plan:
+    """Put a drifted environment back to its lock in place; the marker goes first and comes back only
+    once the environment answers as locked."""
+    _check_index(p)
+    print("Environment %s departs from %s: %s" % (p.env, matrix.shown(p.lock), "; ".join(drift.describe())),
+          file=sys.stderr)
+    steps.total = 1
+    with steps.step("Repair in place from the lock (hashes required)"):
+        environment.unmark(p.env)
+        environment.claim(p.env)
+        managers.repair(p.manager, p.env, p.lock, sorted(drift.damaged), k.signatures)
+    after = repair.drift_of(p.env, p.lock)
+    if after is None or not after.ok:
+        raise StepFailed("the repair left %s unlike its lock (%s)" % (
+            p.env, "; ".join(after.describe()) if after else "its Python does not answer"),
+            fix=fixes.setup(p.env, "--force", why="rebuilds it"))
+    environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
+    print("Environment repaired: %s (%s; %.1f s). Next: %s" % (
+        p.env, "; ".join(drift.describe()), time.monotonic() - start, fixes.command("verify", env=p.env)),
+        file=sys.stderr)
+    return p
+
+
+def _check_index(p: Plan) -> None:
+    """Stop before changing anything when the index cannot serve the install."""
+    url = network.index_url(p.manager)
+    why = _index_refuses(p, url) if url else None
+    if url and why:
+        raise StepFailed("%s. Nothing was changed%s." % (
+            network.refusal(url, why, p.manager), "; %s is untouched" % p.env if p.env.exists() else ""))
+
+
 def _index_refuses(p: Plan, url: str) -> str | None:
     """Why the index cannot serve this install, asked with the installer's own trust store (None: it can)."""
     pins = locks.pinned(p.lock)
@@ -179,15 +217,24 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
                          "lock    %s (%s)" % (matrix.shown(p.lock), ", ".join(p.target.requirements)),
                          "env     %s (manager: %s)" % (p.env, p.manager)]:
         steps.note(line.strip())
-    if p.env.exists() and not force and up_to_date(p):
+    with envlock.held(p.env):
+        return _build(k, p, force, steps, start)
+
+
+def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Plan:
+    """Setup's work, under the environment's lock: nothing, an in-place repair, or a (re)build."""
+    drift = repair.drift_of(p.env, p.lock) if p.env.exists() and not force and up_to_date(p) else None
+    if drift is not None and drift.ok and not environment.owner_written(p.env):
+        environment.claim(p.env)
+        print("Environment %s is complete; its owner file was missing and is written again." % p.env, file=sys.stderr)
+        return p
+    if drift is not None and drift.ok:
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
               % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
         return p
-    url = network.index_url(p.manager)
-    why = _index_refuses(p, url) if url else None
-    if url and why:
-        raise StepFailed("%s. Nothing was changed%s." % (
-            network.refusal(url, why, p.manager), "; %s is untouched" % p.env if p.env.exists() else ""))
+    if drift is not None:
+        return _repair(k, p, drift, steps, start)
+    _check_index(p)
     stale = p.env.exists() and any(p.env.iterdir())
     steps.total = 4 if stale else 3
     if stale:
@@ -199,6 +246,6 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
     with steps.step("Install %d pinned packages (hashes required)" % len(locks.pinned(p.lock))):
         managers.install(p.manager, p.env, p.lock, k.signatures)
     environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
-    print("Environment ready: %s (%.0f s). Next: invoke verify" % (p.env, time.monotonic() - start),
-          file=sys.stderr)
+    print("Environment ready: %s (%.0f s). Next: %s" % (p.env, time.monotonic() - start,
+                                                        fixes.command("verify", env=p.env)), file=sys.stderr)
     return p

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from checks.facts import EnvironmentFacts, PackagesFacts
+from checks.facts import EnvironmentFacts, LockFacts, PackagesFacts
 from checks.markers import MARKER, OWNER
+from checks.probes import installed
 
 DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tensorflow-metal",
                  "keras", "tf-keras", "numpy", "packaging", "psutil")
@@ -24,7 +27,9 @@ def collect(prefix: str | None = None) -> PackagesFacts:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": _environment(prefix or sys.prefix),
+    environment = _environment(prefix or sys.prefix)
+    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": environment,
+            "lock": lock_state(environment.get("marker")),
             "unmet": unmet_requirements(), "binaries": binary_arches(),
             "env": {k: os.environ[k] for k in ("TF_USE_LEGACY_KERAS",) if k in os.environ}}
 
@@ -102,6 +107,24 @@ def _metal_plugin() -> str | None:
             path = Path(str(f.locate()))
             return str(path) if path.exists() else None
     return None
+
+
+def lock_state(marker: dict[str, Any] | None) -> LockFacts | None:
+    """The lock the marker names, its pins, and how the installed distributions depart from them."""
+    if not marker or not marker.get("lock"):
+        return None
+    from checks import completeness
+    from checks.matrix import ROOT
+
+    path = ROOT / marker["lock"]  # shown relative to the repository, or absolute (Path keeps an absolute one)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return {"path": str(path), "error": "cannot read the lock: %s" % exc.strerror}
+    pins = completeness.pins(data.decode("utf-8", "replace"))
+    found = installed.collect(set(pins))
+    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "pins": pins,
+            "installed": found["installed"], "damaged": found["damaged"]}
 
 
 def _environment(prefix: str) -> EnvironmentFacts:

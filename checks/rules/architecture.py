@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
+from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.rules.common import GITHUB_VM, no_metal_reason
-
-NATIVE_PYTHON_FIX = ("install a native arm64 Python and rebuild: `brew install python@3.12` (Homebrew in "
-                     "/opt/homebrew) or `uv python install 3.12`, then "
-                     "`invoke setup --force --python /opt/homebrew/bin/python3.12`")
 
 
 def interpreter(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -20,11 +17,13 @@ def interpreter(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep = {k: s.get(k) for k in ("os", "hardware_arch", "interpreter_arch", "translated", "python_executable")}
     if s["os"] == "macos" and s.get("translated"):
         return fail("%s runs under Rosetta on Apple Silicon: TensorFlow cannot reach the GPU" % what,
-                    NATIVE_PYTHON_FIX, facts=keep,
-                    details=["hw.optional.arm64 = 1 and sysctl.proc_translated = 1"])
+                    fixes.repair(facts, "--force", "--python", "3.12",
+                                 why="a native arm64 Python 3.12; without one: brew install python@3.12"),
+                    facts=keep, details=["hw.optional.arm64 = 1 and sysctl.proc_translated = 1"])
     if options.profile == "metal" and not (s["os"] == "macos" and s["interpreter_arch"] == "arm64"):
         return fail("the metal profile needs macOS on Apple Silicon; this is %s on %s" % (what, s["os"]),
-                    "invoke setup --profile cpu", facts=keep)
+                    fixes.command("verify", "--profile", "cpu", env=fixes.env_of(facts),
+                                  why="this machine has no Metal GPU"), facts=keep)
     if s["os"] == "macos" and s["interpreter_arch"] == "arm64":
         return pass_("native %s on Apple Silicon" % what, facts=keep)
     reason = no_metal_reason(facts, options.profile)
@@ -44,8 +43,9 @@ def virtualization(facts: Facts, options: Options, k: Knowledge) -> Result:
     summary = "macOS virtual machine (%s): GPU checks are skipped" % (s.get("model") or "kern.hv_vmm_present = 1")
     if options.require_gpu:
         return fail(summary.replace("are skipped", "cannot pass"),
-                    "run on a bare-metal Apple Silicon Mac (a self-hosted runner)", details=[GITHUB_VM], facts=keep)
-    return warn(summary, "for GPU checks, use a bare-metal Apple Silicon Mac", details=[GITHUB_VM], facts=keep)
+                    None, details=[GITHUB_VM, "run it on a bare-metal Apple Silicon Mac (a self-hosted runner)"],
+                    facts=keep)
+    return warn(summary, details=[GITHUB_VM, "for GPU checks, use a bare-metal Apple Silicon Mac"], facts=keep)
 
 
 def macos_version(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -56,16 +56,19 @@ def macos_version(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep = {"macos_version": raw, "compat_mode": s.get("macos_compat_mode")}
     if s.get("macos_compat_mode"):
         return warn("Python sees macOS 10.16 (compatibility mode); pip then rejects macOS 12 wheels",
-                    "SYSTEM_VERSION_COMPAT=0 invoke setup --force", facts=keep)
+                    None, details=["run setup with SYSTEM_VERSION_COMPAT=0 in its environment: "
+                                   "SYSTEM_VERSION_COMPAT=0 .tools/bin/invoke setup --force --env "
+                                   + fixes.env_arg(fixes.env_of(facts))], facts=keep)
     if not raw:
         return skip("unknown: sw_vers did not answer (or was not recorded)", facts=keep)
     try:
         version = Version(raw)
     except InvalidVersion:
-        return warn("macOS version not recognised: %r" % raw, "report `sw_vers -productVersion`", facts=keep)
+        return warn("macOS version not recognised: %r" % raw, details=["report `sw_vers -productVersion`"],
+                    facts=keep)
     if version < Version("12.0") and options.profile == "metal":
         return fail("macOS %s is older than 12.0, the minimum of tensorflow-metal and TensorFlow's arm64 wheels"
-                    % raw, "upgrade to macOS 12 or newer", facts=keep)
+                    % raw, None, details=["upgrade to macOS 12 or newer"], facts=keep)
     return pass_("macOS %s" % raw, facts=keep)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from checks import fixes
 from checks.facts import Facts
 from checks.model import Options, Result, fail, skip
 
@@ -47,6 +48,12 @@ def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
     if not reason:
         return None
     if options.require_gpu:
-        return fail("--require-gpu: %s (%s)" % (what, reason),
-                    "run on a bare-metal Apple Silicon Mac with `invoke setup --profile metal`")
+        s = facts["system"]
+        metal_here = s["os"] == "macos" and s.get("hardware_arch") == "arm64" and not s.get("translated") \
+            and not s.get("vm")
+        if metal_here:  # only the cpu profile stands in the way
+            return fail("--require-gpu: %s (%s)" % (what, reason), fixes.repair(
+                facts, "--profile", "metal", "--force", why="rebuilds it with tensorflow-metal"))
+        return fail("--require-gpu: %s (%s)" % (what, reason), None,
+                    details=["this machine cannot run the metal profile: use a bare-metal Apple Silicon Mac"])
     return skip(reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from checks import fixes
 from checks.facts import Facts, Matmul, MatmulSide, TensorFlowFacts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
@@ -25,12 +26,13 @@ def _figures(m: Mapping[str, Any]) -> str:
 MAX_CV = 0.10  # docs/facts/performance.md#timing: flag timings whose spread exceeds 10 %
 
 
-def _timed_result(summary: str, m: Mapping[str, Any], facts: Mapping[str, Any]) -> Result:
+def _timed_result(summary: str, m: Mapping[str, Any], facts: Mapping[str, Any], env: str) -> Result:
     """Pass, or warn when the repetitions scattered too much for the figure to be trusted."""
     if m["cv"] > MAX_CV:
         return warn(summary + " — timing disturbed (CV %.0f%% > %.0f%%)" % (100 * m["cv"], 100 * MAX_CV),
-                    "re-run on an idle machine (other load, thermal throttling or Low Power Mode scatter the "
-                    "timings), or give it a larger --budget", facts=facts)
+                    fixes.command("verify", "--budget", "5", env=env,
+                                  why="a longer run, on an idle machine (load, heat, Low Power Mode scatter timings)"),
+                    facts=facts)
     return pass_(summary, facts=facts)
 
 
@@ -41,11 +43,12 @@ def _not_run(facts: Facts) -> Result:
     return skip("TensorFlow did not import" if not tf_imported(facts) else "the probe stopped at stage %r" % stage)
 
 
-def _accuracy_fail(m: Mapping[str, Any], n: int, tol: float, where: str) -> Result | None:
+def _accuracy_fail(m: Mapping[str, Any], n: int, tol: float, where: str, env: str) -> Result | None:
     if m["error_rel"] > tol:
         return fail("%s matmul gives wrong numbers: error %.2e exceeds the fp32 tolerance %.2e (n=%d)"
                     % (where, m["error_rel"], tol, n),
-                    "report this with `invoke verify --json out.json`; do not trust this device's results",
+                    fixes.command("report", "--out", "matmul-bug", env=env,
+                                  why="a bundle for a bug report; do not trust this device's results"),
                     facts=m)
     return None
 
@@ -55,11 +58,14 @@ def cpu(facts: Facts, options: Options, k: Knowledge) -> Result:
     if m is None:
         return _not_run(facts)
     if "error" in m:
-        return fail("CPU matmul failed: %s" % m["error"], "see the TensorFlow probe's stderr", facts=m)
+        return fail("CPU matmul failed: %s" % m["error"], fixes.command(
+            "report", "--out", "matmul-bug", env=fixes.env_of(facts), why="the bundle holds the probe's stderr"),
+            facts=m)
     mm = facts["tensorflow"]["matmul"]
-    bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "CPU")
+    bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "CPU", fixes.env_of(facts))
     return bad or _timed_result("n=%d fp32 on %s: %s" % (mm["n"], m["placed"].split("device:")[-1], _figures(m)),
-                                m, {**m, "n": mm["n"], "tolerance": mm["tolerance"]})
+                                m, {**m, "n": mm["n"], "tolerance": mm["tolerance"]},
+                                fixes.env_of(facts))
 
 
 def _gpu_or_skip(facts: Facts, options: Options):
@@ -78,14 +84,15 @@ def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
         return early
     if "error" in m:
         return fail("TensorFlow refused to place the matmul on %s: %s" % (m["requested"], m["error"]),
-                    "the GPU is not usable: see the devices check", facts=m)
+                    None, details=["the GPU is not usable: see the devices check"], facts=m)
     placed = m["placed"]
     if "GPU" not in placed.rsplit("/", 1)[-1].upper():
         return fail("requested %s but the result came from %s: a silent CPU fallback" % (m["requested"], placed),
-                    "the Metal device is not doing the work: check the devices and packages results", facts=m)
+                    None, details=["the Metal device is not doing the work: see the devices and packages checks"],
+                    facts=m)
     mm = facts["tensorflow"]["matmul"]
-    bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "GPU")
-    return bad or _timed_result("ran on %s: %s" % (placed.split("device:")[-1], _figures(m)), m, m)
+    bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "GPU", fixes.env_of(facts))
+    return bad or _timed_result("ran on %s: %s" % (placed.split("device:")[-1], _figures(m)), m, m, fixes.env_of(facts))
 
 
 def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -100,8 +107,9 @@ def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
     summary = "GPU %.1f× the CPU (%.0f vs %.0f GFLOP/s; threshold %.1f×)" % (
         ratio, g["gflops"], c["gflops"], options.min_speedup)
     if ratio < options.min_speedup:
-        return fail(summary, "a GPU barely faster than the CPU is not doing the work (throttled, Low Power "
-                             "Mode, or a virtual GPU); lower the bar with --min-speedup only if you know why",
+        return fail(summary, None, details=["a GPU barely faster than the CPU is not doing the work (throttled, "
+                                            "Low Power Mode, or a virtual GPU); lower the bar with --min-speedup "
+                                            "only if you know why"],
                     facts=keep)
     return pass_(summary, facts=keep)
 
@@ -123,6 +131,7 @@ def efficiency(facts: Facts, options: Options, k: Knowledge) -> Result:
     summary = "%.0f GFLOP/s = %.0f%% of the %s's %.2f TFLOPS FP32 peak (tensorflow-metal: ~%.0f%% at large n)" % (
         g["gflops"], 100 * fraction, c.name, c.peak_gflops / 1000, 100 * t["tfmetal_typical_fraction"])
     if fraction < t["warn_below_fraction"]:
-        return warn(summary, "far below normal: check Low Power Mode, the power adapter and thermal throttling, "
-                             "and re-run with a larger --budget", facts=keep)
+        return warn(summary, fixes.command("verify", "--budget", "5", env=fixes.env_of(facts),
+                                           why="far below normal: check Low Power Mode, the power adapter and heat"),
+                    facts=keep)
     return pass_(summary, facts=keep)

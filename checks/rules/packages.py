@@ -6,6 +6,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge, judge_pair
 from checks.model import Options, Result, fail, pass_, skip, warn
@@ -27,18 +28,19 @@ def tensorflow(facts: Facts, options: Options, k: Knowledge) -> Result:
     installed = _installed_tf(versions)
     keep = {"installed": installed, "platform": platform, "profile": options.profile}
     if not installed:
-        return fail("TensorFlow is not installed in this environment", "invoke setup", facts=keep)
+        return fail("TensorFlow is not installed in this environment",
+                    fixes.repair(facts, why="installs the hash-locked set"), facts=keep)
     if target is None:
         return warn("no %s target for %s in the matrix; cannot judge %s" % (
             options.profile, platform, ", ".join("%s %s" % kv for kv in installed.items())),
-            "see `invoke matrix` for the supported platforms", facts=keep)
+            fixes.command("matrix", why="lists the supported platforms"), facts=keep)
     dist, pinned = target.tensorflow_pin
     keep["pinned"] = {dist: pinned}
     if installed.get(dist) == pinned:
         return pass_("%s %s, as the matrix pins for %s/%s" % (dist, pinned, options.profile, platform), facts=keep)
     return warn("%s installed; the matrix pins %s==%s for %s/%s" % (
         ", ".join("%s %s" % kv for kv in installed.items()), dist, pinned, options.profile, platform),
-        "python -m pip install '%s==%s'   (or: invoke setup --force)" % (dist, pinned), facts=keep)
+        fixes.repair(facts, why="installs %s==%s from the lock" % (dist, pinned)), facts=keep)
 
 
 def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -51,24 +53,24 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
     if options.profile != "metal":
         if installed_metal:
             return warn("tensorflow-metal %s is installed, but the cpu profile does not use it" % installed_metal,
-                        "python -m pip uninstall tensorflow-metal", facts=keep)
+                        fixes.repair(facts, why="syncs the env to the cpu lock, which has no tensorflow-metal"),
+                        facts=keep)
         return skip(no_metal_reason(facts, options.profile) or "cpu profile", facts=keep)
-    want = k.alternative() or "invoke setup --profile metal"
+    want = fixes.repair(facts, why="installs the pinned pair %s from the lock" % (k.alternative() or "of the matrix"))
     if not installed_metal:
         return fail("tensorflow-metal is not installed: TensorFlow will see no GPU",
-                    "python -m pip install %s" % want, facts=keep)
+                    want, facts=keep)
     if not plugin:
         return fail("tensorflow-metal %s is installed but libmetal_plugin.dylib is missing" % installed_metal,
-                    "python -m pip install --force-reinstall tensorflow-metal==%s" % installed_metal, facts=keep)
+                    fixes.repair(facts, "--force", why="reinstalls every file of the hash-locked set"), facts=keep)
     tf_version = next(iter(_installed_tf(versions).values()), None)
     if tf_version is None:
-        return fail("tensorflow-metal %s without TensorFlow" % installed_metal, "python -m pip install %s" % want,
-                    facts=keep)
+        return fail("tensorflow-metal %s without TensorFlow" % installed_metal, want, facts=keep)
     try:
         j = judge_pair(k, tf_version, installed_metal)
     except InvalidVersion:
         return warn("TensorFlow %s + tensorflow-metal %s: not versions the matrix can judge" % (
-            tf_version, installed_metal), "python -m pip install %s" % want, facts=keep)
+            tf_version, installed_metal), want, facts=keep)
     if j.static is not None:
         keep["static_verdict"] = j.static.to_json()
     keep.update({"verdict": j.verdict, "source": j.source})
@@ -76,9 +78,9 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
         keep["pair_status"] = j.reported.status
     details = ["source: " + j.source] + (j.static.explain() if j.static and j.verdict == "broken" else [])
     if j.verdict == "broken":
-        return fail("%s %s" % (j.label, j.reason), "python -m pip install %s" % want, details=details, facts=keep)
+        return fail("%s %s" % (j.label, j.reason), want, details=details, facts=keep)
     if j.verdict != "verified":
-        return warn("%s: %s" % (j.label, j.reason), "python -m pip install %s   (a verified pair)" % want,
+        return warn("%s: %s" % (j.label, j.reason), want,
                     details=details, facts=keep)
     return pass_("%s: %s" % (j.label, j.reason), details=details, facts=keep)
 
@@ -95,24 +97,26 @@ def consistency(facts: Facts, options: Options, k: Knowledge) -> Result:
     pk = facts["packages"]
     versions = pk["versions"]
     installed = _installed_tf(versions)
-    problems: list[tuple[str, str]] = []  # (problem, fix)
+    problems: list[tuple[str, str | None]] = []  # (problem, fix command or None)
     if len(set(installed.values())) > 1 or {"tensorflow-cpu", "tensorflow-intel"} & set(installed) and \
             "tensorflow" in installed:
         listed = ", ".join("%s %s" % kv for kv in sorted(installed.items()))
         problems.append(("conflicting TensorFlow distributions share one package directory: %s" % listed,
-                         "python -m pip uninstall -y %s, then invoke setup --force" % " ".join(sorted(installed))))
+                         fixes.repair(facts, "--force", why="rebuilds it with only the locked TensorFlow")))
     tf_version = next(iter(installed.values()), None)
     try:
-        problems += _keras(tf_version, versions, pk.get("env") or {}) if tf_version else []
+        keras_fix = fixes.repair(facts, why="installs the locked Keras")
+        problems += _keras(tf_version, versions, pk.get("env") or {}, keras_fix) if tf_version else []
     except InvalidVersion:
         pass
-    problems += [(u, "invoke setup --force   (reinstalls the hash-locked set)") for u in pk.get("unmet") or []]
+    problems += [(u, fixes.repair(facts, why="installs the hash-locked set")) for u in pk.get("unmet") or []]
     interp = facts["system"]["interpreter_arch"]
     foreign = {d: a for d, a in (pk.get("binaries") or {}).items() if interp not in a and "universal" not in a}
     if foreign:
         problems.append(("native code built for another CPU than this %s interpreter: %s" % (
             interp, ", ".join("%s (%s)" % (d, "/".join(a)) for d, a in sorted(foreign.items()))),
-            "invoke setup --force with a native %s Python" % facts["system"].get("hardware_arch", interp)))
+            fixes.repair(facts, "--force", why="rebuilds it; setup picks a native %s Python"
+                         % facts["system"].get("hardware_arch", interp))))
     keep = {"problems": [p for p, _ in problems], "unmet": pk.get("unmet"), "binaries": pk.get("binaries")}
     if not problems:
         return pass_("no conflicting distributions, unmet requirements or foreign binaries", facts=keep)
@@ -120,24 +124,25 @@ def consistency(facts: Facts, options: Options, k: Knowledge) -> Result:
                 problems[0][1], details=[p for p, _ in problems[1:]], facts=keep)
 
 
-def _keras(tf_version: str, versions: dict[str, Any], env: dict[str, str]) -> list[tuple[str, str]]:
+def _keras(tf_version: str, versions: dict[str, Any], env: dict[str, str],
+           repair: str) -> list[tuple[str, str | None]]:
     """TensorFlow 2.16+ needs Keras 3; 2.13-2.15 need Keras 2 of the same minor; tf-keras follows TensorFlow."""
-    out = []
+    out: list[tuple[str, str | None]] = []
     tf_minor = _minor(tf_version)
     keras = versions.get("keras")
     if keras and tf_minor >= (2, 16) and Version(keras).major < 3:
         out.append(("Keras %s with TensorFlow %s, which needs Keras 3" % (keras, tf_version),
-                    "python -m pip install 'keras>=3'   "
-                    "(Keras 2 code: install tf-keras and set TF_USE_LEGACY_KERAS=1)"))
+                    repair))
     if keras and (2, 13) <= tf_minor < (2, 16) and _minor(keras) != tf_minor:
         out.append(("Keras %s with TensorFlow %s, which needs Keras %d.%d" % ((keras, tf_version) + tf_minor),
-                    "python -m pip install 'keras~=%d.%d.0'" % tf_minor))
+                    repair))
     tf_keras = versions.get("tf-keras")
     if tf_keras and _minor(tf_keras) != tf_minor:
         out.append(("tf-keras %s does not match TensorFlow %s" % (tf_keras, tf_version),
-                    "python -m pip install 'tf-keras~=%d.%d.0'" % tf_minor))
+                    repair))
     legacy = env.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")
     if legacy and not tf_keras:
-        out.append(("TF_USE_LEGACY_KERAS is set but tf-keras is not installed: tf.keras will fail to import",
-                    "python -m pip install 'tf-keras~=%d.%d.0'   (or unset TF_USE_LEGACY_KERAS)" % tf_minor))
+        out.append(("TF_USE_LEGACY_KERAS is set but tf-keras is not installed: tf.keras will fail to import "
+                    "(unset it, or add tf-keras~=%d.%d.0 to your project)" % tf_minor,
+                    None))  # not setup's to change: unset TF_USE_LEGACY_KERAS, or add tf-keras to your project
     return out

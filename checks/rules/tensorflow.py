@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks import fixes
 from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
@@ -26,12 +27,13 @@ def _explained(result: Result, stderr: str, k: Knowledge, machine: Machine) -> R
     if not found:
         return result
     d = found[0]
-    details = ["cause: " + d.cause] + ["also: [%s] %s" % (x.id, x.cause) for x in found[1:]] + result.details
+    details = (["cause: " + d.cause, "what helps: " + d.fix] + ["also: [%s] %s" % (x.id, x.cause) for x in found[1:]]
+               + result.details)
     facts = {**result.facts, "diagnoses": [x.to_json() for x in found]}
     summary = result.summary
     if summary.startswith(IMPORT_FAILED):  # quote the recognised error, not whatever line came last
         summary = IMPORT_FAILED + d.evidence[:300]
-    return Result(result.status, summary + " [%s]" % d.id, details, d.fix, facts)
+    return Result(result.status, summary + " [%s]" % d.id, details, result.fix, facts)
 
 
 def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -57,16 +59,19 @@ def _imported(facts: Facts) -> Result:
     tail = _stderr_tail(proc)
     if proc.get("timed_out"):
         return fail("`import tensorflow` hung: killed after %s" % proc.get("error", "the timeout"),
-                    "run `python -c 'import tensorflow'` in the environment to see where it stops",
+                    fixes.repair(facts, "--force", why="reinstalls the hash-locked set; if it still hangs, run "
+                                "python -X faulthandler -c 'import tensorflow' in the env to see where it stops"),
                     details=tail, facts=keep)
     if proc.get("signal"):
         return fail("the TensorFlow child died from %s while importing TensorFlow" % proc["signal"],
-                    "see the stderr below; reinstall with `invoke setup --force`", details=tail, facts=keep)
+                    fixes.repair(facts, "--force", why="reinstalls the hash-locked set"), details=tail, facts=keep)
     if proc.get("error") and proc.get("returncode") is None:
-        return fail("the TensorFlow child could not start: %s" % proc["error"], "invoke setup --force",
+        return fail("the TensorFlow child could not start: %s" % proc["error"],
+                    fixes.repair(facts, "--force", why="rebuilds the environment"),
                     facts=keep)
     last = tail[-1] if tail else "exit code %s" % proc.get("returncode")
-    return fail(IMPORT_FAILED + last, "see the error below; `invoke setup --force` reinstalls",
+    return fail(IMPORT_FAILED + last,
+                fixes.repair(facts, "--force", why="reinstalls every file of the hash-locked set"),
                 details=tail, facts=keep)
 
 
@@ -81,6 +86,6 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
     if not listed:
         return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
-                    "check the packages results above; `invoke setup --force` reinstalls the pinned pair",
+                    fixes.repair(facts, "--force", why="reinstalls the pinned pair"),
                     facts=keep)
     return pass_("%d GPU(s): %s" % (len(listed), ", ".join(listed)), facts=keep)

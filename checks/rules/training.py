@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from checks import timing
+from checks import fixes, timing
 from checks.facts import Facts, Training, TrainingRun
 from checks.knowledge import Knowledge, TrainingKnowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
@@ -82,6 +82,11 @@ def _runs(tr: Training) -> list[tuple[str, TrainingRun]]:
     return [(side, run) for side, run in (("cpu", tr.get("cpu")), ("gpu", tr.get("gpu"))) if run is not None]
 
 
+def _bug(facts: Facts, why: str) -> str:
+    """The fix of a device fault: a report bundle to attach to a bug report."""
+    return fixes.command("report", "--out", "training-bug", env=fixes.env_of(facts), why=why)
+
+
 def _label(run: Mapping[str, Any]) -> str:
     return run.get("requested", "?").strip("/")
 
@@ -96,8 +101,8 @@ def losses(facts: Facts, options: Options, k: Knowledge) -> Result:
     broken = ((facts.get("tensorflow") or {}).get("training") or {}).get("error")
     if broken:
         return fail("the training probe failed before training: %s" % broken,
-                    "check that Keras imports in this environment: `invoke verify --json out.json` shows the "
-                    "installed versions (packages.consistency)", facts={"error": broken})
+                    fixes.repair(facts, why="reinstalls the locked Keras; see packages.consistency"),
+                    facts={"error": broken})
     tr = _training(facts)
     if tr is None:
         return _not_run(facts)
@@ -106,20 +111,20 @@ def losses(facts: Facts, options: Options, k: Knowledge) -> Result:
     for side, run in _runs(tr):
         if "error" in run:
             return fail("training on %s failed: %s" % (_label(run), run["error"]),
-                        "see the TensorFlow probe's stderr: `invoke verify --json out.json`", facts=run)
+                        _bug(facts, "the bundle holds the probe's stderr"), facts=run)
         values = run["losses"]
         keep[side] = values
         bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
         if bad is not None:
             return fail("training on %s: loss is %s at step %d of %d (steps before: %s)" % (
                 _label(run), values[bad], bad + 1, len(values), ", ".join("%.4f" % v for v in values[:bad]) or "none"),
-                "a NaN or inf loss from fixed data and weights is a numerical fault of this device's kernels "
-                "(a host/GPU race in optimizer slots did this on tensorflow-metal-plugin); report it with "
-                "`invoke report --out training-bug`", facts=keep)
+                _bug(facts, "a NaN or inf loss from fixed data and weights is a numerical fault of this device's "
+                     "kernels (a host/GPU race in optimizer slots did this on tensorflow-metal-plugin)"),
+                facts=keep)
         if not values[-1] < values[0]:
             return fail("training on %s: the loss did not fall in %d steps (%.4f -> %.4f)" % (
                 _label(run), len(values), values[0], values[-1]),
-                "Adam on a fixed batch must lower the loss; report it with `invoke report --out training-bug`",
+                _bug(facts, "Adam on a fixed batch must lower the loss"),
                 facts=keep)
         parts.append("%s %.4f -> %.4f" % (_label(run), values[0], values[-1]))
     return pass_("%s over %d steps (%s, %s)" % ("; ".join(parts), tr["steps"], tr["model"]["optimizer"], _size(tr)),
@@ -137,7 +142,7 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip("no training step on %s to count" % _label(run))
     census = run["census"]
     if "error" in census:
-        return warn("no census: %s" % census["error"], "report it with `invoke report --out training-bug`",
+        return warn("no census: %s" % census["error"], _bug(facts, "a bundle for a bug report"),
                     facts=census)
     by_device, ops = census["by_device"], census["ops"]
     counts = ", ".join("%d on %s" % (n, d) for d, n in by_device.items())
@@ -150,8 +155,8 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
     on_gpu = sum(n for d, n in by_device.items() if d.upper().startswith("GPU"))
     if not on_gpu:
         return fail("the whole training step ran on the CPU although the GPU was the target (%s)" % counts,
-                    "the Metal device does no work: check devices.gpu and packages.metal, then "
-                    "`invoke setup --profile metal --force`", facts=keep)
+                    fixes.repair(facts, "--force", why="reinstalls the pinned pair (see devices.gpu, packages.metal)"),
+                    facts=keep)
     host = {op: n for d, c in ops.items() if not d.upper().startswith("GPU") for op, n in c.items()}
     heavy = sorted(op for op in host if k.training.heavy_kind(op))
     light = sorted(set(host) - set(heavy))
@@ -160,9 +165,9 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
         version = ((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("version")
         return warn("%d of the step's heavy ops ran on the CPU, not the GPU: %s (%s)" % (
             sum(host[op] for op in heavy), ", ".join("%s ×%d" % (op, host[op]) for op in heavy), counts),
-            "correct but slower; nothing to fix in this environment unless a newer plugin or TensorFlow adds "
-            "the kernels: see the reasons above",
-            details=["%s: %s" % (op, k.training.host_reason(op, version)) for op in heavy],
+            details=["%s: %s" % (op, k.training.host_reason(op, version)) for op in heavy]
+            + ["correct but slower; nothing to fix in this environment unless a newer plugin or TensorFlow adds "
+               "the kernels"],
             facts=keep)
     return pass_("matmul, conv and optimizer ops on the GPU: %s" % counts,
                  details=["heavy ops: " + _heavy_text(heavy_by_kind)]
@@ -187,8 +192,8 @@ def agreement(facts: Facts, options: Options, k: Knowledge) -> Result:
         if not rel <= tol:  # NaN fails too
             return fail("the GPU's loss departs from the CPU's at step %d of %d: %.6g on the GPU, %.6g on the CPU "
                         "(relative difference %.2e > fp32 tolerance %.2e)" % (i + 1, len(rows), g, c, rel, tol),
-                        "the GPU's training numbers are wrong for this model (same weights and data): report it "
-                        "with `invoke report --out training-bug`; do not trust training on this device",
+                        _bug(facts, "the GPU's training numbers are wrong for this model (same weights and data); "
+                             "do not trust training on this device"),
                         facts=keep)
     worst = max(range(len(rows)), key=lambda i: rows[i][0] / rows[i][1])
     return pass_("GPU and CPU losses agree over %d steps: largest relative difference %.1e at step %d "
@@ -203,7 +208,7 @@ def fused(facts: Facts, options: Options, k: Knowledge) -> Result:
     f = tr["fused"]
     if "error" in f:
         return fail("the dense+bias+ReLU on %s failed: %s" % (f["requested"].strip("/"), f["error"]),
-                    "see the TensorFlow probe's stderr: `invoke verify --json out.json`", facts=f)
+                    _bug(facts, "the bundle holds the probe's stderr"), facts=f)
     m, inner, n = f["shape"]
     tol = timing.fp32_tolerance(inner + 1)  # inner products and the bias per entry
     keep = {**f, "tolerance": tol}
@@ -214,8 +219,7 @@ def fused(facts: Facts, options: Options, k: Knowledge) -> Result:
             return fail("dense+bias+ReLU (%dx%d @ %dx%d) in %s on %s gives wrong numbers: error %.2e against "
                         "float64 exceeds the fp32 tolerance %.2e (graph %.2e, eager %.2e)" % (
                             m, inner, inner, n, name, where, err, tol, f["graph_error"], f["eager_error"]),
-                        "do not trust models with Dense layers on this device; report it with "
-                        "`invoke report --out training-bug`", facts=keep)
+                        _bug(facts, "do not trust models with Dense layers on this device"), facts=keep)
     return pass_("%s on %s: error %.1e, eager %.1e (fp32 tolerance %.1e)" % (
         path, where, f["graph_error"], f["eager_error"], tol), facts=keep)
 
@@ -243,11 +247,12 @@ def speed(facts: Facts, options: Options, k: Knowledge) -> Result:
     summary = "GPU %.2f ms, CPU %.2f ms per step: %.2f× (%s)" % (gpu_ms, cpu_ms, ratio, _size(tr))
     if options.min_train_speedup and ratio < options.min_train_speedup:
         return fail(summary + "; below --min-train-speedup %.2f×" % options.min_train_speedup,
-                    "the GPU does not speed up training enough for this gate: check Low Power Mode and the "
-                    "placement census; lower --min-train-speedup only if you know why", facts=keep)
+                    None, details=["the GPU does not speed up training enough for this gate: check Low Power Mode "
+                                   "and the placement census; lower --min-train-speedup only if you know why"],
+                    facts=keep)
     if ratio < 1:
         return warn(summary + ": the GPU is slower than the CPU",
-                    "a model this small may legitimately lose on the GPU (dispatch costs more than the math; "
-                    "0.58-0.91× is reported for small models); pass --min-train-speedup to make it a gate",
-                    facts=keep)
+                    details=["a model this small may legitimately lose on the GPU (dispatch costs more than the "
+                             "math; 0.58-0.91× is reported for small models); pass --min-train-speedup to make it "
+                             "a gate"], facts=keep)
     return pass_(summary, facts=keep)

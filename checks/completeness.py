@@ -1,0 +1,74 @@
+"""One meaning of complete, for setup and verify alike: the marker names the lock, and every locked
+distribution is installed at its locked version with its files intact (``checks.probes.installed``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from checks.probes.installed import canonicalize_name
+
+
+def pins(text: str) -> dict[str, str]:
+    """canonical name -> version of every ``name==version`` line of a lock file's text."""
+    found = {}
+    for line in text.splitlines():
+        line = line.split(";")[0].strip().rstrip("\\").strip()
+        if line and not line.startswith(("#", "--")) and "==" in line:
+            name, version = line.split("==", 1)
+            found[canonicalize_name(name.split("[")[0].strip())] = version.strip()
+    return found
+
+
+def lock_pins(lock: Path) -> dict[str, str]:
+    return pins(lock.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How an environment departs from its lock (extra distributions are the user's and not counted)."""
+
+    missing: dict[str, str] = field(default_factory=dict)                # name -> locked version
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)    # name -> (installed, locked)
+    damaged: dict[str, Sequence[str]] = field(default_factory=dict)      # name -> files missing or resized
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed or self.damaged)
+
+    def describe(self) -> list[str]:
+        """One phrase per kind of departure, e.g. ``missing: numpy==2.1.3``."""
+        out = []
+        if self.missing:
+            out.append("missing: " + ", ".join("%s==%s" % kv for kv in sorted(self.missing.items())))
+        if self.changed:
+            out.append("other versions: " + ", ".join("%s %s (locked %s)" % (n, have, want)
+                                                      for n, (have, want) in sorted(self.changed.items())))
+        if self.damaged:
+            out.append("damaged files: " + ", ".join("%s (%s)" % (n, ", ".join(files[:2]))
+                                                     for n, files in sorted(self.damaged.items())))
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        return {"missing": self.missing, "changed": {n: list(v) for n, v in self.changed.items()},
+                "damaged": {n: list(f) for n, f in self.damaged.items()}}
+
+
+def same(a: str, b: str) -> bool:
+    """Equal versions (``1.0`` is ``1.0.0``); strings compared where one is not a version."""
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def drift(locked: Mapping[str, str], installed: Mapping[str, str],
+          damaged: Mapping[str, Sequence[str]] | None = None) -> Drift:
+    """Compare the installed distributions (``checks.probes.installed``) with the lock's pins."""
+    missing = {n: v for n, v in locked.items() if n not in installed}
+    changed = {n: (installed[n], v) for n, v in locked.items() if n in installed and not same(installed[n], v)}
+    hurt: dict[str, Sequence[str]] = {n: list(f) for n, f in (damaged or {}).items() if n in locked}
+    return Drift(missing, changed, hurt)

@@ -1,0 +1,65 @@
+"""The one way to write a fix: a shell command that works pasted verbatim from the repository root.
+
+A fix runs ``.tools/bin/invoke`` (the tools environment's invoke; ``make tools`` creates it), names the
+environment it is about with ``--env`` (relative to the repository root when inside it, else absolute,
+quoted for the shell), and keeps any explanation after two spaces and ``# ``. Several steps are several
+fix lines, one per line, in order.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from checks.matrix import ROOT
+
+INVOKE = ".tools/bin/invoke"
+PROGRAMS = (INVOKE, "make")  # what a fix line may run (tests/test_fixes.py checks every rule's fix)
+
+
+def env_arg(env: str | os.PathLike[str]) -> str:
+    """``env`` as a fix names it: relative to the repository root when inside it, else absolute; quoted."""
+    path = Path(os.path.abspath(os.fspath(env)))
+    try:
+        shown = str(path.relative_to(ROOT))
+    except ValueError:
+        shown = str(path)
+    return shlex.quote(shown)
+
+
+def command(task: str, *args: str, env: str | os.PathLike[str] | None = None, why: str = "") -> str:
+    """``.tools/bin/invoke TASK --env ENV ARGS  # WHY``; ARGS are quoted here."""
+    words = [INVOKE, task] + (["--env", env_arg(env)] if env is not None else []) + [shlex.quote(a) for a in args]
+    return " ".join(words) + ("  # " + why if why else "")
+
+
+def setup(env: str | os.PathLike[str], *args: str, why: str = "") -> str:
+    """Repair or rebuild ``env`` from its lock: ``invoke setup --env ENV`` (plus ``--force`` etc.)."""
+    return command("setup", *args, env=env, why=why)
+
+
+def env_of(facts: Mapping[str, Any]) -> str:
+    """The environment the facts describe: the probe's prefix, else the interpreter's ``bin/..``."""
+    prefix = ((facts.get("packages") or {}).get("environment") or {}).get("prefix")
+    if prefix and prefix != "?":
+        return str(prefix)
+    exe = (facts.get("system") or {}).get("python_executable") or ".venv-tf/bin/python"
+    return str(Path(exe).parent.parent)
+
+
+def repair(facts: Mapping[str, Any], *args: str, why: str = "") -> str:
+    """The setup command that repairs the environment the facts describe. One that ``invoke setup`` did not
+    make is not setup's to change: then the fix builds the default environment instead."""
+    env = ((facts.get("packages") or {}).get("environment") or {})
+    if env and not env.get("owned") and not env.get("marker") and not env.get("not_recorded"):
+        return setup(ROOT / ".venv-tf", why="a fresh environment from the lock; %s was not made by invoke setup"
+                     % env.get("prefix", "this one"))
+    return setup(env_of(facts), *args, why=why)
+
+
+def lines(fix: str) -> list[str]:
+    """The fix lines of one result's fix (several steps: one per line)."""
+    return [ln for ln in fix.splitlines() if ln.strip()]

@@ -1,0 +1,46 @@
+"""One setup at a time per environment: an advisory lock (``fcntl.flock``) held for the whole setup.
+
+The lock file lives beside the environment, never inside it (``--force`` deletes the inside):
+``<parent>/.<name>.setup-lock``, holding the pid of the setup that has it. The kernel drops the lock
+when that process ends, however it ends, so a stale file never blocks a later setup. A second setup
+of the same environment does not wait: it stops with exit 2 and names the holder. No library is
+needed: fcntl is in the standard library on macOS and Linux, the suite's platforms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from checks.errors import UsageError
+
+
+def lock_path(env: Path) -> Path:
+    return env.parent / (".%s.setup-lock" % env.name)
+
+
+@contextlib.contextmanager
+def held(env: Path) -> Iterator[None]:
+    """Hold ``env``'s setup lock for the block; another holder → UsageError (exit 2) naming its pid."""
+    path = lock_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise UsageError("another `invoke setup` (pid %s) is working on %s; wait for it to finish, then run "
+                             "setup again (nothing was changed)" % (holder, env)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

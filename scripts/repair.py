@@ -1,0 +1,29 @@
+"""Setup's side of ``checks.completeness``: ask the environment's own interpreter what is installed,
+the same probe verify runs (``checks.probes.installed``), and compare it with the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from checks import completeness, process
+from checks.matrix import ROOT
+from scripts.environment import python_of
+
+
+def drift_of(env: Path, lock: Path) -> completeness.Drift | None:
+    """How ``env`` departs from ``lock``; None when its interpreter cannot answer (then it is rebuilt)."""
+    pins = completeness.lock_pins(lock)
+    python = python_of(env)
+    if not python.exists():
+        return None
+    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    done = process.run([str(python), "-m", "checks.probes.installed", *sorted(pins)], timeout=120, env=run_env)
+    if not done.ok:
+        return None
+    try:
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    return completeness.drift(pins, data["installed"], data["damaged"])
