@@ -17,7 +17,8 @@ from typing import Any
 from checks.matrix import ROOT
 
 INVOKE = ".tools/bin/invoke"
-PROGRAMS = (INVOKE, "make")  # what a fix line may run (tests/test_fixes.py checks every rule's fix)
+UV = ".tools/bin/uv"
+PROGRAMS = (INVOKE, "make", UV)  # what a fix line may run (tests/test_fixes.py checks every rule's fix)
 
 
 def env_arg(env: str | os.PathLike[str]) -> str:
@@ -53,8 +54,9 @@ def env_of(facts: Mapping[str, Any]) -> str:
 def repair(facts: Mapping[str, Any], *args: str, why: str = "") -> str:
     """The setup command that repairs the environment the facts describe. One that ``invoke setup`` did not
     make is not setup's to change: then the fix builds the default environment instead."""
-    env = ((facts.get("packages") or {}).get("environment") or {})
-    if env and not env.get("owned") and not env.get("marker") and not env.get("not_recorded"):
+    packages = facts.get("packages") or {}
+    env = packages.get("environment") or {}
+    if env and not env.get("owned") and not env.get("marker") and not packages.get("not_recorded"):
         return setup(ROOT / ".venv-tf", why="a fresh environment from the lock; %s was not made by invoke setup"
                      % env.get("prefix", "this one"))
     return setup(env_of(facts), *args, why=why)

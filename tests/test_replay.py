@@ -44,7 +44,7 @@ def test_native_apple_silicon_passes_the_architecture_checks(name, tmp_path):
 def test_rosetta_fails_with_the_fix(tmp_path):
     code, checks = replay("rosetta", tmp_path=tmp_path)
     assert code == 1 and checks["architecture.interpreter"]["status"] == "fail"
-    assert "uv python install 3.12" in checks["architecture.interpreter"]["fix"]
+    assert "uv python install cpython-3.12-macos-aarch64" in checks["architecture.interpreter"]["fix"]
 
 
 def test_github_vm_skips_gpu_checks_and_fails_them_under_require_gpu(tmp_path):

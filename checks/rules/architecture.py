@@ -17,8 +17,9 @@ def interpreter(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep = {k: s.get(k) for k in ("os", "hardware_arch", "interpreter_arch", "translated", "python_executable")}
     if s["os"] == "macos" and s.get("translated"):
         return fail("%s runs under Rosetta on Apple Silicon: TensorFlow cannot reach the GPU" % what,
-                    fixes.repair(facts, "--force", "--python", "3.12",
-                                 why="a native arm64 Python 3.12; without one: brew install python@3.12"),
+                    fixes.UV + " python install cpython-3.12-macos-aarch64-none  # a native arm64 Python "
+                    "(or: brew install python@3.12 with the arm64 Homebrew in /opt/homebrew)\n"
+                    + fixes.repair(facts, "--force", "--python", "3.12", why="rebuilds it with the native Python"),
                     facts=keep, details=["hw.optional.arm64 = 1 and sysctl.proc_translated = 1"])
     if options.profile == "metal" and not (s["os"] == "macos" and s["interpreter_arch"] == "arm64"):
         return fail("the metal profile needs macOS on Apple Silicon; this is %s on %s" % (what, s["os"]),
@@ -56,9 +57,9 @@ def macos_version(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep = {"macos_version": raw, "compat_mode": s.get("macos_compat_mode")}
     if s.get("macos_compat_mode"):
         return warn("Python sees macOS 10.16 (compatibility mode); pip then rejects macOS 12 wheels",
-                    None, details=["run setup with SYSTEM_VERSION_COMPAT=0 in its environment: "
-                                   "SYSTEM_VERSION_COMPAT=0 .tools/bin/invoke setup --force --env "
-                                   + fixes.env_arg(fixes.env_of(facts))], facts=keep)
+                    "SYSTEM_VERSION_COMPAT=0 " + fixes.repair(facts, "--force", why="Python then sees the real "
+                                                              "macOS version and pip takes macOS 12 wheels"),
+                    facts=keep)
     if not raw:
         return skip("unknown: sw_vers did not answer (or was not recorded)", facts=keep)
     try:

@@ -56,6 +56,9 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
                         fixes.repair(facts, why="syncs the env to the cpu lock, which has no tensorflow-metal"),
                         facts=keep)
         return skip(no_metal_reason(facts, options.profile) or "cpu profile", facts=keep)
+    cannot = no_metal_reason(facts, "metal")
+    if cannot:  # the metal profile asked of a machine that cannot run it: architecture.interpreter says so
+        return skip(cannot, facts=keep)
     want = fixes.repair(facts, why="installs the pinned pair %s from the lock" % (k.alternative() or "of the matrix"))
     if not installed_metal:
         return fail("tensorflow-metal is not installed: TensorFlow will see no GPU",
