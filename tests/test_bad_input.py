@@ -24,7 +24,7 @@ def one_line(text: str) -> str:
     (("verify", "--min-speedup", "abc"), "is not a number"),
     (("verify", "--min-speedup", "-1"), "not a positive number"),
     (("verify", "--min-train-speedup", "fast"), "is not a number"),
-    (("verify", "--env", "/nonexistent/env"), "run `invoke setup` first"),
+    (("verify", "--env", "/nonexistent/env"), "fix: .tools/bin/invoke setup --env /nonexistent/env"),
 ])
 def test_bad_task_options(args, words):
     done = invoke(*args)

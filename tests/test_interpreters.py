@@ -43,12 +43,36 @@ def test_no_suitable_python_names_the_command_that_gets_one(tmp_path, monkeypatc
     py313 = pyenv_python("3.13")
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH, no pyenv, no uv-managed Python
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
-    monkeypatch.setattr(interpreters, "_uv_managed", lambda: [])
+    monkeypatch.setattr(interpreters, "_uv_managed", lambda minors=(): [])
     monkeypatch.setattr(interpreters, "FIXED_PLACES", ())
     with pytest.raises(UsageError) as exc:
         provision.plan(knowledge.load(), python=py313, env=str(tmp_path / "env"))
     assert exc.value.code == 2
-    assert "uv python install 3.12" in str(exc.value)
+    assert exc.value.fix.splitlines() == [
+        ".tools/bin/uv python install 3.12  # or: brew install python@3.12, or pyenv install 3.12",
+        ".tools/bin/invoke setup --env %s --python 3.12" % (tmp_path / "env")]
+
+
+def test_python_given_as_a_version_outside_the_range_falls_back_as_the_path_form_does():
+    """--python 3.13 (a real pyenv 3.13, outside the supported range) is found, then replaced as its path is."""
+    py313 = pyenv_python("3.13")
+    by_version, by_path = [], []
+    a = provision.plan(knowledge.load(), python="3.13", env="/tmp/unused-env-for-plan", say=by_version.append)
+    b = provision.plan(knowledge.load(), python=py313, env="/tmp/unused-env-for-plan", say=by_path.append)
+    assert a.interpreter == b.interpreter and a.interpreter.minor != "3.13"
+    assert by_version == by_path and "3.13 is outside" in by_version[0]
+
+
+def test_tensorflow_pinned_only_for_another_platform_is_refused_naming_this_platforms_pin():
+    k = knowledge.load()
+    elsewhere = {t.tensorflow_pin[1] for t in k.matrix.targets if t.platform != "linux-x86_64"}
+    here = next(t.tensorflow_pin[1] for t in k.matrix.targets if t.platform == "linux-x86_64")
+    assert "2.16.2" in elsewhere and here != "2.16.2"  # the case of issue 11: macOS x86_64's pin
+    with pytest.raises(UsageError) as exc:
+        provision.plan(k, tensorflow="2.16.2", env="/tmp/unused-env-for-plan")
+    assert exc.value.code == 2 and "pins tensorflow-cpu==%s" % here in exc.value.message
+    assert "cpu/linux-x86_64" in exc.value.message and "--tensorflow %s" % here in exc.value.fix
+    assert provision.plan(k, tensorflow=here, env="/tmp/unused-env-for-plan").target.platform == "linux-x86_64"
 
 
 def test_python_given_as_a_version_is_looked_up():
