@@ -9,9 +9,11 @@ console.install()
 try:
     import packaging.version  # noqa: F401 - the one third-party package the checks cannot run without
 except ImportError:
-    print("checks: error: this environment has no `packaging`, which the checks need "
-          "(an incomplete environment? run `invoke setup`; in your own environment: "
-          "python -m pip install packaging psutil)", file=sys.stderr)
+    import shlex
+
+    print("checks: error: this environment has no `packaging`, which the checks need (in your own environment: "
+          "install packaging and psutil); fix: .tools/bin/invoke setup --env %s  # repairs an environment setup "
+          "made" % shlex.quote(sys.prefix), file=sys.stderr)
     sys.exit(2)
 
 from checks.cli import main  # noqa: E402 - after the console and packaging guards

@@ -14,6 +14,7 @@ from checks.diagnose import Signature, diagnose, errors
 from checks.errors import StepFailed, UsageError
 from scripts.environment import python_of
 from scripts.interpreters import probe
+from scripts.network import pip_env
 from scripts.uvtool import find_uv, require_uv, uv_env
 
 MANAGERS = ("auto", "uv", "venv", "conda")
@@ -79,7 +80,7 @@ def install(manager: str, env: Path, lock: Path, signatures: Sequence[Signature]
                        "--only-binary", ":all:", str(lock)], signatures, env=uv_env())
     else:
         run_installer([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                       "--no-input", "--no-compile", "-r", str(lock)], signatures)
+                       "--no-input", "--no-compile", "-r", str(lock)], signatures, env=pip_env())
 
 
 def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signatures: Sequence[Signature]) -> None:
@@ -95,4 +96,4 @@ def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signat
     else:
         run_installer([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
                        "--no-input", "--no-compile", "-r", str(lock)] + (["--force-reinstall"] if reinstall else []),
-                      signatures)
+                      signatures, env=pip_env())

@@ -57,6 +57,17 @@ def unreachable_by_uv(uv: str, environ: Mapping[str, str], requirement: str, pyt
     return causes[-1] if causes else done.stderr.strip().splitlines()[-1]
 
 
+def pip_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """pip's environment: the trust store the index check used. Python's ssl (the check) reads
+    SSL_CERT_FILE / SSL_CERT_DIR; pip reads only its own PIP_CERT, so it is pointed at the same bundle
+    unless the user set it."""
+    env = dict(environ)
+    bundle = env.get("SSL_CERT_FILE") or env.get("SSL_CERT_DIR")
+    if bundle and not env.get("PIP_CERT"):
+        env["PIP_CERT"] = bundle
+    return env
+
+
 def is_certificate_problem(why: str) -> bool:
     return any(w.lower() in why.lower() for w in CERTIFICATE_WORDS)
 
@@ -66,7 +77,7 @@ def refusal(url: str, why: str, manager: str) -> str:
     if not is_certificate_problem(why):
         return "cannot reach the package index %s (%s): a network problem, not a missing package" % (url, why)
     store = ("uv uses the system's certificates (UV_SYSTEM_CERTS=true; SSL_CERT_FILE, when set, replaces them)"
-             if manager == "uv" else "pip reads its own setting, PIP_CERT: point it at the same bundle")
+             if manager == "uv" else "pip is given SSL_CERT_FILE as its PIP_CERT")
     return ("the package index %s presented a certificate this machine does not trust (%s): a certificate "
             "problem, such as a TLS-inspecting proxy, not a network one. Add the proxy's CA to the system's "
             "certificate store, or set SSL_CERT_FILE to a PEM bundle that holds it; %s" % (url, why, store))

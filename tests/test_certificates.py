@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from checks.markers import MARKER
-from scripts.network import unreachable_by_uv
+from scripts.network import pip_env, unreachable_by_uv
 from scripts.uvtool import find_uv
 from tests.conftest import invoke
 
@@ -85,3 +85,15 @@ def _other_ca(path: Path) -> Path:
                     "/CN=tests other CA", "-keyout", str(path.with_suffix(".key")), "-out", str(path)],
                    check=True, capture_output=True)
     return path
+
+
+
+
+def test_pip_is_given_the_bundle_the_index_check_reads():
+    """Python's ssl (the index check for pip) reads SSL_CERT_FILE / SSL_CERT_DIR; pip reads only PIP_CERT.
+    (A real pip run through the proxy cannot be shown here: this machine's pip config serves wheels from local
+    folders, so pip never meets the proxy.)"""
+    assert pip_env({"SSL_CERT_FILE": "/ca.pem"})["PIP_CERT"] == "/ca.pem"
+    assert pip_env({"SSL_CERT_DIR": "/certs"})["PIP_CERT"] == "/certs"
+    assert pip_env({"SSL_CERT_FILE": "/ca.pem", "PIP_CERT": "/mine.pem"})["PIP_CERT"] == "/mine.pem"
+    assert "PIP_CERT" not in pip_env({})

@@ -57,7 +57,7 @@ def test_interrupted_setup_is_incomplete_then_repaired(tmp_path, offline, sig, a
         assert "incomplete: setup started here but never finished" in done.stdout
     else:  # no interpreter yet, or not even `packaging`: one line naming the fix
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-        assert len(lines) == 1 and "run `invoke setup`" in lines[0], done.stderr
+        assert len(lines) == 1 and "fix: .tools/bin/invoke setup --env %s" % env in lines[0], done.stderr
     done = invoke("setup", "--env", str(env), env=offline)
     assert done.returncode == 0, done.stderr
     assert "Remove the incomplete or outdated environment" in done.stderr
