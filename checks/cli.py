@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from checks import __version__, console, knowledge, platforms, settings
+from checks import __version__, console, knowledge, outputs, platforms, settings
 from checks.errors import TfmError, UsageError
 from checks.evaluate import evaluate
 from checks.facts import Facts, PackagesFacts
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return diagnose_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
+        outputs.check(json=args.json, junit=args.junit, record=args.record)  # before any probe runs
         k = knowledge.load()
         session = open_session(args)
         outcomes = evaluate(session.facts, session.options, k)
