@@ -46,27 +46,36 @@ def test_interrupted_verify_kills_the_tensorflow_child_group_and_removes_temp_fi
     verify = subprocess.Popen([sys.executable, "-m", "invoke", "verify", "--env", sys.prefix, "--profile", "cpu",
                                "--timeout", "300"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not ready.exists() or not ready.read_text():
-        assert verify.poll() is None and time.monotonic() < deadline, verify.communicate()
-        time.sleep(0.05)
-    family = psutil.Process(verify.pid).children(recursive=True)
-    child = [p for p in family if "checks.probes.tf_child" in " ".join(p.cmdline())]
-    grandchild = psutil.Process(int(ready.read_text()))
-    assert child and grandchild in family and os.getpgid(grandchild.pid) == child[0].pid  # the child's own group
-    assert list(temp.glob("tf-probe-*")), "the probe's temp file exists while it runs"
+    family: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() or not ready.read_text():
+            assert verify.poll() is None and time.monotonic() < deadline, verify.communicate()
+            time.sleep(0.05)
+        family = psutil.Process(verify.pid).children(recursive=True)
+        child = [p for p in family if "checks.probes.tf_child" in " ".join(p.cmdline())]
+        grandchild = psutil.Process(int(ready.read_text()))
+        assert child and grandchild in family and os.getpgid(grandchild.pid) == child[0].pid  # the child's own group
+        assert list(temp.glob("tf-probe-*")), "the probe's temp file exists while it runs"
 
-    started = time.monotonic()
-    if whole_group:
-        os.killpg(verify.pid, sig)
-    else:
-        os.kill(verify.pid, sig)
-    out, err = verify.communicate(timeout=30)
-    assert verify.returncode == 130, (out, err)
-    assert time.monotonic() - started < 10
-    assert "Traceback" not in err
-    deadline = time.monotonic() + 5
-    while not all(gone(p) for p in family) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(gone(p) for p in family), [(p.pid, p.cmdline()) for p in family if not gone(p)]
-    assert list(temp.iterdir()) == []
+        started = time.monotonic()
+        if whole_group:
+            os.killpg(verify.pid, sig)
+        else:
+            os.kill(verify.pid, sig)
+        out, err = verify.communicate(timeout=30)
+        assert verify.returncode == 130, (out, err)
+        assert time.monotonic() - started < 10
+        assert "Traceback" not in err
+        deadline = time.monotonic() + 5
+        while not all(gone(p) for p in family) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(gone(p) for p in family), [(p.pid, p.cmdline()) for p in family if not gone(p)]
+        assert list(temp.iterdir()) == []
+    finally:  # a failing run leaves no process behind
+        for proc in family:
+            if not gone(proc):
+                proc.kill()
+        if verify.poll() is None:
+            os.killpg(verify.pid, signal.SIGKILL)
+            verify.communicate()
