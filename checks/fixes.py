@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from checks import nextsteps
 from checks.matrix import ROOT
 
 INVOKE = ".tools/bin/invoke"
@@ -22,13 +23,9 @@ PROGRAMS = (INVOKE, "make", UV)  # what a fix line may run (tests/test_fixes.py 
 
 
 def env_arg(env: str | os.PathLike[str]) -> str:
-    """``env`` as a fix names it: relative to the repository root when inside it, else absolute; quoted."""
-    path = Path(os.path.abspath(os.fspath(env)))
-    try:
-        shown = str(path.relative_to(ROOT))
-    except ValueError:
-        shown = str(path)
-    return shlex.quote(shown)
+    """``env`` as a fix names it: relative to the repository root when inside it, else absolute; quoted
+    (``checks.nextsteps.shown``, which the closing lines use too)."""
+    return nextsteps.shown(Path(os.fspath(env)))
 
 
 def command(task: str, *args: str, env: str | os.PathLike[str] | None = None, why: str = "") -> str:
