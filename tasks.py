@@ -71,8 +71,7 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
     "tensorflow": "refuse unless this TensorFlow version is the matrix's pin (known-broken pairs are explained)",
 })
-@front_door(interrupted="interrupted; fix: .tools/bin/invoke setup  # again, with the same --env: it repairs the "
-                        "environment")
+@front_door(interrupted="interrupted before setup changed anything")
 def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None):
     """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine."""
     provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)

@@ -47,8 +47,7 @@ def resolve(name: str) -> str:
 
 def run_installer(argv: Sequence[str], signatures: Sequence[Signature], env: Mapping[str, str] | None = None) -> None:
     """Run an installer through ``process.stream``; a failure is a StepFailed with its known diagnosis."""
-    done = process.stream(argv, env=env, interrupted="interrupted: the environment is incomplete; run "
-                                                       "`invoke setup` again to repair it")
+    done = process.stream(argv, env=env, interrupted="interrupted: the environment is incomplete")
     if not done.ok:
         found = errors(diagnose(done.stdout, signatures))
         cause = " Cause: %s Fix: %s" % (found[0].cause, found[0].fix) if found else ""

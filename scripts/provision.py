@@ -17,7 +17,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from checks import __version__, completeness, fixes, matrix, platforms, process
-from checks.errors import StepFailed, UsageError
+from checks.errors import Interrupted, StepFailed, UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import ROOT, Target
 from scripts import environment, envlock, interpreters, locks, managers, network, repair
@@ -218,7 +218,11 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
                          "env     %s (manager: %s)" % (p.env, p.manager)]:
         steps.note(line.strip())
     with envlock.held(p.env):
-        return _build(k, p, force, steps, start)
+        try:
+            return _build(k, p, force, steps, start)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            message = exc.message if isinstance(exc, Interrupted) else "interrupted"
+            raise Interrupted(message, fix=fixes.setup(p.env, why="finishes or rebuilds it")) from None
 
 
 def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Plan:
