@@ -72,11 +72,20 @@ def test_a_familys_shared_skip_reason_is_printed_once():
 
 def test_a_failed_run_ends_with_the_one_next_command(tmp_path):
     out = tmp_path / "out.json"
-    done = checks("--replay", str(BUNDLE), "--require-gpu", "--json", str(out))
+    done = checks("--replay", str(BUNDLE), "--profile", "metal", "--json", str(out))
     assert done.returncode == 1
     first = next(c for c in json.loads(out.read_text())["checks"] if c["status"] == "fail")
     assert done.stdout.rstrip("\n").splitlines()[-1] == "next: " + first["fix"].splitlines()[0]
     assert "Ready." not in done.stdout
+
+
+def test_a_failure_no_command_fixes_has_no_next_line(tmp_path):
+    """--require-gpu on Linux: no command gives this machine a Metal GPU, so no fix and no next line."""
+    out = tmp_path / "out.json"
+    done = checks("--replay", str(BUNDLE), "--require-gpu", "--json", str(out))
+    failed = [c for c in json.loads(out.read_text())["checks"] if c["status"] == "fail"]
+    assert done.returncode == 1 and failed and all(c["fix"] is None for c in failed)
+    assert "next:" not in done.stdout and "bare-metal Apple Silicon Mac" in done.stdout
 
 
 def test_a_replay_prints_no_environment_lines():

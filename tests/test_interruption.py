@@ -22,7 +22,7 @@ def offline(tmp_path):
     return localindex.build(tmp_path / "index")
 
 
-def interrupted_setup(env_dir, environ, sig: int, after: str, delay: float) -> int:
+def interrupted_setup(env_dir, environ, sig: int, after: str, delay: float, said: list | None = None) -> int:
     """Start the real setup in its own process group; signal the group once ``after`` is printed."""
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "setup", "--env", str(env_dir)], cwd=ROOT, env=environ,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -31,7 +31,9 @@ def interrupted_setup(env_dir, environ, sig: int, after: str, delay: float) -> i
             break
     time.sleep(delay)
     os.killpg(proc.pid, sig)
-    proc.stderr.read()
+    rest = proc.stderr.read()
+    if said is not None:
+        said.append(rest)
     return proc.wait(timeout=60)
 
 
@@ -48,8 +50,12 @@ def test_the_local_index_installs_offline(tmp_path, offline):
 ])
 def test_interrupted_setup_is_incomplete_then_repaired(tmp_path, offline, sig, after, delay):
     env = tmp_path / "env"
-    code = interrupted_setup(env, offline, sig, after, delay)
+    said: list[str] = []
+    code = interrupted_setup(env, offline, sig, after, delay, said)
     assert code in (130, -sig), code
+    if code == 130:  # the last line is the fix, a command naming this env
+        assert said[0].strip().splitlines()[-1].endswith(
+            "fix: .tools/bin/invoke setup --env %s  # finishes or rebuilds it" % env), said[0]
     assert (env / OWNER).exists() and not (env / MARKER).exists()
     done = invoke("verify", "--env", str(env), "--budget", "0.2", "--timeout", "20", env=offline)
     assert done.returncode in (1, 2)  # never 0
