@@ -126,6 +126,6 @@ def render(found: list[Diagnosis]) -> str:
             lines += ["[%s] harmless: %s" % (d.id, d.cause), "  matched: %s" % d.evidence[:200],
                       "  source: %s" % d.source]
         else:
-            lines += ["[%s] %s" % (d.id, d.cause), "  fix: %s" % d.fix, "  matched: %s" % d.evidence[:200],
+            lines += ["[%s] %s" % (d.id, d.cause), "  what helps: %s" % d.fix, "  matched: %s" % d.evidence[:200],
                       "  source: %s" % d.source]
     return "\n".join(lines)

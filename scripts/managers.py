@@ -50,7 +50,7 @@ def run_installer(argv: Sequence[str], signatures: Sequence[Signature], env: Map
     done = process.stream(argv, env=env, interrupted="interrupted: the environment is incomplete")
     if not done.ok:
         found = errors(diagnose(done.stdout, signatures))
-        cause = " Cause: %s Fix: %s" % (found[0].cause, found[0].fix) if found else ""
+        cause = " Cause: %s What helps: %s" % (found[0].cause, found[0].fix) if found else ""
         tail = done.stdout.splitlines()[-8:] or ([done.error] if done.error else [])
         raise StepFailed("`%s` failed with exit code %s.%s%s" % (
             " ".join(argv[:3]), done.returncode, cause, "\n" + "\n".join(tail) if tail else ""))
