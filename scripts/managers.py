@@ -82,13 +82,16 @@ def install(manager: str, env: Path, lock: Path, signatures: Sequence[Signature]
                        "--no-input", "--no-compile", "-r", str(lock)], signatures, env=pip_env())
 
 
-def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signatures: Sequence[Signature]) -> None:
+def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signatures: Sequence[Signature],
+           fresh: bool = False) -> None:
     """Install the lock into an existing environment in place: missing and other-version distributions are
-    replaced by the locked ones (hashes required), ``reinstall`` ones rewritten; the user's extras stay."""
+    replaced by the locked ones (hashes required), ``reinstall`` ones rewritten; the user's extras stay.
+    ``fresh``: not from uv's cache (on Linux uv hard-links files from its cache, so a file edited in the
+    environment can be the cache's own file, edited too)."""
     py = str(python_of(env))
     if manager == "uv":
         argv = [require_uv(), "pip", "install", "--python", py, "--require-hashes", "--no-deps", "--only-binary",
-                ":all:", "-r", str(lock)]
+                ":all:", "-r", str(lock)] + (["--no-cache"] if fresh else [])
         for name in reinstall:
             argv += ["--reinstall-package", name]
         run_installer(argv, signatures, env=uv_env())

@@ -175,6 +175,11 @@ def _repair(k: Knowledge, p: Plan, drift: completeness.Drift, steps: Steps, star
         environment.claim(p.env)
         managers.repair(p.manager, p.env, p.lock, sorted(drift.damaged), k.signatures)
     after = repair.drift_of(p.env, p.lock)
+    if after is not None and after.damaged and p.manager == "uv":  # the damage was in uv's cache too
+        steps.total += 1
+        with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(sorted(after.damaged))):
+            managers.repair(p.manager, p.env, p.lock, sorted(after.damaged), k.signatures, fresh=True)
+        after = repair.drift_of(p.env, p.lock)
     if after is None or not after.ok:
         raise StepFailed("the repair left %s unlike its lock (%s)" % (
             p.env, "; ".join(after.describe()) if after else "its Python does not answer"),

@@ -1,0 +1,69 @@
+"""The one meaning of complete, as pure comparisons, and the in-place repair with each manager against the
+local index of tests/localindex.py (offline, seconds)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from checks import completeness
+from checks.markers import MARKER, OWNER
+from scripts import environment
+from tests import localindex
+from tests.conftest import invoke
+
+
+def test_lock_pins_are_canonical_names_and_versions():
+    text = ("# header\nTensorFlow_CPU==2.19.1 \\\n    --hash=sha256:ab\nkeras[extra]==3.10.0 ; python_version >= '3.9'"
+            "\n--index-url x\nml.dtypes==0.5.1\n")
+    assert completeness.pins(text) == {"tensorflow-cpu": "2.19.1", "keras": "3.10.0", "ml-dtypes": "0.5.1"}
+
+
+def test_drift_counts_missing_other_versions_and_damage_of_locked_distributions_only():
+    locked = {"numpy": "2.1.3", "six": "1.17.0", "keras": "3.10.0"}
+    installed = {"numpy": "2.0.2", "keras": "3.10", "six": "1.17.0", "jupyter": "1.0"}  # 3.10 is 3.10.0
+    d = completeness.drift(locked, installed, {"six": ["six.py"], "jupyter": ["x.py"]})
+    assert d.changed == {"numpy": ("2.0.2", "2.1.3")} and d.missing == {} and d.damaged == {"six": ["six.py"]}
+    assert not d.ok and d.describe() == ["other versions: numpy 2.0.2 (locked 2.1.3)", "damaged files: six (six.py)"]
+    assert completeness.drift(locked, {**installed, "numpy": "2.1.3"}).ok  # the user's jupyter is theirs
+    assert completeness.drift(locked, {}).missing == locked
+
+
+@pytest.fixture
+def offline(tmp_path):
+    return localindex.build(tmp_path / "index")
+
+
+@pytest.mark.parametrize("manager", ["uv", "venv"])
+def test_setup_repairs_a_truncated_file_and_a_removed_package_in_place(tmp_path, offline, manager):
+    env = tmp_path / "env"
+    assert invoke("setup", "--env", str(env), "--manager", manager, env=offline).returncode == 0
+    init = next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+    good = init.read_bytes()
+    init.write_bytes(good[:5])
+    done = invoke("setup", "--env", str(env), "--manager", manager, env=offline)
+    assert done.returncode == 0, done.stderr
+    assert "damaged files: tensorflow-cpu (tensorflow/__init__.py)" in done.stderr and "repaired" in done.stderr
+    assert init.read_bytes() == good and (env / MARKER).exists()
+    for path in list((env / "lib").glob("python3.*/site-packages/tensorflow_cpu-*.dist-info")):
+        for f in path.iterdir():
+            f.unlink()
+        path.rmdir()
+    done = invoke("setup", "--env", str(env), "--manager", manager, env=offline)
+    assert done.returncode == 0 and "missing: tensorflow-cpu==2.19.1" in done.stderr, done.stderr
+    again = invoke("setup", "--env", str(env), "--manager", manager, env=offline)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_remove_never_deletes_through_a_link(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / OWNER).write_text("x")
+    (real / "kept.txt").write_text("kept")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(Exception, match="through the link"):
+        environment.remove(link)
+    assert (real / "kept.txt").exists() and os.path.islink(link)
+    assert environment.resolve(link) == real.resolve()
