@@ -41,7 +41,7 @@ def test_setup_repairs_a_truncated_file_and_a_removed_package_in_place(tmp_path,
     assert invoke("setup", "--env", str(env), "--manager", manager, env=offline).returncode == 0
     init = next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
     good = init.read_bytes()
-    init.write_bytes(good[:5])
+    init.write_bytes(good[:5])  # in place: the test index's own uv cache (hard-linked on Linux) is cut too
     done = invoke("setup", "--env", str(env), "--manager", manager, env=offline)
     assert done.returncode == 0, done.stderr
     assert "damaged files: tensorflow-cpu (tensorflow/__init__.py)" in done.stderr and "repaired" in done.stderr
