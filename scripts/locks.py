@@ -37,8 +37,15 @@ def inputs(target: Target, common: tuple[str, ...]) -> list[str]:
 
 
 def all_locks(m: Matrix) -> list[tuple[Target, str, Path]]:
-    """Every (target, python X.Y, lock path) the matrix calls for."""
-    return [(t, py, t.lock_path(py)) for t in m.targets for py in python_versions(t.python)]
+    """Every (target, python X.Y, lock path) that uv resolves from the matrix alone. A target whose plugin is
+    built from its sdist has two-step locks of its own (``scripts.community_locks``)."""
+    return [(t, py, t.lock_path(py)) for t in m.targets if not (t.plugin and t.plugin.two_step)
+            for py in python_versions(t.python)]
+
+
+def built_targets(m: Matrix) -> list[Target]:
+    """Targets whose plugin is an sdist built at install time (two locks per Python)."""
+    return [t for t in m.targets if t.plugin and t.plugin.two_step]
 
 
 def compile_lock(target: Target, python: str, common: tuple[str, ...], out: Path,
