@@ -105,8 +105,8 @@ def refusal(findings: Sequence[Finding], label: str) -> UsageError | None:
     if not missing:
         return None
     fixes: list[str] = []
-    for f in missing:
-        if f.need.fix not in fixes:
+    for f in missing:  # one line per command: xcode-select --install brings both the SDK and make
+        if not any(line.split("  #")[0] == f.need.fix.split("  #")[0] for line in fixes):
             fixes.append(f.need.fix)
     what = "; ".join("%s needed, found %s" % (f.need.what, f.found) for f in missing)
     return UsageError("preflight for %s: %s. Nothing was changed" % (label, what), fix="\n".join(fixes))

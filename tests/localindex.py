@@ -65,7 +65,7 @@ def _tensorflow():
 
 def _meta():
     return {INFO + "/METADATA": "Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n"
-                                "Requires-Dist: tensorflow-cpu==2.19.1\\n" % (NAME, VERSION),
+                                "Requires-Dist: tensorflow-cpu\\n" % (NAME, VERSION),
             INFO + "/WHEEL": "Wheel-Version: 1.0\\nGenerator: standin\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
 
 
@@ -79,6 +79,8 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import sys
+    print("standin: compiling against TensorFlow %s" % _tensorflow().__version__, file=sys.stderr, flush=True)
     files = dict(_meta(), **{"tensorflow-plugins/standin_built_against.txt": _tensorflow().__version__ + "\\n"})
     record = []
     for path, text in files.items():
@@ -91,6 +93,13 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             zf.writestr(path, text)
     return name
 '''
+
+
+# The stand-in as a matrix plugin record: built from its sdist, two steps, the community plugin's install flags.
+STANDIN_PLUGIN = {"name": STANDIN[0], "artifact": "sdist", "library": "standin_built_against.txt",
+                  "python": ">=3.9", "macos": ">=15.0",
+                  "build": {"requires": [], "tools": ["make"], "sdk": ">=15.0"},  # probed on a Mac only
+                  "install_flags": ["--no-build-isolation", "--no-deps"], "source": "tests/localindex.py"}
 
 
 def make_standin_sdist(out_dir: Path) -> Path:
@@ -122,13 +131,24 @@ def build(root: Path) -> dict[str, str]:
     files.update({"tensorflow/padding/m%04d.py" % i: "VALUE = %d\n" % i for i in range(PADDING_MODULES)})
     wheel = make_wheel(wheels, "tensorflow-cpu", "2.19.1", files)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    make_standin_sdist(wheels)
+    sdist = make_standin_sdist(wheels)
+    newer = make_wheel(wheels, "tensorflow-cpu", "2.21.0", {"tensorflow/__init__.py": "__version__ = '2.21.0'\n"})
     matrix = {"schema_version": 1, "about": "test index", "common": [], "pairs": [],
               "targets": [{"profile": "cpu", "platform": "linux-x86_64", "requirements": ["tensorflow-cpu==2.19.1"],
-                           "python": ">=3.9,<3.14", "why": "test", "source": "tests/localindex.py"}]}
+                           "python": ">=3.9,<3.14", "why": "test", "source": "tests/localindex.py"},
+                          {"profile": "cpu", "platform": "linux-x86_64", "name": "standin", "locks": "standin",
+                           "requirements": ["tensorflow-cpu==2.21.0", "%s==%s" % STANDIN],
+                           "python": ">=3.9,<3.14", "why": "a plugin built at install time",
+                           "source": "tests/localindex.py"}],
+              "plugins": [STANDIN_PLUGIN]}
     (root / "matrix.json").write_text(json.dumps(matrix))
+    (locks / "standin").mkdir()
     for minor in ("3.9", "3.10", "3.11", "3.12", "3.13"):
         (locks / ("cpu-linux-x86_64-py%s.txt" % minor)).write_text(
             "tensorflow-cpu==2.19.1 \\\n    --hash=sha256:%s\n" % digest)
+        (locks / "standin" / ("standin-linux-x86_64-py%s.txt" % minor)).write_text(
+            "tensorflow-cpu==2.21.0 \\\n    --hash=sha256:%s\n" % hashlib.sha256(newer.read_bytes()).hexdigest())
+        (locks / "standin" / ("standin-plugin-linux-x86_64-py%s.txt" % minor)).write_text(
+            "%s==%s \\\n    --hash=sha256:%s\n" % (STANDIN + (hashlib.sha256(sdist.read_bytes()).hexdigest(),)))
     return dict(os.environ, TFM_MATRIX=str(root / "matrix.json"), UV_NO_INDEX="1", UV_FIND_LINKS=str(wheels),
                 UV_CACHE_DIR=str(root / "uv-cache"), PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
