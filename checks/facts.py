@@ -55,7 +55,8 @@ class PackagesFacts(TypedDict, total=False):
     environment: EnvironmentFacts
     unmet: list[str]
     binaries: dict[str, list[str]]
-    env: dict[str, str]
+    env: dict[str, str]  # TF_DISABLE_METAL, TF_METAL_*, TF_USE_LEGACY_KERAS, PYTHONPATH, ... as set
+    distributions: dict[str, str]  # every installed distribution: name -> version
     not_recorded: bool
 
 

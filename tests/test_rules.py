@@ -145,7 +145,8 @@ def test_metal_pairing_against_the_matrix(tf, metal, status, words):
 def test_metal_plugin_missing_fails():
     results, _ = run(facts_for(machines.M1_NATIVE, pkgs=packages(metal=None)))
     assert results["packages.metal"].status == Status.FAIL
-    assert "not installed" in results["packages.metal"].summary
+    assert "no Metal plugin (tensorflow-metal or tensorflow-metal-plugin) is installed" in \
+        results["packages.metal"].summary
 
 
 def test_soft_placement_fallback_fails_naming_both_devices():

@@ -6,6 +6,7 @@ import json
 import os
 import struct
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -13,7 +14,12 @@ from checks.facts import EnvironmentFacts, PackagesFacts
 from checks.markers import MARKER, OWNER
 
 DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tensorflow-metal",
-                 "keras", "tf-keras", "numpy", "packaging", "psutil")
+                 "tensorflow-metal-plugin", "keras", "tf-keras", "numpy", "packaging", "psutil")
+PLUGIN_DISTRIBUTIONS = ("tensorflow-metal", "tensorflow-metal-plugin")  # both install libmetal_plugin.dylib
+# Settings that change what TensorFlow or a Metal plugin does without showing in the package list.
+ENV_VARS = ("TF_DISABLE_METAL", "TF_METAL_SYNCHRONOUS", "TF_METAL_SKIP_VERSION_CHECK", "TF_USE_LEGACY_KERAS",
+            "PYTHONPATH", "SYSTEM_VERSION_COMPAT", "CONDA_PREFIX")
+SUITE_ROOT = str(Path(__file__).resolve().parents[2])  # invoke verify puts it first on PYTHONPATH
 
 
 def collect(prefix: str | None = None) -> PackagesFacts:
@@ -25,8 +31,31 @@ def collect(prefix: str | None = None) -> PackagesFacts:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": _environment(prefix or sys.prefix),
-            "unmet": unmet_requirements(), "binaries": binary_arches(),
-            "env": {k: os.environ[k] for k in ("TF_USE_LEGACY_KERAS",) if k in os.environ}}
+            "unmet": unmet_requirements(), "binaries": binary_arches(), "env": settings_env(os.environ),
+            "distributions": installed_distributions()}
+
+
+def settings_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ENV_VARS that are set; PYTHONPATH without the suite's own root (what the user set, if anything)."""
+    out = {k: environ[k] for k in ENV_VARS if k in environ}
+    if "PYTHONPATH" in out:
+        rest = [p for p in out["PYTHONPATH"].split(os.pathsep) if p and os.path.abspath(p) != SUITE_ROOT]
+        if rest:
+            out["PYTHONPATH"] = os.pathsep.join(rest)
+        else:
+            del out["PYTHONPATH"]
+    return out
+
+
+def installed_distributions() -> dict[str, str]:
+    """Every installed distribution, name -> version, sorted (as ``python -m torch.utils.collect_env`` lists
+    them for PyTorch): what the short list above leaves out can still change behaviour."""
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found[name.lower()] = dist.version
+    return dict(sorted(found.items()))
 
 
 def unmet_requirements() -> list[str]:
@@ -92,15 +121,16 @@ def binary_arches(per_dist: int = 2) -> dict[str, list[str]]:
 
 
 def _metal_plugin() -> str | None:
-    """Path of ``tensorflow-plugins/libmetal_plugin.dylib`` as installed, if present."""
-    try:
-        files = metadata.files("tensorflow-metal") or []
-    except metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name == "libmetal_plugin.dylib":
+    """Path of ``tensorflow-plugins/libmetal_plugin.dylib`` as installed by either plugin, if present."""
+    for dist in PLUGIN_DISTRIBUTIONS:
+        try:
+            files = metadata.files(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for f in files:
             path = Path(str(f.locate()))
-            return str(path) if path.exists() else None
+            if f.name == "libmetal_plugin.dylib" and path.exists():
+                return str(path)
     return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import Literal
 
 from checks.facts import Facts
@@ -27,6 +29,16 @@ def no_metal_reason(facts: Facts, profile: str) -> str | None:
     if profile != "metal":
         return "the cpu profile was chosen, so no Metal plugin is installed"
     return None
+
+
+def setup_fix(facts: Facts, *args: str, why: str = "") -> str:
+    """`.tools/bin/invoke setup --env ENV ARGS  # WHY` for the environment these facts describe (relative to the
+    repository when inside it), pasteable from the repository root."""
+    from checks.matrix import shown
+
+    prefix = ((facts.get("packages") or {}).get("environment") or {}).get("prefix")
+    env = ["--env", shlex.quote(shown(Path(prefix)))] if prefix else []
+    return " ".join([".tools/bin/invoke", "setup", *env, *args]) + ("  # " + why if why else "")
 
 
 def tf_imported(facts: Facts) -> bool:
