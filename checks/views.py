@@ -25,10 +25,30 @@ def matrix_lines(k: Knowledge) -> list[str]:
     row = "  %-7s %-14s %-45s %-12s %s"
     lines = ["Matrix: %s" % k.path, "What `invoke setup` installs:", row % ("profile", "platform", "requirements",
                                                                         "python", "macOS")]
-    lines += [row % (t.profile, t.platform, " ".join(t.requirements), t.python, t.macos or "-") for t in m.targets]
+    for t in m.targets:
+        default = m.target(t.profile, t.platform) is t
+        lines.append(row % (t.profile, t.platform, " ".join(t.requirements), t.python, t.macos or "-"))
+        lines.append("          %s; why: %s" % ("default" if default else "chosen with --tensorflow %s"
+                                                 % t.tensorflow_pin[1], t.why))
     lines += ["", "GPU plugins:"]
-    lines += ["  %-24s %-6s python %-12s macOS %-8s %s" % (p.name, p.artifact, p.python, p.macos, p.source)
-              for p in m.plugins]
+    for p in m.plugins:
+        lines.append("  %-24s %-6s python %-12s macOS %-8s TensorFlow %s; releases %s" % (
+            p.name, p.artifact, p.python, p.macos, p.tensorflow or "-", ", ".join(p.versions) or "-"))
+        if p.build is not None:
+            needs = list(p.build.requires) + list(p.build.tools) + (["macOS SDK %s" % p.build.sdk] if p.build.sdk
+                                                                      else [])
+            lines.append("      install: two steps, TensorFlow first, then the sdist built against it (%s); the "
+                         "build needs %s" % (" ".join(p.install_flags), ", ".join(needs) or "nothing more"))
+        else:
+            lines.append("      install: one step, a prebuilt wheel with TensorFlow")
+        if p.conflicts:
+            lines.append("      conflicts: %s (same tensorflow-plugins/%s)" % (", ".join(p.conflicts), p.library))
+        if p.declines or p.expected:
+            lines.append("      stderr: declines %s; expected %s (invoke diagnose explains them)" % (
+                ", ".join(p.declines) or "-", ", ".join(p.expected) or "-"))
+        if p.why:
+            lines.append("      why: %s" % p.why)
+        lines.append("      source: %s" % p.source)
     pair_row = "  %-10s %-18s %-7s %-20s %-6s %-12s %-13s %s"
     lines += ["", "Known TensorFlow / plugin pairs:",
               pair_row % ("tensorflow", "plugin", "version", "python", "macOS", "reported", "static", "source / error")]

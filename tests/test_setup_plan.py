@@ -64,3 +64,40 @@ def test_every_profile_and_platform_has_a_plan(tmp_path, target):
                   target.tensorflow_pin[1], "--python", python, "--manager", "venv")
     assert matrix.shown(target.lock_path(python)) in out and "pip install --require-hashes" in out
     assert ("macOS" in out.split("Steps:")[0]) == target.platform.startswith("macos")
+
+
+def test_invoke_matrix_shows_both_metal_pairs_with_why_and_how_each_installs():
+    out = invoke("matrix").stdout
+    lines = out.splitlines()
+    apple = lines.index(next(ln for ln in lines if "tensorflow==2.19.1 tensorflow-metal==1.2.0" in ln))
+    community = lines.index(next(ln for ln in lines if "tensorflow==2.21.0 tensorflow-metal-plugin==0.4.1" in ln))
+    assert lines[apple + 1].strip().startswith("default; why: Newest pair verified")
+    assert lines[community + 1].strip().startswith("chosen with --tensorflow 2.21.0; why: The only way to "
+                                                   "TensorFlow 2.21")
+    assert "install: one step, a prebuilt wheel with TensorFlow" in out
+    assert "install: two steps, TensorFlow first, then the sdist built against it (--no-build-isolation --no-deps); " \
+           "the build needs setuptools>=64, wheel, make, xcrun, macOS SDK >=15.0" in out
+    assert "declines metal-plugin-other-tensorflow, metal-plugin-disabled; expected metal-plugin-synchronous" in out
+
+
+def test_a_plugin_naming_an_unknown_diagnosis_is_a_one_line_matrix_error(tmp_path):
+    import json
+    import os
+
+    data = json.loads(matrix.MATRIX_PATH.read_text())
+    data["plugins"][1]["declines"] = ["no-such-diagnosis"]
+    (tmp_path / "matrix.json").write_text(json.dumps(data))
+    done = invoke("matrix", env=dict(os.environ, TFM_MATRIX=str(tmp_path / "matrix.json")))
+    assert done.returncode == 2 and "lacks: no-such-diagnosis" in done.stderr
+
+
+def test_invoke_lock_leaves_the_two_step_target_to_its_own_generator():
+    from checks.errors import StepFailed
+    from scripts import community_locks
+
+    built = locks.built_targets(K.matrix)
+    assert [t.label for t in built] == ["tensorflow 2.21.0 + tensorflow-metal-plugin 0.4.1"]
+    assert all(t.plugin is None or not t.plugin.two_step for t, _, _ in locks.all_locks(K.matrix))
+    apple = K.matrix.target("metal", "macos-arm64")
+    with pytest.raises(StepFailed, match="no lock generator"):
+        community_locks.write_for(apple, [], matrix.LOCK_DIR / "community")
