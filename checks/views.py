@@ -31,24 +31,24 @@ def matrix_lines(k: Knowledge) -> list[str]:
         lines.append("          %s; why: %s" % ("default" if default else "chosen with --tensorflow %s"
                                                  % t.tensorflow_pin[1], t.why))
     lines += ["", "GPU plugins:"]
-    for p in m.plugins:
+    for g in m.plugins:
         lines.append("  %-24s %-6s python %-12s macOS %-8s TensorFlow %s; releases %s" % (
-            p.name, p.artifact, p.python, p.macos, p.tensorflow or "-", ", ".join(p.versions) or "-"))
-        if p.build is not None:
-            needs = list(p.build.requires) + list(p.build.tools) + (["macOS SDK %s" % p.build.sdk] if p.build.sdk
+            g.name, g.artifact, g.python, g.macos, g.tensorflow or "-", ", ".join(g.versions) or "-"))
+        if g.build is not None:
+            needs = list(g.build.requires) + list(g.build.tools) + (["macOS SDK %s" % g.build.sdk] if g.build.sdk
                                                                       else [])
             lines.append("      install: two steps, TensorFlow first, then the sdist built against it (%s); the "
-                         "build needs %s" % (" ".join(p.install_flags), ", ".join(needs) or "nothing more"))
+                         "build needs %s" % (" ".join(g.install_flags), ", ".join(needs) or "nothing more"))
         else:
             lines.append("      install: one step, a prebuilt wheel with TensorFlow")
-        if p.conflicts:
-            lines.append("      conflicts: %s (same tensorflow-plugins/%s)" % (", ".join(p.conflicts), p.library))
-        if p.declines or p.expected:
+        if g.conflicts:
+            lines.append("      conflicts: %s (same tensorflow-plugins/%s)" % (", ".join(g.conflicts), g.library))
+        if g.declines or g.expected:
             lines.append("      stderr: declines %s; expected %s (invoke diagnose explains them)" % (
-                ", ".join(p.declines) or "-", ", ".join(p.expected) or "-"))
-        if p.why:
-            lines.append("      why: %s" % p.why)
-        lines.append("      source: %s" % p.source)
+                ", ".join(g.declines) or "-", ", ".join(g.expected) or "-"))
+        if g.why:
+            lines.append("      why: %s" % g.why)
+        lines.append("      source: %s" % g.source)
     pair_row = "  %-10s %-18s %-7s %-20s %-6s %-12s %-13s %s"
     lines += ["", "Known TensorFlow / plugin pairs:",
               pair_row % ("tensorflow", "plugin", "version", "python", "macOS", "reported", "static", "source / error")]

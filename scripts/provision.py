@@ -300,7 +300,8 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
               env_shown], "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge",
                                     "python=%s" % python, "pip"]}[mgr]
     steps = [("create the environment", create)]
-    steps.append(("install %s: %s" % (matrix.shown(lock), _counts(lock)), managers.install_argv(mgr, py, Path(matrix.shown(lock)))))
+    steps.append(("install %s: %s" % (matrix.shown(lock), _counts(lock)),
+                  managers.install_argv(mgr, py, Path(matrix.shown(lock)))))
     if plugin_lock and target.plugin:
         steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
             target.plugin.name, matrix.shown(plugin_lock), _counts(plugin_lock)),
