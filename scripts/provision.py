@@ -197,7 +197,7 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
             (["plugin  %s (built from its sdist after TensorFlow)" % matrix.shown(p.plugin_lock)]
              if p.plugin_lock else []) + ["env     %s (manager: %s)" % (p.env, p.manager)]:
         steps.note(line.strip())
-    run_preflight(p)
+    found = run_preflight(p)
     if p.env.exists() and not force and up_to_date(p):
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
               % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
@@ -218,26 +218,29 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
     with steps.step("Install %d pinned packages (hashes required)" % len(locks.pinned(p.lock))):
         managers.install(p.manager, p.env, p.lock, k.signatures)
     if p.plugin_lock and p.target.plugin:
-        install_plugin(p, steps, k)
+        install_plugin(p, steps, k, found)
     environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
     print("Environment ready: %s (%.0f s). Next: invoke verify" % (p.env, time.monotonic() - start),
           file=sys.stderr)
     return p
 
 
-def run_preflight(p: Plan) -> None:
+def run_preflight(p: Plan) -> list[preflight.Finding]:
     """On a Mac, before any change: the target's macOS, build tools and Python (exit 2 naming what is missing
     and the command that fixes it). Elsewhere only the interpreter is judged (plan() already chose it)."""
     wanted = preflight.needs(p.target, p.interpreter.minor, interpreters.install_hint(p.interpreter.minor, "macos"))
     outputs = preflight_probe.probe(wanted) if sys.platform == "darwin" else {}
     wanted = [n for n in wanted if n.name in outputs or n.name == "python"]
-    refused = preflight.refusal(preflight.judge(wanted, outputs, p.interpreter.arch, p.interpreter.version),
-                                p.target.label)
+    found = preflight.judge(wanted, outputs, p.interpreter.arch, p.interpreter.version)
+    refused = preflight.refusal(found, p.target.label)
     if refused:
         raise refused
+    return found
 
 
-def install_plugin(p: Plan, steps: Steps, k: Knowledge) -> None:
+
+
+def install_plugin(p: Plan, steps: Steps, k: Knowledge, found: list[preflight.Finding]) -> None:
     """Step two of a plugin built at install time: its sdist, by its sha256, against the TensorFlow step one
     installed, without build isolation; the build's output streams. A failure is diagnosed (TensorFlow missing,
     tools missing) and leaves no marker."""
@@ -245,7 +248,23 @@ def install_plugin(p: Plan, steps: Steps, k: Knowledge) -> None:
     assert plugin is not None and p.plugin_lock is not None
     with steps.step("Build %s from its sdist against the installed TensorFlow (%s; it compiles for a while)"
                     % (plugin.name, " ".join(plugin.install_flags))):
-        managers.build(p.manager, p.env, p.plugin_lock, plugin.install_flags, k.signatures)
+        try:
+            managers.build(p.manager, p.env, p.plugin_lock, plugin.install_flags, k.signatures)
+        except StepFailed as exc:  # no known signature: say what the preflight found (an SDK, make, the macOS)
+            if " Cause: " in exc.message:
+                raise
+            seen = "; ".join("%s: %s" % (f.need.what, f.found) for f in found if f.need.name != "python")
+            raise StepFailed("%s\nThe build of %s failed without a known cause%s." % (
+                exc.message, plugin.name, "; preflight found " + seen if seen else ""),
+                fix=setup_fix_line(p, "rebuilds the environment; the build's output is above")) from None
+
+
+def setup_fix_line(p: Plan, why: str) -> str:
+    """`.tools/bin/invoke setup --env ENV [--tensorflow V] --force  # WHY` for this plan."""
+    args = [".tools/bin/invoke", "setup", "--env", shlex.quote(matrix.shown(p.env)), "--force"]
+    if p.target.plugin and p.target.plugin.two_step:
+        args += ["--tensorflow", p.target.tensorflow_pin[1]]
+    return " ".join(args) + "  # " + why
 
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",

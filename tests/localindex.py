@@ -81,6 +81,8 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     import sys
     print("standin: compiling against TensorFlow %s" % _tensorflow().__version__, file=sys.stderr, flush=True)
+    if os.environ.get("STANDIN_BUILD_FAILS"):  # a compiler error no signature knows
+        raise SystemExit("standin: error: the compiler stopped")
     files = dict(_meta(), **{"tensorflow-plugins/standin_built_against.txt": _tensorflow().__version__ + "\\n"})
     record = []
     for path, text in files.items():

@@ -110,6 +110,16 @@ def test_a_build_failure_is_diagnosed_and_leaves_no_marker(tmp_path):
     assert again.returncode == 1 and "incomplete or outdated" in again.stderr
 
 
+def test_an_unknown_build_failure_says_so_and_leaves_no_marker(tmp_path):
+    env = dict(localindex.build(tmp_path / "index"), STANDIN_BUILD_FAILS="1")
+    done = _setup(env, tmp_path / "env")
+    assert done.returncode == 1
+    assert "standin: error: the compiler stopped" in done.stderr  # the build's own output, streamed
+    assert "The build of standin-metal-plugin failed without a known cause" in done.stderr
+    assert "fix: .tools/bin/invoke setup --env %s --force --tensorflow 2.21.0" % (tmp_path / "env") in done.stderr
+    assert not (tmp_path / "env" / ".tfmetal-setup.json").exists()
+
+
 def test_a_failed_preflight_changes_nothing(tmp_path, monkeypatch):
     """setup's own preflight, on the recorded outputs of a Mac without the Command Line Tools (dwyl/dev-setup#51)."""
     from checks.errors import UsageError
