@@ -14,6 +14,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from checks import platforms
 from checks.errors import UsageError
 from checks.matrix import Target
 
@@ -55,7 +56,7 @@ def needs(target: Target, python: str, python_fix: str) -> list[Need]:
     if build and "make" in build.tools:
         out.append(Need("make", "make (builds %s)" % target.plugin.name if target.plugin else "make",
                         ("make", "--version"), None, TOOLS_FIX % ""))
-    arch = "arm64" if target.platform.endswith("arm64") else target.platform.split("-", 1)[1]
+    arch = platforms.arch_name(target.platform.split("-", 1)[1])  # linux-aarch64: an arm64 interpreter
     out.append(Need("python", "a native %s Python %s in %s" % (arch, python, target.python), (), target.python,
                     python_fix, arch))
     return out

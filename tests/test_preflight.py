@@ -79,3 +79,11 @@ def test_probe_runs_each_command_without_system_version_compat(monkeypatch):
                                     ["make", "--version"]]
     assert all("SYSTEM_VERSION_COMPAT" not in env for _, env in seen)
     assert set(outputs) == {"macos", "sdk", "make"}
+
+
+def test_linux_targets_judge_only_the_interpreter_by_its_normalised_architecture():
+    aarch64 = K.matrix.target("cpu", "linux-aarch64")
+    wanted = preflight.needs(aarch64, "3.11", "uv python install 3.11")
+    assert [n.name for n in wanted] == ["python"]
+    assert preflight.judge(wanted, {}, "arm64", "3.11.7")[0].ok  # platform.machine() 'aarch64' is arm64 here
+    assert not preflight.judge(wanted, {}, "x86_64", "3.11.7")[0].ok
