@@ -197,11 +197,11 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
             (["plugin  %s (built from its sdist after TensorFlow)" % matrix.shown(p.plugin_lock)]
              if p.plugin_lock else []) + ["env     %s (manager: %s)" % (p.env, p.manager)]:
         steps.note(line.strip())
-    found = run_preflight(p)
     if p.env.exists() and not force and up_to_date(p):
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
               % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
         return p
+    found = run_preflight(p)  # before any change
     url = network.index_url(p.manager)
     why = _index_refuses(p, url) if url else None
     if url and why:
@@ -228,7 +228,8 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
 def run_preflight(p: Plan) -> list[preflight.Finding]:
     """On a Mac, before any change: the target's macOS, build tools and Python (exit 2 naming what is missing
     and the command that fixes it). Elsewhere only the interpreter is judged (plan() already chose it)."""
-    wanted = preflight.needs(p.target, p.interpreter.minor, interpreters.install_hint(p.interpreter.minor, "macos"))
+    wanted = preflight.needs(p.target, p.interpreter.minor, interpreters.install_hint(
+        p.interpreter.minor, platforms.os_name(p.interpreter.system)))
     outputs = preflight_probe.probe(wanted) if sys.platform == "darwin" else {}
     wanted = [n for n in wanted if n.name in outputs or n.name == "python"]
     found = preflight.judge(wanted, outputs, p.interpreter.arch, p.interpreter.version)
@@ -236,8 +237,6 @@ def run_preflight(p: Plan) -> list[preflight.Finding]:
     if refused:
         raise refused
     return found
-
-
 
 
 def install_plugin(p: Plan, steps: Steps, k: Knowledge, found: list[preflight.Finding]) -> None:

@@ -97,7 +97,9 @@ def test_probe_records_the_settings_that_change_behaviour():
 def test_probe_lists_every_installed_distribution():
     from importlib import metadata
 
+    from packaging.utils import canonicalize_name
+
     found = packages_probe.installed_distributions()
     assert found["packaging"] == metadata.version("packaging") and found["pytest"] == metadata.version("pytest")
-    assert list(found) == sorted(found) and len(found) == len({d.metadata["Name"].lower()
-                                                               for d in metadata.distributions()})
+    assert list(found) == sorted(found) and all(name == canonicalize_name(name) for name in found)
+    assert len(found) == len({canonicalize_name(d.metadata["Name"]) for d in metadata.distributions()})

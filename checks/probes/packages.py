@@ -49,12 +49,14 @@ def settings_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 def installed_distributions() -> dict[str, str]:
     """Every installed distribution, name -> version, sorted (as ``python -m torch.utils.collect_env`` lists
-    them for PyTorch): what the short list above leaves out can still change behaviour."""
+    them for PyTorch), by normalised name: what the short list above leaves out can still change behaviour."""
+    from packaging.utils import canonicalize_name
+
     found = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
-            found[name.lower()] = dist.version
+            found[canonicalize_name(name)] = dist.version  # tensorflow_cpu and Tensorflow-CPU: tensorflow-cpu
     return dict(sorted(found.items()))
 
 
