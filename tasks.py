@@ -70,11 +70,16 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
     "env": "environment directory (default: .venv-tf in the repository)",
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
     "tensorflow": "refuse unless this TensorFlow version is the matrix's pin (known-broken pairs are explained)",
-})
+    "requirements": "your project's requirement file, resolved with the pair into hash-pinned locks beside it "
+                    "(repeatable; default: \"requirements\" in tfmetal.json)",
+}, iterable=["requirements"])
 @front_door(interrupted="interrupted: run `invoke setup` again to repair the environment")
-def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None):
-    """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine."""
-    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)
+def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None,
+          requirements=None):
+    """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine (and your
+    project's requirements, locked with it)."""
+    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow,
+                    requirements=requirements or ())
 
 
 def _run_checks(env: str | None, args: list[str]) -> int:

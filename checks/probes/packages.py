@@ -9,11 +9,13 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from checks.facts import EnvironmentFacts, PackagesFacts
+from checks.facts import EnvironmentFacts, LockFacts, PackagesFacts
+from checks.lockfile import canonical, drift, pinned
 from checks.markers import MARKER, OWNER
+from checks.matrix import ROOT
 
-DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tensorflow-metal",
-                 "keras", "tf-keras", "numpy", "packaging", "psutil")
+TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")  # one package, four names
+DISTRIBUTIONS = (*TENSORFLOWS, "tensorflow-metal", "keras", "tf-keras", "numpy", "packaging", "psutil")
 
 
 def collect(prefix: str | None = None) -> PackagesFacts:
@@ -24,8 +26,9 @@ def collect(prefix: str | None = None) -> PackagesFacts:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": _environment(prefix or sys.prefix),
-            "unmet": unmet_requirements(), "binaries": binary_arches(),
+    env = _environment(prefix or sys.prefix)
+    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": env,
+            "lock": lock_state(env.get("marker")), "unmet": unmet_requirements(), "binaries": binary_arches(),
             "env": {k: os.environ[k] for k in ("TF_USE_LEGACY_KERAS",) if k in os.environ}}
 
 
@@ -34,11 +37,17 @@ def unmet_requirements() -> list[str]:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
-    installed = {}
+    installed: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
             installed[canonicalize_name(name)] = dist
+    # tensorflow-cpu and tensorflow-macos ship the same `tensorflow` package as tensorflow: a requirement on
+    # one name is met by whichever the environment has (setup installs exactly one; see scripts/project.py)
+    tf = next((installed[n] for n in TENSORFLOWS if n in installed), None)
+    if tf is not None:
+        for n in TENSORFLOWS:
+            installed.setdefault(n, tf)
     problems = []
     for key, dist in sorted(installed.items()):
         for line in dist.requires or []:
@@ -54,6 +63,21 @@ def unmet_requirements() -> list[str]:
             elif req.specifier and not req.specifier.contains(have.version, prereleases=True):
                 problems.append("%s %s requires %s, but %s is installed" % (key, dist.version, req, have.version))
     return problems
+
+
+def lock_state(marker: dict | None) -> LockFacts | None:
+    """This environment against the lock its setup marker names: the pins it misses or holds at another
+    version (None for an environment without a marker)."""
+    if not marker or not marker.get("lock"):
+        return None
+    path = Path(marker["lock"])
+    path = path if path.is_absolute() else ROOT / path
+    try:
+        pins = pinned(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
+    installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    return {"path": marker["lock"], "pinned": len(pins), "drift": drift(pins, installed)}
 
 
 MACHO_CPU = {0x0100000C: "arm64", 0x01000007: "x86_64"}
