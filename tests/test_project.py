@@ -101,8 +101,9 @@ def test_drift_is_found_by_verify_and_its_fix_restores_the_lock_keeping_the_proj
     env = tmp_path / "env"
     assert invoke("setup", "--env", str(env), "--requirements", str(project / "requirements.txt"),
                   env=offline).returncode == 0
-    subprocess.run([str(ROOT / ".tools" / "bin" / "uv"), "pip", "install", "-q", "--python", str(env / "bin" / "python"),
-                    "plainlib==1.0.0"], env=offline, check=True)
+    uv = str(ROOT / ".tools" / "bin" / "uv")
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(env / "bin" / "python"), "plainlib==1.0.0"],
+                   env=offline, check=True)
     found = checks_of(env, offline, tmp_path)["environment.lock"]
     assert found["status"] == "fail" and "plainlib 1.0.0 is installed, the lock pins 1.1.0" in found["summary"]
     fix = found["fix"]
@@ -183,3 +184,31 @@ def test_real_requirement_needing_tensorflow_2_21_is_refused_with_the_version_th
     assert "tf-keras==2.21.0" in line and "tensorflow>=2.21" in line and "==2.19.1" in line, line
     assert "the newest tf-keras that fits is 2.19.0" in line
     assert not (tmp_path / "env").exists() and not (tmp_path / "tfmetal-locks").exists()
+
+
+def lock_result(lock, project=None, prefix=None):
+    from checks import knowledge
+    from checks.model import Options
+    from checks.rules.environment import lock_match
+
+    marker = {"profile": "cpu", "lock": "l", **({"project": project} if project else {})}
+    facts = {"packages": {"versions": {}, "lock": lock,
+                          "environment": {"prefix": prefix or str(ROOT / ".venv-tf"), "owned": True, "marker": marker}}}
+    return lock_match(facts, Options(profile="cpu"), knowledge.load())  # type: ignore[arg-type]
+
+
+def test_lock_rule_fix_lines_name_the_env_and_the_requirements_and_never_force_a_project():
+    drift = ["a 1 is missing", "b 2 is installed, the lock pins 3", "c 1 is missing", "d 1 is missing"]
+    drifted = {"path": "/p/tfmetal-locks/x.txt", "pinned": 40, "drift": drift}
+    r = lock_result(drifted, {"requirements": ["/team app/requirements.txt", str(ROOT / "reqs.txt")]})
+    assert r.status.value == "fail"
+    assert r.summary.startswith("4 of 40 pinned packages differ from /p/tfmetal-locks/x.txt")
+    assert r.details == ["d 1 is missing"] and "; ..." in r.summary
+    assert r.fix == (".tools/bin/invoke setup --env .venv-tf --requirements '/team app/requirements.txt' "
+                     "--requirements reqs.txt  # installs what differs from the project lock, keeps the project's "
+                     "packages")
+    base = lock_result(dict(drifted, drift=["a 1 is missing"]), prefix="/elsewhere/my env")
+    assert base.fix == ".tools/bin/invoke setup --env '/elsewhere/my env' --force  # reinstalls the hash-locked set"
+    assert lock_result({"path": "l", "error": "FileNotFoundError: gone"}).status.value == "fail"
+    assert lock_result({"path": "l", "pinned": 3, "drift": []}).status.value == "pass"
+    assert lock_result(None).status.value == "skip"
