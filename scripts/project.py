@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -124,8 +125,9 @@ def is_fresh(lock: Path, want: str) -> bool:
 
 def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
                  say: Callable[[str], Any] = print) -> Path:
-    """Resolve every stale project lock (all of them first, then write them all), return this machine's."""
-    todo: list[tuple[Path, str]] = []
+    """Resolve every stale project lock, the platforms side by side (uv waits on the network more than on the
+    CPU); write them only once all resolved, so a conflict leaves nothing behind. Returns this machine's lock."""
+    stale: list[tuple[Target, Path, str]] = []
     for target in team_targets(k, here, python):
         base = target.lock_path(python)
         if not base.exists():
@@ -134,16 +136,20 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
         want = digest(project, target, python)
         if is_fresh(lock, want):
             say("project lock %s is up to date" % lock)
-            continue
-        body = resolve(project, target, python)
-        header = ("# Made by `invoke setup` from %s on %s: %s profile, %s, Python %s. Commit it.\n%s%s\n"
-                  % (", ".join(f.name for f in project.files), matrix.shown(base), target.profile, target.platform,
-                     python, DIGEST_LINE, want))
-        todo.append((lock, header + body))
-        say("resolved %s" % lock)
-    for lock, text in todo:  # only once every platform resolved: a conflict leaves nothing behind
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(lock, text)
+        else:
+            stale.append((target, lock, want))
+    if stale:
+        say("resolving %s ..." % ", ".join("%s/%s" % (t.profile, t.platform) for t, _, _ in stale))
+        with ThreadPoolExecutor(max_workers=len(stale)) as pool:
+            futures = [pool.submit(resolve, project, t, python) for t, _, _ in stale]
+            bodies = [f.result() for f in futures]  # the first failure, in target order (this machine's first)
+        for (target, lock, want), body in zip(stale, bodies):
+            header = ("# Made by `invoke setup` from %s on %s: %s profile, %s, Python %s. Commit it.\n%s%s\n"
+                      % (", ".join(f.name for f in project.files), matrix.shown(target.lock_path(python)),
+                         target.profile, target.platform, python, DIGEST_LINE, want))
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(lock, header + body)
+            say("resolved %s" % lock)
     return project.lock_path(here, python)
 
 
