@@ -47,9 +47,11 @@ def checks_of(env: Path, environ, tmp_path) -> dict[str, dict]:
 
 
 def one_line(stderr: str) -> str:
+    """The error: one line, the last, after at most the progress lines (``resolving ...``)."""
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, stderr
-    return lines[0]
+    assert lines and lines[-1].startswith("error: ") and all(ln.startswith("      resolving ") for ln in lines[:-1]), \
+        stderr
+    return lines[-1]
 
 
 def test_a_requirement_needing_another_tensorflow_is_refused_and_nothing_is_created(tmp_path, offline, project):
