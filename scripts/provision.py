@@ -176,6 +176,10 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
     if proj is None:
         return p
     lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    problem = locks.malformed(lock)
+    if problem:
+        raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"
+                         % (lock, problem))
     return replace(p, lock=lock, project=proj.to_json(lock, p.lock))
 
 
