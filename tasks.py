@@ -20,7 +20,7 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from checks import console, knowledge, process, settings, views  # noqa: E402
+from checks import console, knowledge, outputs, process, settings, views  # noqa: E402
 from checks.cli import build_parser  # noqa: E402
 from checks.errors import TfmError, UsageError  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
@@ -100,6 +100,7 @@ def verify(c, k: Knowledge, env=None, json=None, junit=None, require_gpu=False, 
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul, training."""
     argv = settings.to_argv(locals())  # verify's parameters are settings.VERIFY_OPTIONS (checked by a test)
     build_parser().parse_args(argv)  # the child's own parser: bad options fail here, before any environment
+    outputs.check(json=json, junit=junit)  # and the outputs, before any probe runs (the child checks them again)
     return _run_checks(env, argv)
 
 
@@ -119,7 +120,9 @@ def diagnose(c, k: Knowledge, file=None):
 @front_door()
 def report(c, k: Knowledge, env=None, out="report"):
     """Run every probe and write a bundle (one file per probe) plus summary.md for a bug report."""
-    code = _run_checks(env, ["--record", out, "--json", os.path.join(out, "results.json")])
+    results = os.path.join(out, "results.json")
+    outputs.check(json=results, record=out, record_flag="--out")  # before any probe runs
+    code = _run_checks(env, ["--record", out, "--json", results])
     return 0 if code in (0, 1) else code  # a failed check is still a good report
 
 

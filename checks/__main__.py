@@ -14,6 +14,8 @@ except ImportError:
           "python -m pip install packaging psutil)", file=sys.stderr)
     sys.exit(2)
 
+from checks import process  # noqa: E402
 from checks.cli import main  # noqa: E402 - after the console and packaging guards
 
+process.stop_on_signals()  # Ctrl-C or SIGTERM: the TensorFlow child's whole group is killed, temp files removed
 sys.exit(main())

@@ -9,6 +9,9 @@ A bundle is plain files a person can read and edit (docs/BUNDLES.md):
   packages.json         installed versions, the Metal plugin, the setup marker, the audit facts
   tensorflow.json       the TensorFlow child's JSON, with its process (stderr, signal, timeout)
 A missing file means "not recorded": the checks that need it are skipped and say so.
+``invoke report`` adds summary.md and results.json. A folder is a bundle of ours when its bundle.json has our
+format, tool_version and recorded_at; verify writes into a folder only when it is new, empty, or holds such a
+bundle and nothing else (``foreign_files``), and then replaces the bundle's files.
 """
 
 from __future__ import annotations
@@ -22,6 +25,31 @@ from typing import Any
 from checks import __version__
 
 FORMAT = 1
+OWN_FILES = ("bundle.json", "python.json", "memory.json", "linux.json", "packages.json", "tensorflow.json",
+             "summary.md", "results.json", "commands")
+
+
+def is_bundle(directory: Path) -> bool:
+    """True when ``directory`` holds a bundle.json written by ``write``."""
+    try:
+        meta = json.loads((directory / "bundle.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT and {"tool_version", "recorded_at"} <= set(meta)
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """What in ``directory`` is not part of a bundle of ours: everything, when it holds no bundle."""
+    names = sorted(p.name for p in directory.iterdir())
+    if not names or not is_bundle(directory):
+        return names
+    commands = directory / "commands"
+    extra = [n for n in names if n not in OWN_FILES]
+    if commands.is_dir():
+        extra += ["commands/" + p.name for p in sorted(commands.iterdir()) if p.suffix != ".json" or p.is_dir()]
+    elif commands.exists():
+        extra.append("commands")
+    return extra
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -33,6 +61,10 @@ def write(directory: str, facts: Mapping[str, Any], options: dict[str, Any]) -> 
     """Write the raw facts of a run to ``directory`` (created if needed)."""
     root = Path(directory)
     raw = facts["raw"]["system"]
+    if root.is_dir() and is_bundle(root):  # replace our earlier bundle: no file of another machine's stays
+        for stale in [root / "linux.json", *sorted((root / "commands").glob("*.json"))]:
+            if stale.is_file():
+                stale.unlink()
     _dump(root / "bundle.json", {"format": FORMAT, "tool_version": __version__, "options": options,
                                  "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                                      timespec="seconds"),

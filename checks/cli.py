@@ -13,9 +13,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
-from checks import __version__, console, knowledge, platforms, settings
+from checks import __version__, console, knowledge, nextsteps, outputs, platforms, settings
 from checks.errors import TfmError, UsageError
 from checks.evaluate import evaluate
 from checks.facts import Facts, PackagesFacts
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return diagnose_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
+        outputs.check(json=args.json, junit=args.junit, record=args.record)  # before any probe runs
         k = knowledge.load()
         session = open_session(args)
         outcomes = evaluate(session.facts, session.options, k)
@@ -239,4 +241,17 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
                     fh.write(github_summary(outcomes, header))
             except OSError as exc:
                 print("checks: warning: cannot append to GITHUB_STEP_SUMMARY: %s" % exc.strerror, file=sys.stderr)
+    print_closing_lines(args, facts, outcomes, code, options.strict)
     return code
+
+
+def print_closing_lines(args: argparse.Namespace, facts: Facts, outcomes: list[Outcome], code: int,
+                        strict: bool) -> None:
+    """The last lines: after a live green run in an environment, how to use it; after a failure, the next command."""
+    if code == 0 and not args.replay and nextsteps.is_environment():
+        marker = ((facts.get("packages") or {}).get("environment") or {}).get("marker")
+        print("\n" + "\n".join(nextsteps.after_green(Path(sys.prefix), marker)))
+    elif code:
+        line = nextsteps.next_command(outcomes, strict)
+        if line:
+            print("\n" + line)

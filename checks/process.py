@@ -5,6 +5,10 @@ a hang is killed with all its children, and returns a ``Completed`` with stdout,
 and the signal that ended it, never an exception. ``stream`` (installers) shows the output as it
 comes, keeps the command in our process group so a Ctrl-C reaches it too, and returns the same
 ``Completed`` (stdout holds the last lines); Ctrl-C or SIGTERM stop it and raise ``Interrupted``.
+
+``stop_on_signals`` (installed once by ``python -m checks``) makes SIGTERM behave like Ctrl-C and, at the first
+of either, kills the process group of every command ``run`` still has running (the TensorFlow child and anything
+it started) before the KeyboardInterrupt unwinds; later signals are ignored so the cleanup (temp files) finishes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from checks.errors import Interrupted
+
+_RUNNING: set[int] = set()  # process groups (= leader pids) of the commands ``run`` has not finished yet
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ def run(argv: Sequence[str], timeout: float = 10.0, env: Mapping[str, str] | Non
         )
     except OSError as exc:
         return Completed(tuple(argv), None, "", "", time.monotonic() - start, error=str(exc))
+    _RUNNING.add(proc.pid)
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -79,7 +86,23 @@ def run(argv: Sequence[str], timeout: float = 10.0, env: Mapping[str, str] | Non
         _kill_group(proc.pid)
         proc.wait()
         raise
+    finally:
+        _RUNNING.discard(proc.pid)
     return Completed(tuple(argv), proc.returncode, out, err, time.monotonic() - start)
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM: kill every running command's process group, then raise KeyboardInterrupt once."""
+    signal.signal(signal.SIGINT, _stop_everything)
+    signal.signal(signal.SIGTERM, _stop_everything)
+
+
+def _stop_everything(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the first signal wins: nothing interrupts the cleanup
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for pid in list(_RUNNING):
+        _kill_group(pid)
+    raise KeyboardInterrupt
 
 
 def _kill_group(pid: int) -> None:
@@ -115,7 +138,12 @@ def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, keep: int 
                 print("      | " + line.rstrip("\n"), file=sys.stderr, flush=True)
         proc.wait()
     except KeyboardInterrupt:
-        _stop(proc)
+        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second signal must not cut the child's cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            _stop(proc)
+        finally:
+            signal.signal(signal.SIGINT, sigint)
         raise Interrupted(interrupted) from None
     finally:
         signal.signal(signal.SIGTERM, previous)

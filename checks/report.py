@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import itertools
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
@@ -32,21 +34,60 @@ def _marks(stream: TextIO) -> dict[Status, str]:
         return ASCII_MARKS
 
 
-def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.stdout) -> None:
-    """flutter-doctor style: one line per check with a mark, details and the fix indented."""
+COLOURS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "1;31", Status.SKIP: "2"}  # SGR: green, yellow...
+
+
+def use_colour(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour on a terminal only, never with NO_COLOR set (no-color.org) or TERM=dumb."""
+    environ = os.environ if environ is None else environ
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return tty and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+def shared_skip_reasons(outcomes: Sequence[Outcome]) -> dict[str, str]:
+    """Per check id, the skip reason it shares with another skipped check of its family (printed once).
+
+    A skip shares reason R when its summary is R or ends with ``"; " + R``, and another skip of the family's does."""
+    out: dict[str, str] = {}
+    skips = [o for o in outcomes if o.result.status == Status.SKIP]
+    for o in skips:
+        reason = o.result.summary
+        sharing = [s for s in skips if s.check.family == o.check.family
+                   and (s.result.summary == reason or s.result.summary.endswith("; " + reason))]
+        if len(sharing) > 1:
+            for s in sharing:
+                out.setdefault(s.check.id, reason)
+    return out
+
+
+def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.stdout,
+                colour: bool | None = None) -> None:
+    """flutter-doctor style: one line per check with a mark, details and the fix indented; a skip reason that
+    several checks of a family share is printed once, under the last of them."""
     marks = _marks(stream)
+    colour = use_colour(stream) if colour is None else colour
+    shared = shared_skip_reasons(outcomes)
     print(header, file=stream)
-    family = None
-    for o in outcomes:
-        if o.check.family != family:
-            family = o.check.family
-            print("\n%s" % family, file=stream)
-        r = o.result
-        print("  %s %s: %s" % (marks[r.status], o.check.title, r.summary), file=stream)
-        for line in r.details:
-            print("        %s" % line, file=stream)
-        if r.fix and r.status in (Status.FAIL, Status.WARN):
-            print("      fix: %s" % r.fix, file=stream)
+    for family, group in itertools.groupby(outcomes, key=lambda o: o.check.family):
+        items = list(group)
+        print("\n%s" % family, file=stream)
+        for o in items:
+            r = o.result
+            mark = "\033[%sm%s\033[0m" % (COLOURS[r.status], marks[r.status]) if colour else marks[r.status]
+            summary = r.summary
+            if o.check.id in shared:
+                summary = summary[:-len(shared[o.check.id])].rstrip("; ")
+            print("  %s %s%s" % (mark, o.check.title, ": " + summary if summary else ""), file=stream)
+            for line in r.details:
+                print("        %s" % line, file=stream)
+            if r.fix and r.status in (Status.FAIL, Status.WARN):
+                print("      fix: %s" % r.fix, file=stream)
+            sharing = [x for x in items if shared.get(x.check.id) == shared.get(o.check.id)]
+            if o.check.id in shared and o is sharing[-1]:
+                print("      %d skipped: %s" % (len(sharing), shared[o.check.id]), file=stream)
     c = counts(outcomes)
     print("\n%d checks: %d passed, %d warnings, %d failed, %d skipped" % (
         len(outcomes), c["pass"], c["warn"], c["fail"], c["skip"]), file=stream)

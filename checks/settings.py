@@ -95,7 +95,13 @@ def positive(value: object, source: str) -> float:
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ["TFM_CONFIG"]) if environ.get("TFM_CONFIG") else CONFIG_FILE
+    """``$TFM_CONFIG`` (which must exist: a setting asked for is never ignored), else tfmetal.json (optional)."""
+    if not environ.get("TFM_CONFIG"):
+        return CONFIG_FILE
+    path = Path(environ["TFM_CONFIG"])
+    if not path.exists():
+        raise SettingsError("TFM_CONFIG names %s, which does not exist; fix the path or unset TFM_CONFIG" % path)
+    return path
 
 
 def load_config(path: Path) -> dict[str, object]:

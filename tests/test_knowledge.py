@@ -234,9 +234,11 @@ def test_judge_pair_is_the_only_place_a_pair_is_judged():
     assert offenders == []
 
 
-def test_flags_and_profile_follow_the_same_rule():
+def test_flags_and_profile_follow_the_same_rule(tmp_path):
     cli = {"profile": "auto", "strict": False, "require_gpu": True}
-    values = settings.settle(cli, {"profile": "metal", "strict": True}, {"TFM_CONFIG": "/nonexistent.json"})
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    values = settings.settle(cli, {"profile": "metal", "strict": True}, {"TFM_CONFIG": str(empty)})
     assert (values["profile"], values["strict"], values["require_gpu"]) == ("metal", True, True)
-    values = settings.settle({**cli, "profile": "cpu"}, {"profile": "metal"}, {"TFM_CONFIG": "/nonexistent.json"})
+    values = settings.settle({**cli, "profile": "cpu"}, {"profile": "metal"}, {"TFM_CONFIG": str(empty)})
     assert values["profile"] == "cpu" and values["strict"] is False

@@ -20,7 +20,8 @@ def test_precedence(tmp_path):
     assert settings.resolve({}, env) == {"min_speedup": 2.5, "budget": 4.0, "timeout": 300.0,
                                        "min_train_speedup": None}
     assert settings.resolve({"min_speedup": 1.1}, env)["min_speedup"] == 1.1
-    assert settings.resolve({}, {"TFM_CONFIG": str(tmp_path / "absent.json")}) == settings.DEFAULTS
+    with pytest.raises(settings.SettingsError, match="TFM_CONFIG names .*absent.json, which does not exist"):
+        settings.resolve({}, {"TFM_CONFIG": str(tmp_path / "absent.json")})  # asked for, so never ignored
 
 
 @pytest.mark.parametrize("content,words", [

@@ -1,0 +1,76 @@
+"""The closing lines of a run: after a green run, how to use the environment (activate it, its interpreter for an
+editor, a Jupyter kernel); after a failure, the one command to run next.
+
+Commands are pasted from the repository root (the environment named relative to it when inside it, else
+absolute, quoted with shlex), like every fix the suite prints. The Jupyter kernel needs ipykernel in the
+environment, which setup does not install: the first command adds it with the uv of ``.tools/`` (setup's
+environments have no pip), held to the environment's lock file as constraints so no locked package moves;
+the second registers the kernel for this user.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from checks.matrix import ROOT
+from checks.model import Outcome, Status
+
+
+def shown(path: Path, root: Path = ROOT) -> str:
+    """``path`` as a command names it from the repository root: relative when inside it, quoted."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        text = str(absolute.relative_to(os.path.abspath(root)))
+    except ValueError:
+        text = str(absolute)
+    return shlex.quote(text)
+
+
+def kernel_name(prefix: Path) -> str:
+    """A Jupyter kernel name (letters, digits, ``-_.``) from the environment's folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", prefix.name).strip("-.").lower() or "tensorflow"
+
+
+def is_environment(prefix: str = sys.prefix) -> bool:
+    """A virtual environment or a conda environment (not a system or base interpreter)."""
+    return prefix != sys.base_prefix or (Path(prefix) / "conda-meta").is_dir()
+
+
+def after_green(prefix: Path, marker: dict[str, Any] | None = None, root: Path = ROOT) -> list[str]:
+    """How to use the environment at ``prefix``: activate it, its interpreter, a Jupyter kernel."""
+    env = shown(prefix, root)
+    python = shown(prefix / "bin" / "python", root)
+    conda = (prefix / "conda-meta").is_dir()
+    activate = "conda activate %s" % shlex.quote(os.path.abspath(prefix)) if conda else "source %s/bin/activate" % env
+    uv = root / ".tools" / "bin" / "uv"
+    if uv.exists():
+        install = "%s pip install --python %s ipykernel" % (shown(uv, root), python)
+        lock = (marker or {}).get("lock")
+        if lock and (root / lock).is_file():
+            install += " --constraint %s" % shown(root / lock, root)
+    else:
+        install = "%s -m pip install ipykernel" % python
+    name = kernel_name(prefix)
+    register = "%s -m ipykernel install --user --name %s --display-name %s" % (
+        python, name, shlex.quote("TensorFlow (%s)" % prefix.name))
+    return ["Ready. To use this environment (commands from the repository root):",
+            "  activate it:          %s" % activate,
+            "  editor interpreter:   %s" % os.path.abspath(prefix / "bin" / "python"),
+            "  Jupyter kernel:       %s" % install,
+            "                        %s" % register,
+            "                        then pick \"TensorFlow (%s)\" in Jupyter's kernel list" % prefix.name]
+
+
+def next_command(outcomes: Sequence[Outcome], strict: bool = False) -> str | None:
+    """The fix of the first check that failed the run (its first line), as the run's last line."""
+    bad = {Status.FAIL, Status.WARN} if strict else {Status.FAIL}
+    for o in outcomes:
+        if o.result.status in bad and o.result.fix:
+            return "next: %s" % o.result.fix.splitlines()[0]
+    return None
