@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
-from checks import matrix
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip
+from checks.nextsteps import shown
 from checks.rules.common import NOT_RECORDED, recorded
 
 
@@ -29,11 +28,6 @@ def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
     return skip("not created by invoke setup; checking it as it is", facts=env)
 
 
-def env_arg(prefix: str) -> str:
-    """``--env`` as a fix line names it: relative to the repository root when inside it, quoted for the shell."""
-    return shlex.quote(matrix.shown(Path(prefix)))
-
-
 def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
     """The installed distributions against the lock setup installed (the team's project lock, when it has one)."""
     if not recorded(facts, "packages"):
@@ -44,8 +38,8 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not lock:
         return skip("no lock to compare with: not set up by invoke setup")
     project = marker.get("project") or {}
-    fix = ".tools/bin/invoke setup --env %s%s" % (env_arg(pk["environment"]["prefix"]), "".join(
-        " --requirements %s" % shlex.quote(matrix.shown(Path(f))) for f in project.get("requirements") or []))
+    fix = ".tools/bin/invoke setup --env %s%s" % (shown(Path(pk["environment"]["prefix"])), "".join(
+        " --requirements %s" % shown(Path(f)) for f in project.get("requirements") or []))
     fix += ("  # installs what differs from the project lock, keeps the project's packages" if project else
             " --force  # reinstalls the hash-locked set")
     if lock.get("error"):
@@ -53,8 +47,8 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
                     fix, facts=dict(lock))
     drift = lock.get("drift") or []
     if drift:
-        shown = "; ".join(drift[:3]) + ("; ..." if len(drift) > 3 else "")
+        listed = "; ".join(drift[:3]) + ("; ..." if len(drift) > 3 else "")
         return fail("%d of %d pinned packages differ from %s: %s" % (len(drift), lock.get("pinned", 0), lock["path"],
-                                                                     shown), fix, details=drift[3:], facts=dict(lock))
+                                                                     listed), fix, details=drift[3:], facts=dict(lock))
     return pass_("all %d pinned packages match %s%s" % (lock.get("pinned", 0), lock["path"],
                                                         " (the project lock)" if project else ""), facts=dict(lock))
