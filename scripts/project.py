@@ -39,6 +39,7 @@ from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
 from checks.lockfile import canonical, drift, installed_in, pinned, pins_in
 from checks.matrix import Target
+from checks.nextsteps import shown
 from checks.probes.packages import TENSORFLOWS
 from scripts import environment, managers
 from scripts.locks import UV_PLATFORMS, _write_atomic
@@ -278,6 +279,18 @@ def _pins_of(lock_text: str) -> dict[str, str]:
 def drifted(p: Plan) -> bool:
     """A project environment whose distributions no longer match its lock (something installed over it)."""
     return bool(p.project) and bool(drift(pinned(p.lock), installed_in(p.env)))
+
+
+def refuse_to_drop(p: Plan, force: bool) -> None:
+    """Setup without requirements on an environment built with a project's would drop its packages: only with
+    ``--force``."""
+    marker = environment.read_marker(p.env) if not force else None
+    files = ((marker or {}).get("project") or {}).get("requirements")
+    if files:
+        raise UsageError("%s was set up with your project's requirements; without them setup would remove their "
+                         "packages. Name them again (or pass --force to rebuild without them)" % p.env,
+                         fix=".tools/bin/invoke setup --env %s%s" % (shown(p.env), "".join(
+                             " --requirements %s" % shown(Path(f)) for f in files)))
 
 
 def can_sync(p: Plan) -> bool:

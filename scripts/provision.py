@@ -170,10 +170,12 @@ def _index_refuses(p: Plan, url: str) -> str | None:
     return network.unreachable(url)
 
 
-def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callable[[str], Any]) -> Plan:
+def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callable[[str], Any],
+                 force: bool = False) -> Plan:
     """The plan on the team's project lock (resolved now if its inputs changed), or unchanged without a project."""
     proj = project.declared(requirements, settings.config_path())
     if proj is None:
+        project.refuse_to_drop(p, force)
         return p
     lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
     problem = locks.malformed(lock)
@@ -190,7 +192,7 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
     start = time.monotonic()
     notes: list[str] = []
     p = with_project(k, plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow),
-                     requirements, say=lambda line: print("      " + line, file=sys.stderr, flush=True))
+                     requirements, say=lambda line: print("      " + line, file=sys.stderr, flush=True), force=force)
     steps = Steps(3)
     print("Plan (from envs/matrix.json):", file=sys.stderr)
     for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),

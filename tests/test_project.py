@@ -9,6 +9,7 @@ metal pair and the Linux cpu profile, and a real requirement that needs TensorFl
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -214,3 +215,15 @@ def test_lock_rule_fix_lines_name_the_env_and_the_requirements_and_never_force_a
     assert lock_result({"path": "l", "error": "FileNotFoundError: gone"}).status.value == "fail"
     assert lock_result({"path": "l", "pinned": 3, "drift": []}).status.value == "pass"
     assert lock_result(None).status.value == "skip"
+
+
+def test_setup_without_the_requirements_does_not_drop_the_projects_packages(tmp_path, offline, project):
+    env = tmp_path / "env"
+    req = str(project / "requirements.txt")
+    assert invoke("setup", "--env", str(env), "--requirements", req, env=offline).returncode == 0
+    marker = (env / MARKER).read_bytes()
+    done = invoke("setup", "--env", str(env), env=offline)
+    assert done.returncode == 2
+    line = one_line(done.stderr)
+    assert "set up with your project's requirements" in line and line.endswith("--requirements %s" % shlex.quote(req))
+    assert (env / MARKER).read_bytes() == marker and installed_in(env)["wants-tensorflow"] == "1.0.0"
