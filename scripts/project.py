@@ -248,15 +248,15 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
     strict = _pins_text(target, python, True)
     reqs = list(target.requirements)
     for req, f in requirement_lines(project):
-        alone_check, _ = uv_compile([str(req)] + reqs, target, python, strict)
-        if alone_check.ok:
+        with_pins, _ = uv_compile([str(req)] + reqs, target, python, strict)
+        if with_pins.ok:
             continue
         _, alone = uv_compile([str(req)], target, python)
         tf_alone = {n: v for n, v in _pins_of(alone).items() if n in TF_DISTS}
         if all(v == version for v in tf_alone.values()):  # none, or the pinned one: the conflict lies elsewhere
             return UsageError("%s (from %s) conflicts with the pinned set for %s: %s" % (
-                req, f.name, where, uv_reason(alone_check)))
-        spec = NEEDS.search(alone_check.stderr or "")
+                req, f.name, where, uv_reason(with_pins)))
+        spec = NEEDS.search(with_pins.stderr or "")
         needs = "%s%s" % spec.groups() if spec else " ".join("%s %s" % kv for kv in sorted(tf_alone.items()))
         open_req = Requirement(str(req))
         open_req.specifier = type(open_req.specifier)("")
