@@ -36,7 +36,8 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
     lock = pk.get("lock")
     marker = pk["environment"].get("marker") or {}
     if not lock:
-        return skip("no lock to compare with: not set up by invoke setup")
+        return skip("the comparison with the lock was not recorded" if marker.get("lock") else
+                    "no lock to compare with: not set up by invoke setup")
     project = marker.get("project") or {}
     fix = ".tools/bin/invoke setup --env %s%s" % (shown(Path(pk["environment"]["prefix"])), "".join(
         " --requirements %s" % shown(Path(f)) for f in project.get("requirements") or []))
