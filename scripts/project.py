@@ -247,7 +247,9 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
     where = "%s/%s, Python %s" % (target.profile, target.platform, python)
     strict = _pins_text(target, python, True)
     reqs = list(target.requirements)
-    for req, f in requirement_lines(project):
+    said = (failed.stderr or "").lower()
+    lines = requirement_lines(project)  # those uv's message names first: usually the first one tried is it
+    for req, f in sorted(lines, key=lambda rf: canonical(rf[0].name) not in said.replace("_", "-")):
         with_pins, _ = uv_compile([str(req)] + reqs, target, python, strict)
         if with_pins.ok:
             continue

@@ -56,7 +56,7 @@ def one_line(stderr: str) -> str:
 
 
 def test_a_requirement_needing_another_tensorflow_is_refused_and_nothing_is_created(tmp_path, offline, project):
-    (project / "requirements.txt").write_text("plainlib\nneeds-new-tf==2.0.0\n")
+    (project / "requirements.txt").write_text("plainlib\nextralib\nwants-tensorflow\nneeds-new-tf==2.0.0\n")
     env = tmp_path / "env"
     done = invoke("setup", "--env", str(env), "--requirements", str(project / "requirements.txt"), env=offline)
     assert done.returncode == 2, done.stderr
