@@ -71,19 +71,23 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
     "tensorflow": "a TensorFlow version the matrix pins: 2.21.0 chooses the community Metal pair "
                   "(tensorflow-metal-plugin, built at install time); known-broken pairs are refused and explained",
+    "requirements": "your project's requirement file, resolved with the pair into hash-pinned locks beside it "
+                    "(repeatable; default: \"requirements\" in tfmetal.json)",
     "dry-run": "print the full plan (preflight, each install step with its lock, hashes and flags); change nothing",
     "platform": "with --dry-run: plan for another platform (macos-arm64, linux-x86_64, ...; default: this one)",
-})
+}, iterable=["requirements"])
 @front_door(interrupted="interrupted: run `invoke setup` again to repair the environment")
 def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None,
-          dry_run=False, platform=None):
-    """Create the environment with the matrix's TensorFlow / Metal plugin pair for this machine."""
+          requirements=None, dry_run=False, platform=None):
+    """Create the environment with the matrix's TensorFlow / Metal plugin pair for this machine (and your
+    project's requirements, locked with it)."""
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
     if dry_run:
         print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow)))
         return
-    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)
+    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow,
+                    requirements=requirements or ())
 
 
 def _run_checks(env: str | None, args: list[str]) -> int:

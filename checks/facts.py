@@ -47,12 +47,22 @@ class EnvironmentFacts(TypedDict, total=False):
     is_venv: bool
 
 
+class LockFacts(TypedDict, total=False):
+    """The environment against the lock its marker names (``checks.probes.packages.lock_state``)."""
+
+    path: str
+    pinned: int
+    drift: list[str]
+    error: str
+
+
 class PackagesFacts(TypedDict, total=False):
     """From ``checks.probes.packages.collect``."""
 
     versions: dict[str, str | None]
     metal_plugin: str | None
     environment: EnvironmentFacts
+    lock: LockFacts | None
     unmet: list[str]
     binaries: dict[str, list[str]]
     env: dict[str, str]  # TF_DISABLE_METAL, TF_METAL_*, TF_USE_LEGACY_KERAS, PYTHONPATH, ... as set

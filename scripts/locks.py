@@ -15,6 +15,7 @@ from typing import Callable
 
 from checks import process
 from checks.errors import StepFailed
+from checks.lockfile import pinned
 from checks.matrix import LOCK_DIR, Matrix, Target, python_versions
 from scripts.uvtool import require_uv, uv_env
 
@@ -147,17 +148,6 @@ def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOC
     if out_dir == LOCK_DIR:
         write_conda(m)
     return written
-
-
-def pinned(lock: Path) -> dict[str, str]:
-    """name -> version of every ``name==version`` line of a lock file."""
-    pins = {}
-    for line in lock.read_text(encoding="utf-8").splitlines():
-        line = line.split(";")[0].strip().rstrip("\\").strip()
-        if line and not line.startswith(("#", "--")) and "==" in line:
-            name, version = line.split("==", 1)
-            pins[name.strip().lower()] = version.strip()
-    return pins
 
 
 def unhashed(lock: Path) -> list[str]:

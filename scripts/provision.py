@@ -10,18 +10,19 @@ import datetime
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from checks import __version__, matrix, platforms, preflight, process
+from checks import __version__, matrix, platforms, preflight, process, settings
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import ROOT, Target
-from scripts import environment, interpreters, locks, managers, network
+from scripts import environment, interpreters, locks, managers, network, project
 from scripts import preflight as preflight_probe
 from scripts.progress import Steps
 from scripts.uvtool import require_uv, uv_env
@@ -42,6 +43,7 @@ class Plan:
     manager: str
     env: Path
     plugin_lock: Path | None = None  # the second step's lock, for a plugin built from its sdist
+    project: dict[str, Any] | None = None  # the team's requirements and their lock (scripts/project.py)
 
 
 def apple_silicon() -> bool:
@@ -159,6 +161,7 @@ def marker_data(p: Plan, seconds: float) -> dict[str, Any]:
         "requirements": list(p.target.requirements),
         **({"plugin_lock": matrix.shown(p.plugin_lock), "plugin_lock_sha256": locks.sha256(p.plugin_lock)}
            if p.plugin_lock else {}),
+        **({"project": p.project} if p.project else {}),
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "setup_seconds": round(seconds, 1),
     }
@@ -184,20 +187,41 @@ def _index_refuses(p: Plan, url: str) -> str | None:
     return network.unreachable(url)
 
 
+def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callable[[str], Any],
+                 force: bool = False) -> Plan:
+    """The plan on the team's project lock (resolved now if its inputs changed), or unchanged without a project."""
+    proj = project.declared(requirements, settings.config_path())
+    if proj is None:
+        project.refuse_to_drop(p, force)
+        return p
+    if p.plugin_lock:
+        raise UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
+                         "use the default pair, or install them yourself after setup" % p.target.label)
+    lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    problem = locks.malformed(lock)
+    if problem:
+        raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"
+                         % (lock, problem))
+    return replace(p, lock=lock, project=proj.to_json(lock, p.lock))
+
+
 def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
-          env: str | None = None, force: bool = False, tensorflow: str | None = None) -> Plan:
+          env: str | None = None, force: bool = False, tensorflow: str | None = None,
+          requirements: Sequence[str] = ()) -> Plan:
     """Build (or confirm) the environment. Raises a TfmError with a one-line reason on failure."""
     start = time.monotonic()
     notes: list[str] = []
-    p = plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow)
+    p = with_project(k, plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow),
+                     requirements, say=lambda line: print("      " + line, file=sys.stderr, flush=True), force=force)
     steps = Steps(3)
     print("Plan (from envs/matrix.json):", file=sys.stderr)
     for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),
-                         "lock    %s (%s)" % (matrix.shown(p.lock), ", ".join(p.target.requirements))] + \
+                         "lock    %s (%s)" % (matrix.shown(p.lock), ", ".join(p.target.requirements) + (
+                             " + the project's requirements, on %s" % p.project["base_lock"] if p.project else ""))] + \
             (["plugin  %s (built from its sdist after TensorFlow)" % matrix.shown(p.plugin_lock)]
              if p.plugin_lock else []) + ["env     %s (manager: %s)" % (p.env, p.manager)]:
         steps.note(line.strip())
-    if p.env.exists() and not force and up_to_date(p):
+    if p.env.exists() and not force and up_to_date(p) and not project.drifted(p):
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
               % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
         return p
@@ -207,6 +231,8 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
     if url and why:
         raise StepFailed("%s. Nothing was changed%s." % (
             network.refusal(url, why, p.manager), "; %s is untouched" % p.env if p.env.exists() else ""))
+    if not force and project.can_sync(p):
+        return project.sync(k, p, steps, marker_data, start)
     stale = p.env.exists() and any(p.env.iterdir())
     steps.total = 3 + bool(stale) + bool(p.plugin_lock)
     if stale:

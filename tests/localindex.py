@@ -22,12 +22,13 @@ from pathlib import Path
 PADDING_MODULES = 4000
 
 
-def make_wheel(out_dir: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """A pure-Python wheel with METADATA, WHEEL and RECORD."""
+def make_wheel(out_dir: Path, name: str, version: str, files: dict[str, str], requires: tuple[str, ...] = ()) -> Path:
+    """A pure-Python wheel with METADATA (``Requires-Dist`` for each of ``requires``), WHEEL and RECORD."""
     dist = name.replace("-", "_")
     info = "%s-%s.dist-info" % (dist, version)
     files = dict(files)
-    files[info + "/METADATA"] = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)
+    files[info + "/METADATA"] = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s" % (
+        name, version, "".join("Requires-Dist: %s\n" % r for r in requires))
     files[info + "/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     record = []
     for path, text in files.items():
@@ -123,6 +124,19 @@ def make_standin_sdist(out_dir: Path) -> Path:
     return sdist
 
 
+# A team's project, offline: plain libraries, one that needs TensorFlow 2.21 from 2.0 on (1.x fits 2.19), one
+# that depends on `tensorflow` (not `tensorflow-cpu`), and the TensorFlows they would pull in.
+PROJECT_WHEELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("plainlib", "1.0.0", ()),
+    ("plainlib", "1.1.0", ()),
+    ("extralib", "0.5.0", ("plainlib>=1.0",)),
+    ("needs-new-tf", "1.4.0", ("tensorflow-cpu>=2.19,<2.20",)),
+    ("needs-new-tf", "2.0.0", ("tensorflow-cpu>=2.21",)),
+    ("wants-tensorflow", "1.0.0", ("tensorflow>=2.19,<2.20",)),
+    ("tensorflow", "2.19.1", ()),  # (tensorflow-cpu 2.21.0 is the stand-in plugin's TensorFlow, built in build())
+)
+
+
 def build(root: Path) -> dict[str, str]:
     """Write wheels, matrix.json and locks under ``root``; return the environment that uses them offline."""
     wheels = root / "wheels"
@@ -135,6 +149,9 @@ def build(root: Path) -> dict[str, str]:
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     sdist = make_standin_sdist(wheels)
     newer = make_wheel(wheels, "tensorflow-cpu", "2.21.0", {"tensorflow/__init__.py": "__version__ = '2.21.0'\n"})
+    for name, version, requires in PROJECT_WHEELS:
+        make_wheel(wheels, name, version, {"%s/__init__.py" % name.replace("-", "_"): "VERSION = %r\n" % version},
+                   requires)
     matrix = {"schema_version": 1, "about": "test index", "common": [], "pairs": [],
               "targets": [{"profile": "cpu", "platform": "linux-x86_64", "requirements": ["tensorflow-cpu==2.19.1"],
                            "python": ">=3.9,<3.14", "why": "test", "source": "tests/localindex.py"},
@@ -154,3 +171,22 @@ def build(root: Path) -> dict[str, str]:
             "%s==%s \\\n    --hash=sha256:%s\n" % (STANDIN + (hashlib.sha256(sdist.read_bytes()).hexdigest(),)))
     return dict(os.environ, TFM_MATRIX=str(root / "matrix.json"), UV_NO_INDEX="1", UV_FIND_LINKS=str(wheels),
                 UV_CACHE_DIR=str(root / "uv-cache"), PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
+
+
+def offline_resolver(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` (from ``build``) for resolving too: ``uv pip compile`` does not read UV_NO_INDEX, so a uv
+    config file says no index, only the local wheels."""
+    wheels = Path(environ["UV_FIND_LINKS"])
+    config = wheels.parent / "uv.toml"
+    config.write_text('[pip]\nno-index = true\nfind-links = [%s]\n' % json.dumps(str(wheels)), encoding="utf-8")
+    return dict(environ, UV_CONFIG_FILE=str(config))
+
+
+def add_packaging(environ: dict[str, str]) -> None:
+    """The real ``packaging`` of the tools environment, repacked into the local index, so that
+    ``python -m checks`` (which needs it) runs in an environment set up from it."""
+    from importlib import metadata
+
+    dist = metadata.distribution("packaging")
+    files = {str(f): f.read_text() for f in dist.files or [] if str(f).startswith("packaging/") and f.suffix == ".py"}
+    make_wheel(Path(environ["UV_FIND_LINKS"]), "packaging", dist.version, files)

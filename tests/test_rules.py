@@ -42,7 +42,8 @@ def packages(tf="2.19.1", metal="1.2.0", dist="tensorflow", plugin=True, marker=
     return {"versions": versions,
             "metal_plugin": "/x/site-packages/tensorflow-plugins/libmetal_plugin.dylib" if plugin and metal else None,
             "environment": {"prefix": "/x", "owned": True, "marker": {"profile": "metal", "lock": "l"} if marker
-                            else None, "marker_error": None}}
+                            else None, "marker_error": None},
+            "lock": {"path": "l", "pinned": 2, "drift": []} if marker else None}
 
 
 def facts_for(raw, pkgs=None, tf=None) -> dict[str, Any]:

@@ -10,11 +10,14 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
-from checks.facts import EnvironmentFacts, PackagesFacts
+from checks.facts import EnvironmentFacts, LockFacts, PackagesFacts
+from checks.lockfile import canonical, drift, pinned
 from checks.markers import MARKER, OWNER
+from checks.matrix import ROOT
 
-DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tensorflow-metal",
-                 "tensorflow-metal-plugin", "keras", "tf-keras", "numpy", "packaging", "psutil")
+TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")  # one package, four names
+DISTRIBUTIONS = (*TENSORFLOWS, "tensorflow-metal", "tensorflow-metal-plugin", "keras", "tf-keras", "numpy", "packaging",
+                 "psutil")
 PLUGIN_DISTRIBUTIONS = ("tensorflow-metal", "tensorflow-metal-plugin")  # both install libmetal_plugin.dylib
 # Settings that change what TensorFlow or a Metal plugin does without showing in the package list.
 ENV_VARS = ("TF_DISABLE_METAL", "TF_METAL_SYNCHRONOUS", "TF_METAL_SKIP_VERSION_CHECK", "TF_USE_LEGACY_KERAS",
@@ -30,9 +33,10 @@ def collect(prefix: str | None = None) -> PackagesFacts:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": _environment(prefix or sys.prefix),
-            "unmet": unmet_requirements(), "binaries": binary_arches(), "env": settings_env(os.environ),
-            "distributions": installed_distributions()}
+    env = _environment(prefix or sys.prefix)
+    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": env,
+            "lock": lock_state(env.get("marker")), "unmet": unmet_requirements(), "binaries": binary_arches(),
+            "env": settings_env(os.environ), "distributions": installed_distributions()}
 
 
 def settings_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -65,11 +69,17 @@ def unmet_requirements() -> list[str]:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
-    installed = {}
+    installed: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
             installed[canonicalize_name(name)] = dist
+    # tensorflow-cpu and tensorflow-macos ship the same `tensorflow` package as tensorflow: a requirement on
+    # one name is met by whichever the environment has (setup installs exactly one; see scripts/project.py)
+    tf = next((installed[n] for n in TENSORFLOWS if n in installed), None)
+    if tf is not None:
+        for n in TENSORFLOWS:
+            installed.setdefault(n, tf)
     problems = []
     for key, dist in sorted(installed.items()):
         for line in dist.requires or []:
@@ -85,6 +95,21 @@ def unmet_requirements() -> list[str]:
             elif req.specifier and not req.specifier.contains(have.version, prereleases=True):
                 problems.append("%s %s requires %s, but %s is installed" % (key, dist.version, req, have.version))
     return problems
+
+
+def lock_state(marker: dict | None) -> LockFacts | None:
+    """This environment against the lock its setup marker names: the pins it misses or holds at another
+    version (None for an environment without a marker)."""
+    if not marker or not marker.get("lock"):
+        return None
+    path = Path(marker["lock"])
+    path = path if path.is_absolute() else ROOT / path
+    try:
+        pins = pinned(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
+    installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    return {"path": marker["lock"], "pinned": len(pins), "drift": drift(pins, installed)}
 
 
 MACHO_CPU = {0x0100000C: "arm64", 0x01000007: "x86_64"}

@@ -9,9 +9,10 @@ from packaging.version import InvalidVersion, Version
 from checks.facts import Facts
 from checks.knowledge import Knowledge, judge_pair
 from checks.model import Options, Result, fail, pass_, skip, warn
+from checks.probes.packages import TENSORFLOWS
 from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded, setup_fix
 
-TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")
+TF_DISTS = TENSORFLOWS
 
 
 def _installed_tf(versions: dict[str, Any]) -> dict[str, str]:
