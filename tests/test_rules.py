@@ -15,7 +15,7 @@ from checks.report import exit_code
 from tests import machines
 
 K = knowledge.load()
-GPU = "/job:localhost/replica:0/task:0/device:GPU:0"  # TF's device string (§3f)
+GPU = "/job:localhost/replica:0/task:0/device:GPU:0"  # TF's device string (docs/facts/errors.md)
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 
 
@@ -243,7 +243,7 @@ def test_chip_identification_from_recorded_names():
     assert chips.normalise("kHW_AppleM2MaxItem") == "Apple M2 Max"
     m1 = chips.identify(derive(machines.M1_NATIVE), K.chips)
     assert (m1.name, m1.cores, m1.known) == ("Apple M1", 7, True)
-    assert m1.peak_gflops == pytest.approx(7 * 256 * 1.278)  # 2.29 TFLOPS, perf.md §1.2
+    assert m1.peak_gflops == pytest.approx(7 * 256 * 1.278)  # 2.29 TFLOPS, docs/facts/performance.md "Peak"
     m3 = chips.identify(derive(machines.M3_MAX), K.chips)
     assert m3.peak_gflops == pytest.approx(40 * 256 * 1.380)  # 14.13 TFLOPS
     m5 = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M5", "cores": 10}}, K.chips)
