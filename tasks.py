@@ -24,7 +24,7 @@ from checks import console, fixes, knowledge, outputs, process, settings, views 
 from checks.cli import build_parser  # noqa: E402
 from checks.errors import TfmError, UsageError  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
-from scripts import environment, locks, provision  # noqa: E402
+from scripts import community_locks, environment, locks, provision  # noqa: E402
 
 VERIFY_HELP = {o.name: o.help for o in settings.VERIFY_OPTIONS}
 
@@ -69,12 +69,25 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
     "python": "interpreter for the environment: a path, or a version such as 3.12 to look for",
     "env": "environment directory (default: .venv-tf in the repository)",
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
-    "tensorflow": "refuse unless this TensorFlow version is the matrix's pin (known-broken pairs are explained)",
-})
+    "tensorflow": "a TensorFlow version the matrix pins: 2.21.0 chooses the community Metal pair "
+                  "(tensorflow-metal-plugin, built at install time); known-broken pairs are refused and explained",
+    "requirements": "your project's requirement file, resolved with the pair into hash-pinned locks beside it "
+                    "(repeatable; default: \"requirements\" in tfmetal.json)",
+    "dry-run": "print the full plan (preflight, each install step with its lock, hashes and flags); change nothing",
+    "platform": "with --dry-run: plan for another platform (macos-arm64, linux-x86_64, ...; default: this one)",
+}, iterable=["requirements"])
 @front_door(interrupted="interrupted before setup changed anything")
-def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None):
-    """Create the environment with the matrix's tensorflow / tensorflow-metal pair for this machine."""
-    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow)
+def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None,
+          requirements=None, dry_run=False, platform=None):
+    """Create the environment with the matrix's TensorFlow / Metal plugin pair for this machine (and your
+    project's requirements, locked with it)."""
+    if platform and not dry_run:
+        raise UsageError("--platform plans for another machine: use it with --dry-run")
+    if dry_run:
+        print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow)))
+        return
+    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow,
+                    requirements=requirements or ())
 
 
 def _run_checks(env: str | None, args: list[str]) -> int:
@@ -128,6 +141,9 @@ def lock(c, k: Knowledge):
     out_dir = k.path.parent / "locks"  # beside the matrix in use ($TFM_MATRIX: a team's own)
     print("Resolving %d lock files with uv into %s ..." % (len(locks.all_locks(k.matrix)), out_dir))
     locks.write_all(k.matrix, out_dir=out_dir)
+    for target in locks.built_targets(k.matrix):  # a plugin built from its sdist: two locks per Python
+        print("Resolving the two-step locks of %s into %s ..." % (target.label, out_dir / target.locks))
+        community_locks.write_for(target, list(k.matrix.common), out_dir / target.locks)
 
 
 @task(help={

@@ -9,18 +9,13 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from checks.probes.installed import canonicalize_name
+from checks import lockfile
+from checks.lockfile import canonical
 
 
 def pins(text: str) -> dict[str, str]:
-    """canonical name -> version of every ``name==version`` line of a lock file's text."""
-    found = {}
-    for line in text.splitlines():
-        line = line.split(";")[0].strip().rstrip("\\").strip()
-        if line and not line.startswith(("#", "--")) and "==" in line:
-            name, version = line.split("==", 1)
-            found[canonicalize_name(name.split("[")[0].strip())] = version.strip()
-    return found
+    """canonical name -> version of every ``name==version`` line of a lock file's text (``checks.lockfile``)."""
+    return {canonical(n.split("[")[0]): v for n, v in lockfile.pins_in(text).items()}
 
 
 def lock_pins(lock: Path) -> dict[str, str]:

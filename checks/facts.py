@@ -48,13 +48,13 @@ class EnvironmentFacts(TypedDict, total=False):
 
 
 class LockFacts(TypedDict, total=False):
-    """The lock the setup marker names and what is installed against it (``checks.probes.packages``)."""
+    """The environment against the lock its marker names (``checks.probes.packages.lock_state``)."""
 
     path: str
-    sha256: str
-    pins: dict[str, str]
-    installed: dict[str, str]
-    damaged: dict[str, list[str]]
+    sha256: str  # of the lock file now: another than the marker's means the lock changed since setup
+    pinned: int
+    drift: list[str]
+    damaged: dict[str, list[str]]  # locked distributions with files missing or of another size than RECORD
     error: str
 
 
@@ -67,7 +67,8 @@ class PackagesFacts(TypedDict, total=False):
     lock: LockFacts | None
     unmet: list[str]
     binaries: dict[str, list[str]]
-    env: dict[str, str]
+    env: dict[str, str]  # TF_DISABLE_METAL, TF_METAL_*, TF_USE_LEGACY_KERAS, PYTHONPATH, ... as set
+    distributions: dict[str, str]  # every installed distribution: name -> version
     not_recorded: bool
 
 

@@ -124,8 +124,15 @@ def matrix_path(environ: Mapping[str, str] = os.environ) -> Path:
 def load(environ: Mapping[str, str] = os.environ) -> Knowledge:
     """Read every knowledge file once; a malformed one raises ``MatrixError`` (exit 2, one line)."""
     path = matrix_path(environ)
-    return Knowledge(load_matrix(path), path, abi.load_fingerprints(), chips.load_table(),
-                     diagnose.load_signatures(), load_training(), kernel_api.load_facts())
+    m, signatures = load_matrix(path), diagnose.load_signatures()
+    known = {s.id for s in signatures}
+    for plugin in m.plugins:
+        unknown = [i for i in plugin.declines + plugin.expected if i not in known]
+        if unknown:
+            raise MatrixError("matrix %s: plugin %s names diagnoses that envs/diagnoses.json lacks: %s"
+                              % (path, plugin.name, ", ".join(unknown)))
+    return Knowledge(m, path, abi.load_fingerprints(), chips.load_table(), signatures, load_training(),
+                     kernel_api.load_facts())
 
 
 @dataclass(frozen=True)

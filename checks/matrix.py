@@ -33,6 +33,15 @@ class MatrixError(UsageError):
 
 
 @dataclass(frozen=True)
+class Build:
+    """What building a plugin from its sdist needs on the Mac (no build isolation: the env holds ``requires``)."""
+
+    requires: tuple[str, ...] = ()  # Python build requirements, locked into the TensorFlow step
+    tools: tuple[str, ...] = ()  # programs the build runs (make, xcrun)
+    sdk: SpecifierSet | None = None  # the macOS SDK version it compiles against
+
+
+@dataclass(frozen=True)
 class Plugin:
     """A TensorFlow PluggableDevice distribution for the Apple GPU: a data record, judged like any other."""
 
@@ -42,6 +51,19 @@ class Plugin:
     python: SpecifierSet
     macos: SpecifierSet
     source: str
+    versions: tuple[str, ...] = ()
+    tensorflow: SpecifierSet | None = None  # the TensorFlow its newest release needs
+    build: Build | None = None  # sdist only: built at install time
+    install_flags: tuple[str, ...] = ()  # the installer flags of its own install step (sdist: the second step)
+    conflicts: tuple[str, ...] = ()  # distributions that cannot share an environment with it
+    declines: tuple[str, ...] = ()  # diagnosis ids of the stderr lines it prints when it offers no GPU
+    expected: tuple[str, ...] = ()  # diagnosis ids of stderr lines that are expected and explained, not faults
+    why: str = ""
+
+    @property
+    def two_step(self) -> bool:
+        """An sdist built against the TensorFlow already installed: TensorFlow first, then the plugin."""
+        return self.artifact == "sdist"
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,9 @@ class Target:
     why: str
     source: str
     lock_dir: Path = LOCK_DIR
+    name: str = ""  # lock file prefix (default: the profile)
+    locks: str = ""  # sub-folder of lock_dir holding its locks
+    plugin: Plugin | None = None  # the GPU plugin it pins, if any
 
     def pin(self, name: str) -> str | None:
         """The exact version pinned for distribution ``name`` (``tensorflow-cpu`` …), if any."""
@@ -83,8 +108,22 @@ class Target:
         raise MatrixError("target %s/%s pins no TensorFlow" % (self.profile, self.platform))
 
     def lock_path(self, python_version: str) -> Path:
-        """``<locks beside the matrix>/<profile>-<platform>-py<X.Y>.txt``."""
-        return self.lock_dir / ("%s-%s-py%s.txt" % (self.profile, self.platform, python_version))
+        """``<locks beside the matrix>/[<locks>/]<name or profile>-<platform>-py<X.Y>.txt``; for a plugin built
+        from its sdist, the first step's lock (TensorFlow and the build requirements)."""
+        return self.lock_dir / self.locks / ("%s-%s-py%s.txt" % (self.name or self.profile, self.platform,
+                                                                  python_version))
+
+    def plugin_lock_path(self, python_version: str) -> Path | None:
+        """The second step's lock (the plugin's sdist by its sha256) for a plugin built at install time."""
+        if self.plugin is None or not self.plugin.two_step:
+            return None
+        return self.lock_dir / self.locks / ("%s-plugin-%s-py%s.txt" % (self.name or self.profile, self.platform,
+                                                                        python_version))
+
+    @property
+    def label(self) -> str:
+        """``tensorflow 2.21.0 + tensorflow-metal-plugin 0.4.1``."""
+        return " + ".join(str(Requirement(r)).replace("==", " ") for r in self.requirements)
 
 
 @dataclass(frozen=True)
@@ -122,11 +161,20 @@ class Matrix:
     def plugin_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.plugins)
 
-    def target(self, profile: str, platform: str) -> Target | None:
-        return next((t for t in self.targets if (t.profile, t.platform) == (profile, platform)), None)
+    def target(self, profile: str, platform: str, tensorflow: str | None = None) -> Target | None:
+        """The target setup installs for (profile, platform): the first listed (the default), or the one that
+        pins ``tensorflow`` (``--tensorflow 2.21.0`` picks the community Metal pair)."""
+        return next((t for t in self.targets_for(profile, platform)
+                     if tensorflow is None or t.tensorflow_pin[1] == tensorflow), None)
+
+    def targets_for(self, profile: str, platform: str) -> list[Target]:
+        return [t for t in self.targets if (t.profile, t.platform) == (profile, platform)]
+
+    def plugin(self, name: str) -> Plugin | None:
+        return next((p for p in self.plugins if p.name == name), None)
 
     def platforms(self, profile: str) -> list[str]:
-        return [t.platform for t in self.targets if t.profile == profile]
+        return sorted({t.platform for t in self.targets if t.profile == profile})
 
     def pair(self, tensorflow: str, metal: str, plugin: str = DEFAULT_PLUGIN) -> Pair | None:
         """The reported pair covering this TensorFlow and plugin version (use ``judge_pair`` to judge it)."""
@@ -161,8 +209,8 @@ def _parse(data: dict[str, Any], lock_dir: Path) -> Matrix:
     if data.get("schema_version") != 1:
         raise MatrixError("matrix: unsupported schema_version %r (expected 1)" % data.get("schema_version"))
     common = tuple(str(Requirement(r)) for r in data["common"])
-    targets = tuple(_target(t, lock_dir) for t in data["targets"])
     plugins = tuple(_plugin(p) for p in data.get("plugins") or [DEFAULT_PLUGIN_RECORD])
+    targets = tuple(_target(t, lock_dir, plugins) for t in data["targets"])
     names = [p.name for p in plugins]
     pairs = tuple(_pair(p, names) for p in data["pairs"])
     return Matrix(common, targets, pairs, plugins)
@@ -175,17 +223,27 @@ DEFAULT_PLUGIN_RECORD = {"name": DEFAULT_PLUGIN, "artifact": "wheel", "library":
 def _plugin(p: dict[str, Any]) -> Plugin:
     if p["artifact"] not in ("wheel", "sdist"):
         raise MatrixError("matrix: plugin %s has artifact %r (expected wheel or sdist)" % (p["name"], p["artifact"]))
-    return Plugin(p["name"], p["artifact"], p["library"], SpecifierSet(p["python"]), SpecifierSet(p["macos"]),
-                  p["source"])
+    build = p.get("build")
+    if p["artifact"] == "sdist" and not build:
+        raise MatrixError("matrix: plugin %s is an sdist and needs its build record" % p["name"])
+    return Plugin(
+        p["name"], p["artifact"], p["library"], SpecifierSet(p["python"]), SpecifierSet(p["macos"]), p["source"],
+        tuple(p.get("versions") or ()), SpecifierSet(p["tensorflow"]) if p.get("tensorflow") else None,
+        Build(tuple(str(Requirement(r)) for r in build.get("requires") or ()), tuple(build.get("tools") or ()),
+              SpecifierSet(build["sdk"]) if build.get("sdk") else None) if build else None,
+        tuple(p.get("install_flags") or ()), tuple(p.get("conflicts") or ()), tuple(p.get("declines") or ()),
+        tuple(p.get("expected") or ()), p.get("why", ""))
 
 
-def _target(t: dict[str, Any], lock_dir: Path) -> Target:
+def _target(t: dict[str, Any], lock_dir: Path, plugins: Sequence[Plugin] = ()) -> Target:
     if t["profile"] not in platforms.PROFILES:
         raise MatrixError("matrix: unknown profile %r in targets" % t["profile"])
     reqs = tuple(str(Requirement(r)) for r in t["requirements"])
     macos = SpecifierSet(t["macos"]) if t.get("macos") else None
+    names = {Requirement(r).name for r in reqs}
+    plugin = next((p for p in plugins if p.name in names), None)
     target = Target(t["profile"], t["platform"], reqs, SpecifierSet(t["python"]), macos, t["why"], t["source"],
-                    lock_dir)
+                    lock_dir, t.get("name", ""), t.get("locks", ""), plugin)
     target.tensorflow_pin  # noqa: B018 - validates that a TensorFlow is pinned
     return target
 

@@ -7,6 +7,7 @@ from checks.rules import architecture, environment, matmul, packages, tensorflow
 
 CHECKS: tuple[Check, ...] = (
     Check("environment.setup", "Environment complete", environment.setup_marker),
+    Check("environment.lock", "Environment matches its lock", environment.lock_match),
     Check("architecture.interpreter", "Interpreter architecture", architecture.interpreter),
     Check("architecture.virtualization", "Bare metal or VM", architecture.virtualization),
     Check("architecture.macos", "macOS version", architecture.macos_version),

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, float | None] = {"min_speedup": 1.5, "budget": 3.0, "timeout
 ENV_VARS = {"min_speedup": "TFM_MIN_SPEEDUP", "budget": "TFM_BUDGET", "timeout": "TFM_TIMEOUT",
             "min_train_speedup": "TFM_MIN_TRAIN_SPEEDUP"}
 CONFIG_FILE = ROOT / "tfmetal.json"
+SETUP_KEYS = ("requirements",)  # read by `invoke setup` (scripts/project.py): the team's requirement files
 
 
 class SettingsError(UsageError):
@@ -112,10 +113,10 @@ def load_config(path: Path) -> dict[str, object]:
         raise SettingsError("config %s is not readable JSON: %s" % (path, exc)) from None
     if not isinstance(data, dict):
         raise SettingsError("config %s must hold a JSON object" % path)
-    unknown = sorted(set(data) - set(DEFAULTS))
+    unknown = sorted(set(data) - set(DEFAULTS) - set(SETUP_KEYS))
     if unknown:
         raise SettingsError("config %s: unknown setting(s) %s (known: %s)" % (path, ", ".join(unknown),
-                                                                             ", ".join(DEFAULTS)))
+                                                                             ", ".join((*DEFAULTS, *SETUP_KEYS))))
     return data
 
 

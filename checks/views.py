@@ -25,10 +25,30 @@ def matrix_lines(k: Knowledge) -> list[str]:
     row = "  %-7s %-14s %-45s %-12s %s"
     lines = ["Matrix: %s" % k.path, "What `invoke setup` installs:", row % ("profile", "platform", "requirements",
                                                                         "python", "macOS")]
-    lines += [row % (t.profile, t.platform, " ".join(t.requirements), t.python, t.macos or "-") for t in m.targets]
+    for t in m.targets:
+        default = m.target(t.profile, t.platform) is t
+        lines.append(row % (t.profile, t.platform, " ".join(t.requirements), t.python, t.macos or "-"))
+        lines.append("          %s; why: %s" % ("default" if default else "chosen with --tensorflow %s"
+                                                 % t.tensorflow_pin[1], t.why))
     lines += ["", "GPU plugins:"]
-    lines += ["  %-24s %-6s python %-12s macOS %-8s %s" % (p.name, p.artifact, p.python, p.macos, p.source)
-              for p in m.plugins]
+    for g in m.plugins:
+        lines.append("  %-24s %-6s python %-12s macOS %-8s TensorFlow %s; releases %s" % (
+            g.name, g.artifact, g.python, g.macos, g.tensorflow or "-", ", ".join(g.versions) or "-"))
+        if g.build is not None:
+            needs = list(g.build.requires) + list(g.build.tools) + (["macOS SDK %s" % g.build.sdk] if g.build.sdk
+                                                                      else [])
+            lines.append("      install: two steps, TensorFlow first, then the sdist built against it (%s); the "
+                         "build needs %s" % (" ".join(g.install_flags), ", ".join(needs) or "nothing more"))
+        else:
+            lines.append("      install: one step, a prebuilt wheel with TensorFlow")
+        if g.conflicts:
+            lines.append("      conflicts: %s (same tensorflow-plugins/%s)" % (", ".join(g.conflicts), g.library))
+        if g.declines or g.expected:
+            lines.append("      stderr: declines %s; expected %s (invoke diagnose explains them)" % (
+                ", ".join(g.declines) or "-", ", ".join(g.expected) or "-"))
+        if g.why:
+            lines.append("      why: %s" % g.why)
+        lines.append("      source: %s" % g.source)
     pair_row = "  %-10s %-18s %-7s %-20s %-6s %-12s %-13s %s"
     lines += ["", "Known TensorFlow / plugin pairs:",
               pair_row % ("tensorflow", "plugin", "version", "python", "macOS", "reported", "static", "source / error")]

@@ -24,7 +24,7 @@ from packaging.specifiers import SpecifierSet
 
 from checks import process
 from checks.errors import StepFailed
-from checks.matrix import LOCK_DIR, ROOT
+from checks.matrix import LOCK_DIR, ROOT, Target
 from scripts.locks import UV_PLATFORMS, _write_atomic
 from scripts.uvtool import require_uv, uv_env
 
@@ -126,6 +126,18 @@ def write_all(common: list[str], say: Callable[[str], None] = print, refresh_ind
     for stale in sorted(set(out_dir.glob("*.txt")) - set(written)):
         stale.unlink()
     return written
+
+
+def write_for(target: Target, common: list[str], out_dir: Path) -> list[Path]:
+    """`invoke lock` for a matrix target whose plugin is built from its sdist: this module's locks, when the
+    target is the pair it records (one generator per plugin; another sdist plugin needs its own)."""
+    data = load()
+    plugin = target.plugin
+    if plugin is None or plugin.name != data["plugin"] or target.pin(plugin.name) != data["version"] \
+            or target.tensorflow_pin[1] != data["tensorflow"].split("==")[1]:
+        raise StepFailed("no lock generator for %s: %s records %s %s with %s" % (
+            target.label, DATA_PATH.name, data["plugin"], data["version"], data["tensorflow"]))
+    return write_all(common, out_dir=out_dir)
 
 
 if __name__ == "__main__":  # python -m scripts.community_locks

@@ -119,3 +119,10 @@ def install_fix(minor: str, env: Path) -> str:
     and then build ``env`` with it."""
     return "\n".join([".tools/bin/uv python install %s  # or: brew install python@%s, or pyenv install %s"
                       % (minor, minor, minor), fixes.setup(env, "--python", minor)])
+
+
+def install_hint(minor: str, os_name: str) -> str:
+    """The command that gets a Python ``minor`` (the preflight's fix for a missing interpreter)."""
+    if os_name == "macos":
+        return "brew install python@%s  # or: .tools/bin/uv python install %s" % (minor, minor)
+    return ".tools/bin/uv python install %s  # or: pyenv install %s" % (minor, minor)

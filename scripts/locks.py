@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from checks import completeness, process
+from checks import process
 from checks.errors import StepFailed
+from checks.lockfile import pinned
 from checks.matrix import LOCK_DIR, Matrix, Target, python_versions
 from scripts.uvtool import require_uv, uv_env
 
@@ -37,8 +38,15 @@ def inputs(target: Target, common: tuple[str, ...]) -> list[str]:
 
 
 def all_locks(m: Matrix) -> list[tuple[Target, str, Path]]:
-    """Every (target, python X.Y, lock path) the matrix calls for."""
-    return [(t, py, t.lock_path(py)) for t in m.targets for py in python_versions(t.python)]
+    """Every (target, python X.Y, lock path) that uv resolves from the matrix alone. A target whose plugin is
+    built from its sdist has two-step locks of its own (``scripts.community_locks``)."""
+    return [(t, py, t.lock_path(py)) for t in m.targets if not (t.plugin and t.plugin.two_step)
+            for py in python_versions(t.python)]
+
+
+def built_targets(m: Matrix) -> list[Target]:
+    """Targets whose plugin is an sdist built at install time (two locks per Python)."""
+    return [t for t in m.targets if t.plugin and t.plugin.two_step]
 
 
 def compile_lock(target: Target, python: str, common: tuple[str, ...], out: Path,
@@ -140,11 +148,6 @@ def write_all(m: Matrix, say: Callable[[str], None] = print, out_dir: Path = LOC
     if out_dir == LOCK_DIR:
         write_conda(m)
     return written
-
-
-def pinned(lock: Path) -> dict[str, str]:
-    """name -> version of every ``name==version`` line of a lock file (names normalised, PEP 503)."""
-    return completeness.lock_pins(lock)
 
 
 def unhashed(lock: Path) -> list[str]:

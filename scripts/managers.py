@@ -71,15 +71,37 @@ def create(manager: str, env: Path, python: str, signatures: Sequence[Signature]
                        "python=%s" % interp.minor, "pip"], signatures)
 
 
+def install_argv(manager: str, python: str, lock: Path, uv: str = "uv") -> list[str]:
+    """The command that installs exactly the lock file, every file checked against its sha256 (wheels only)."""
+    if manager == "uv":
+        return [uv, "pip", "sync", "--python", python, "--require-hashes", "--only-binary", ":all:", str(lock)]
+    return [python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
+            "--no-input", "--no-compile", "-r", str(lock)]
+
+
+def build_argv(manager: str, python: str, lock: Path, flags: Sequence[str], uv: str = "uv") -> list[str]:
+    """The command that builds a plugin from its sdist (pinned by sha256 in ``lock``) against the environment's
+    TensorFlow, with the plugin's own ``flags`` (--no-build-isolation --no-deps), verbose so the build's output
+    shows, and without the installer's cache, which could hold a wheel built against another TensorFlow."""
+    if manager == "uv":
+        return [uv, "pip", "install", "--python", python, "--require-hashes", *flags, "--no-cache", "--verbose",
+                "-r", str(lock)]
+    return [python, "-m", "pip", "install", "--require-hashes", *flags, "--no-cache-dir", "--no-input",
+            "--verbose", "-r", str(lock)]
+
+
 def install(manager: str, env: Path, lock: Path, signatures: Sequence[Signature]) -> None:
     """Install exactly the lock file, every file checked against its sha256."""
-    py = str(python_of(env))
-    if manager == "uv":
-        run_installer([require_uv(), "pip", "sync", "--python", py, "--require-hashes",
-                       "--only-binary", ":all:", str(lock)], signatures, env=uv_env())
-    else:
-        run_installer([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                       "--no-input", "--no-compile", "-r", str(lock)], signatures, env=pip_env())
+    uv = require_uv() if manager == "uv" else "uv"
+    run_installer(install_argv(manager, str(python_of(env)), lock, uv), signatures,
+                  env=uv_env() if manager == "uv" else pip_env())
+
+
+def build(manager: str, env: Path, lock: Path, flags: Sequence[str], signatures: Sequence[Signature]) -> None:
+    """Build and install a plugin sdist against the TensorFlow already in ``env``; its output streams."""
+    uv = require_uv() if manager == "uv" else "uv"
+    run_installer(build_argv(manager, str(python_of(env)), lock, flags, uv), signatures,
+                  env=uv_env() if manager == "uv" else pip_env())
 
 
 def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signatures: Sequence[Signature],

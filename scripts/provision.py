@@ -7,20 +7,23 @@ a re-run on a complete environment does nothing, an incomplete one of ours is re
 from __future__ import annotations
 
 import datetime
+import shlex
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from checks import __version__, completeness, fixes, matrix, platforms, process
+from checks import __version__, completeness, fixes, matrix, platforms, preflight, process, settings
 from checks.errors import Interrupted, StepFailed, UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import ROOT, Target
-from scripts import environment, envlock, interpreters, locks, managers, network, repair
+from scripts import environment, envlock, interpreters, locks, managers, network, project, repair
+from scripts import preflight as preflight_probe
 from scripts.progress import Steps
 from scripts.uvtool import require_uv, uv_env
 
@@ -39,6 +42,8 @@ class Plan:
     lock: Path
     manager: str
     env: Path
+    plugin_lock: Path | None = None  # the second step's lock, for a plugin built from its sdist
+    project: dict[str, Any] | None = None  # the team's requirements and their lock (scripts/project.py)
 
 
 def apple_silicon() -> bool:
@@ -57,6 +62,8 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
     """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned."""
     if not valid_version(version):
         raise UsageError("--tensorflow %r is not a version" % version)
+    if any(t.tensorflow_pin[1] == version for t in k.matrix.targets if profile in ("auto", t.profile)):
+        return  # a target pins it (2.21.0: the community Metal pair)
     working = k.working_pair()
     if profile in ("metal", "auto") and working:
         pin_tf, plugin, pin_plugin = working
@@ -91,9 +98,16 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
-    target = m.target(prof, plat)
+    target = m.target(prof, plat, tensorflow)
+    here = m.target(prof, plat)
+    if target is None and tensorflow and here is not None:
+        raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
+                         % ((tensorflow, prof, plat) + here.tensorflow_pin),
+                         fix=fixes.setup(env_path, "--tensorflow", here.tensorflow_pin[1], why="this platform's pin"))
     if target is None:
-        raise UsageError("the matrix has no %s target for %s (known: %s)" % (prof, plat, ", ".join(m.platforms(prof))))
+        raise UsageError("the matrix has no %s target for %s%s (known: %s)" % (
+            prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
+                "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in m.targets if t.profile == prof)))
     interp = given
     if given.arch != arch or not target.python.contains(given.version):
         why = ("an x86_64 Python on Apple Silicon would run under Rosetta" if given.arch != arch else
@@ -106,18 +120,20 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         say("      %s; using %s" % (why, found.describe()))
         interp = found
     lock = target.lock_path(interp.minor)
+    plugin_lock = target.plugin_lock_path(interp.minor)
+    for path in filter(None, (lock, plugin_lock)):
+        check_lock(path)
+    return Plan(prof, reason, target, interp, lock, manager, env_path, plugin_lock)
+
+
+def check_lock(lock: Path) -> None:
+    """A lock file setup can install with hashes required, or UsageError naming the fault."""
     if not lock.exists():
         raise UsageError("no lock file %s" % matrix.shown(lock), fix=fixes.command("lock", why="writes every lock"))
     problem = locks.malformed(lock)
     if problem:
         raise UsageError("lock file %s is malformed: %s" % (matrix.shown(lock), problem),
                          fix=fixes.command("lock", why="regenerates every lock"))
-    if tensorflow and tensorflow != target.tensorflow_pin[1]:
-        raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
-                         % ((tensorflow, prof, plat) + target.tensorflow_pin),
-                         fix=fixes.setup(env_path, "--tensorflow", target.tensorflow_pin[1],
-                                         why="this platform's pin"))
-    return Plan(prof, reason, target, interp, lock, manager, env_path)
 
 
 def _interpreter_from(python: str | None, env: Path) -> interpreters.Interpreter:
@@ -149,6 +165,9 @@ def marker_data(p: Plan, seconds: float) -> dict[str, Any]:
         "lock": matrix.shown(p.lock),
         "lock_sha256": locks.sha256(p.lock),
         "requirements": list(p.target.requirements),
+        **({"plugin_lock": matrix.shown(p.plugin_lock), "plugin_lock_sha256": locks.sha256(p.plugin_lock)}
+           if p.plugin_lock else {}),
+        **({"project": p.project} if p.project else {}),
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "setup_seconds": round(seconds, 1),
     }
@@ -160,6 +179,7 @@ def up_to_date(p: Plan) -> bool:
         return False
     return environment.python_of(p.env).exists() and marker.get("profile") == p.profile \
         and marker.get("lock_sha256") == locks.sha256(p.lock) \
+        and marker.get("plugin_lock_sha256") == (locks.sha256(p.plugin_lock) if p.plugin_lock else None) \
         and (marker.get("python") or {}).get("version") == p.interpreter.version
 
 
@@ -210,17 +230,39 @@ def _index_refuses(p: Plan, url: str) -> str | None:
     return network.unreachable(url)
 
 
+def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callable[[str], Any],
+                 force: bool = False) -> Plan:
+    """The plan on the team's project lock (resolved now if its inputs changed), or unchanged without a project."""
+    proj = project.declared(requirements, settings.config_path())
+    if proj is None:
+        project.refuse_to_drop(p, force)
+        return p
+    if p.plugin_lock:
+        raise UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
+                         "use the default pair, or install them yourself after setup" % p.target.label)
+    lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    problem = locks.malformed(lock)
+    if problem:
+        raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"
+                         % (lock, problem))
+    return replace(p, lock=lock, project=proj.to_json(lock, p.lock))
+
+
 def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
-          env: str | None = None, force: bool = False, tensorflow: str | None = None) -> Plan:
+          env: str | None = None, force: bool = False, tensorflow: str | None = None,
+          requirements: Sequence[str] = ()) -> Plan:
     """Build (or confirm) the environment. Raises a TfmError with a one-line reason on failure."""
     start = time.monotonic()
     notes: list[str] = []
-    p = plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow)
+    p = with_project(k, plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow),
+                     requirements, say=lambda line: print("      " + line, file=sys.stderr, flush=True), force=force)
     steps = Steps(3)
     print("Plan (from envs/matrix.json):", file=sys.stderr)
     for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),
-                         "lock    %s (%s)" % (matrix.shown(p.lock), ", ".join(p.target.requirements)),
-                         "env     %s (manager: %s)" % (p.env, p.manager)]:
+                         "lock    %s (%s)" % (matrix.shown(p.lock), ", ".join(p.target.requirements) + (
+                             " + the project's requirements, on %s" % p.project["base_lock"] if p.project else ""))] + \
+            (["plugin  %s (built from its sdist after TensorFlow)" % matrix.shown(p.plugin_lock)]
+             if p.plugin_lock else []) + ["env     %s (manager: %s)" % (p.env, p.manager)]:
         steps.note(line.strip())
     with envlock.held(p.env):
         try:
@@ -231,7 +273,7 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
 
 
 def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Plan:
-    """Setup's work, under the environment's lock: nothing, an in-place repair, or a (re)build."""
+    """Setup's work, under the environment's lock: nothing, an in-place repair, a project sync, or a (re)build."""
     drift = repair.drift_of(p.env, p.lock) if p.env.exists() and not force and up_to_date(p) else None
     if drift is not None and drift.ok and not environment.owner_written(p.env):
         environment.claim(p.env)
@@ -241,11 +283,14 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         print("Environment %s is complete and matches %s: nothing to do (%.1f s). `--force` rebuilds it."
               % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
         return p
-    if drift is not None:
+    found = run_preflight(p)  # before any change
+    if drift is not None and not p.project:
         return _repair(k, p, drift, steps, start)
     _check_index(p)
+    if not force and project.can_sync(p):
+        return project.sync(k, p, steps, marker_data, start)
     stale = p.env.exists() and any(p.env.iterdir())
-    steps.total = 4 if stale else 3
+    steps.total = 3 + bool(stale) + bool(p.plugin_lock)
     if stale:
         with steps.step("Remove the %s environment at %s" % ("old" if force else "incomplete or outdated", p.env)):
             environment.remove(p.env)
@@ -254,7 +299,122 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         managers.create(p.manager, p.env, p.interpreter.path, k.signatures)
     with steps.step("Install %d pinned packages (hashes required)" % len(locks.pinned(p.lock))):
         managers.install(p.manager, p.env, p.lock, k.signatures)
+    if p.plugin_lock and p.target.plugin:
+        install_plugin(p, steps, k, found)
     environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
     print("Environment ready: %s (%.0f s). Next: %s" % (p.env, time.monotonic() - start,
                                                         fixes.command("verify", env=p.env)), file=sys.stderr)
     return p
+
+
+def run_preflight(p: Plan) -> list[preflight.Finding]:
+    """On a Mac, before any change: the target's macOS, build tools and Python (exit 2 naming what is missing
+    and the command that fixes it). Elsewhere only the interpreter is judged (plan() already chose it)."""
+    wanted = preflight.needs(p.target, p.interpreter.minor, interpreters.install_hint(
+        p.interpreter.minor, platforms.os_name(p.interpreter.system)))
+    outputs = preflight_probe.probe(wanted) if sys.platform == "darwin" else {}
+    wanted = [n for n in wanted if n.name in outputs or n.name == "python"]
+    found = preflight.judge(wanted, outputs, p.interpreter.arch, p.interpreter.version)
+    refused = preflight.refusal(found, p.target.label)
+    if refused:
+        raise refused
+    return found
+
+
+def install_plugin(p: Plan, steps: Steps, k: Knowledge, found: list[preflight.Finding]) -> None:
+    """Step two of a plugin built at install time: its sdist, by its sha256, against the TensorFlow step one
+    installed, without build isolation; the build's output streams. A failure is diagnosed (TensorFlow missing,
+    tools missing) and leaves no marker."""
+    plugin = p.target.plugin
+    assert plugin is not None and p.plugin_lock is not None
+    with steps.step("Build %s from its sdist against the installed TensorFlow (%s; it compiles for a while)"
+                    % (plugin.name, " ".join(plugin.install_flags))):
+        try:
+            managers.build(p.manager, p.env, p.plugin_lock, plugin.install_flags, k.signatures)
+        except StepFailed as exc:  # no known signature: say what the preflight found (an SDK, make, the macOS)
+            if " Cause: " in exc.message:
+                raise
+            seen = "; ".join("%s: %s" % (f.need.what, f.found) for f in found if f.need.name != "python")
+            raise StepFailed("%s\nThe build of %s failed without a known cause%s." % (
+                exc.message, plugin.name, "; preflight found " + seen if seen else ""),
+                fix=setup_fix_line(p, "rebuilds the environment; the build's output is above")) from None
+
+
+def setup_fix_line(p: Plan, why: str) -> str:
+    """`.tools/bin/invoke setup --env ENV [--tensorflow V] --force  # WHY` for this plan."""
+    args = [".tools/bin/invoke", "setup", "--env", shlex.quote(matrix.shown(p.env)), "--force"]
+    if p.target.plugin and p.target.plugin.two_step:
+        args += ["--tensorflow", p.target.tensorflow_pin[1]]
+    return " ".join(args) + "  # " + why
+
+
+def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",
+            python: str | None = None, env: str | None = None, tensorflow: str | None = None) -> list[str]:
+    """The full plan a machine of ``platform`` would run (preflight, each install step with its lock, its
+    number of pins and hashes, its flags), decided from the matrix alone: nothing is created or downloaded."""
+    if tensorflow:
+        check_tensorflow_request(k, profile, tensorflow)
+    if platform is None:
+        here = interpreters.probe(interpreters.current())
+        if here is None:
+            raise UsageError("cannot describe this interpreter: pass --platform")
+        platform = platform_of(here)
+    os_name, _, arch = platform.partition("-")
+    known = sorted({t.platform for t in k.matrix.targets})
+    if platform not in known:
+        raise UsageError("--platform %r is not in the matrix (known: %s)" % (platform, ", ".join(known)))
+    if profile not in PROFILES:
+        raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
+    prof, reason = platforms.choose_profile(profile, os_name, "arm64" if arch == "aarch64" else arch, False)
+    target = k.matrix.target(prof, platform, tensorflow)
+    if target is None:
+        raise UsageError("the matrix has no %s target for %s%s" % (
+            prof, platform, " with TensorFlow %s" % tensorflow if tensorflow else ""))
+    supported = matrix.python_versions(target.python)
+    python = python if python in supported else supported[-1] if python is None else None
+    if python is None:
+        raise UsageError("--python for a dry run is a version the target admits: one of %s" % ", ".join(supported))
+    mgr = "uv" if manager == "auto" else manager
+    if mgr not in managers.MANAGERS:
+        raise UsageError("unknown manager %r: choose one of %s" % (manager, ", ".join(managers.MANAGERS)))
+    env_path = Path(env).expanduser() if env else DEFAULT_ENV
+    env_shown, py = matrix.shown(env_path), matrix.shown(environment.python_of(env_path))
+    lock, plugin_lock = target.lock_path(python), target.plugin_lock_path(python)
+    for path in filter(None, (lock, plugin_lock)):
+        check_lock(path)
+    wanted = preflight.needs(target, python, interpreters.install_hint(python, os_name))
+    lines = ["Dry run for %s: the plan a machine of that platform would run. Nothing is created or downloaded."
+             % platform,
+             "  profile  %s: %s" % (prof, reason),
+             "  target   %s (python %s%s)" % (target.label, target.python,
+                                              ", macOS %s" % target.macos if target.macos else ""),
+             "           why: %s" % target.why,
+             "  python   %s" % python,
+             "  env      %s (manager: %s%s)" % (env_shown, mgr, ", or venv when uv is missing" if manager == "auto"
+                                                 else ""),
+             "Preflight, before any change%s:" % (" (on the Mac)" if os_name == "macos" else "")]
+    for n in wanted:
+        lines.append("  - %s: %s%s" % (n.what, "`%s`" % " ".join(n.probe) if n.probe else "the interpreter itself",
+                                       "; if missing: %s" % n.fix))
+    create = {"uv": ["uv", "venv", "--python", python, env_shown], "venv": ["python%s" % python, "-m", "venv",
+              env_shown], "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge",
+                                    "python=%s" % python, "pip"]}[mgr]
+    steps = [("create the environment", create)]
+    steps.append(("install %s: %s" % (matrix.shown(lock), _counts(lock)),
+                  managers.install_argv(mgr, py, Path(matrix.shown(lock)))))
+    if plugin_lock and target.plugin:
+        steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
+            target.plugin.name, matrix.shown(plugin_lock), _counts(plugin_lock)),
+            managers.build_argv(mgr, py, Path(matrix.shown(plugin_lock)), target.plugin.install_flags)))
+    lines.append("Steps:")
+    for i, (title, argv) in enumerate(steps, 1):
+        lines += ["  %d. %s" % (i, title), "     $ %s" % " ".join(shlex.quote(a) for a in argv)]
+    lines.append("  %d. write %s/.tfmetal-setup.json (the marker: profile, lock%s and their sha256)" % (
+        len(steps) + 1, env_shown, "s" if plugin_lock else ""))
+    return lines
+
+
+def _counts(lock: Path) -> str:
+    text = lock.read_text(encoding="utf-8")
+    pins, hashes = len(locks.pinned(lock)), text.count("--hash=sha256:")
+    return "%d pinned package%s, %d sha256 hash%s" % (pins, "s" * (pins != 1), hashes, "es" * (hashes != 1))

@@ -22,12 +22,13 @@ from pathlib import Path
 PADDING_MODULES = 4000
 
 
-def make_wheel(out_dir: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """A pure-Python wheel with METADATA, WHEEL and RECORD."""
+def make_wheel(out_dir: Path, name: str, version: str, files: dict[str, str], requires: tuple[str, ...] = ()) -> Path:
+    """A pure-Python wheel with METADATA (``Requires-Dist`` for each of ``requires``), WHEEL and RECORD."""
     dist = name.replace("-", "_")
     info = "%s-%s.dist-info" % (dist, version)
     files = dict(files)
-    files[info + "/METADATA"] = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version)
+    files[info + "/METADATA"] = "Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s" % (
+        name, version, "".join("Requires-Dist: %s\n" % r for r in requires))
     files[info + "/WHEEL"] = "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     record = []
     for path, text in files.items():
@@ -65,7 +66,7 @@ def _tensorflow():
 
 def _meta():
     return {INFO + "/METADATA": "Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\n"
-                                "Requires-Dist: tensorflow-cpu==2.19.1\\n" % (NAME, VERSION),
+                                "Requires-Dist: tensorflow-cpu\\n" % (NAME, VERSION),
             INFO + "/WHEEL": "Wheel-Version: 1.0\\nGenerator: standin\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
 
 
@@ -79,6 +80,10 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import sys
+    print("standin: compiling against TensorFlow %s" % _tensorflow().__version__, file=sys.stderr, flush=True)
+    if os.environ.get("STANDIN_BUILD_FAILS"):  # a compiler error no signature knows
+        raise SystemExit("standin: error: the compiler stopped")
     files = dict(_meta(), **{"tensorflow-plugins/standin_built_against.txt": _tensorflow().__version__ + "\\n"})
     record = []
     for path, text in files.items():
@@ -91,6 +96,13 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             zf.writestr(path, text)
     return name
 '''
+
+
+# The stand-in as a matrix plugin record: built from its sdist, two steps, the community plugin's install flags.
+STANDIN_PLUGIN = {"name": STANDIN[0], "artifact": "sdist", "library": "standin_built_against.txt",
+                  "python": ">=3.9", "macos": ">=15.0",
+                  "build": {"requires": [], "tools": ["make"], "sdk": ">=15.0"},  # probed on a Mac only
+                  "install_flags": ["--no-build-isolation", "--no-deps"], "source": "tests/localindex.py"}
 
 
 def make_standin_sdist(out_dir: Path) -> Path:
@@ -112,6 +124,19 @@ def make_standin_sdist(out_dir: Path) -> Path:
     return sdist
 
 
+# A team's project, offline: plain libraries, one that needs TensorFlow 2.21 from 2.0 on (1.x fits 2.19), one
+# that depends on `tensorflow` (not `tensorflow-cpu`), and the TensorFlows they would pull in.
+PROJECT_WHEELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("plainlib", "1.0.0", ()),
+    ("plainlib", "1.1.0", ()),
+    ("extralib", "0.5.0", ("plainlib>=1.0",)),
+    ("needs-new-tf", "1.4.0", ("tensorflow-cpu>=2.19,<2.20",)),
+    ("needs-new-tf", "2.0.0", ("tensorflow-cpu>=2.21",)),
+    ("wants-tensorflow", "1.0.0", ("tensorflow>=2.19,<2.20",)),
+    ("tensorflow", "2.19.1", ()),  # (tensorflow-cpu 2.21.0 is the stand-in plugin's TensorFlow, built in build())
+)
+
+
 def build(root: Path) -> dict[str, str]:
     """Write wheels, matrix.json and locks under ``root``; return the environment that uses them offline."""
     wheels = root / "wheels"
@@ -122,13 +147,46 @@ def build(root: Path) -> dict[str, str]:
     files.update({"tensorflow/padding/m%04d.py" % i: "VALUE = %d\n" % i for i in range(PADDING_MODULES)})
     wheel = make_wheel(wheels, "tensorflow-cpu", "2.19.1", files)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    make_standin_sdist(wheels)
+    sdist = make_standin_sdist(wheels)
+    newer = make_wheel(wheels, "tensorflow-cpu", "2.21.0", {"tensorflow/__init__.py": "__version__ = '2.21.0'\n"})
+    for name, version, requires in PROJECT_WHEELS:
+        make_wheel(wheels, name, version, {"%s/__init__.py" % name.replace("-", "_"): "VERSION = %r\n" % version},
+                   requires)
     matrix = {"schema_version": 1, "about": "test index", "common": [], "pairs": [],
               "targets": [{"profile": "cpu", "platform": "linux-x86_64", "requirements": ["tensorflow-cpu==2.19.1"],
-                           "python": ">=3.9,<3.14", "why": "test", "source": "tests/localindex.py"}]}
+                           "python": ">=3.9,<3.14", "why": "test", "source": "tests/localindex.py"},
+                          {"profile": "cpu", "platform": "linux-x86_64", "name": "standin", "locks": "standin",
+                           "requirements": ["tensorflow-cpu==2.21.0", "%s==%s" % STANDIN],
+                           "python": ">=3.9,<3.14", "why": "a plugin built at install time",
+                           "source": "tests/localindex.py"}],
+              "plugins": [STANDIN_PLUGIN]}
     (root / "matrix.json").write_text(json.dumps(matrix))
+    (locks / "standin").mkdir()
     for minor in ("3.9", "3.10", "3.11", "3.12", "3.13"):
         (locks / ("cpu-linux-x86_64-py%s.txt" % minor)).write_text(
             "tensorflow-cpu==2.19.1 \\\n    --hash=sha256:%s\n" % digest)
+        (locks / "standin" / ("standin-linux-x86_64-py%s.txt" % minor)).write_text(
+            "tensorflow-cpu==2.21.0 \\\n    --hash=sha256:%s\n" % hashlib.sha256(newer.read_bytes()).hexdigest())
+        (locks / "standin" / ("standin-plugin-linux-x86_64-py%s.txt" % minor)).write_text(
+            "%s==%s \\\n    --hash=sha256:%s\n" % (STANDIN + (hashlib.sha256(sdist.read_bytes()).hexdigest(),)))
     return dict(os.environ, TFM_MATRIX=str(root / "matrix.json"), UV_NO_INDEX="1", UV_FIND_LINKS=str(wheels),
                 UV_CACHE_DIR=str(root / "uv-cache"), PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
+
+
+def offline_resolver(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` (from ``build``) for resolving too: ``uv pip compile`` does not read UV_NO_INDEX, so a uv
+    config file says no index, only the local wheels."""
+    wheels = Path(environ["UV_FIND_LINKS"])
+    config = wheels.parent / "uv.toml"
+    config.write_text('[pip]\nno-index = true\nfind-links = [%s]\n' % json.dumps(str(wheels)), encoding="utf-8")
+    return dict(environ, UV_CONFIG_FILE=str(config))
+
+
+def add_packaging(environ: dict[str, str]) -> None:
+    """The real ``packaging`` of the tools environment, repacked into the local index, so that
+    ``python -m checks`` (which needs it) runs in an environment set up from it."""
+    from importlib import metadata
+
+    dist = metadata.distribution("packaging")
+    files = {str(f): f.read_text() for f in dist.files or [] if str(f).startswith("packaging/") and f.suffix == ".py"}
+    make_wheel(Path(environ["UV_FIND_LINKS"]), "packaging", dist.version, files)

@@ -50,7 +50,7 @@ M1_NATIVE = {
     "commands": {
         "hw.optional.arm64": ok("1"),                      # Flutter log, public sample 24346942904
         "sysctl.proc_translated": ok("0"),                 # M2, id 55092487935
-        "kern.hv_vmm_present": ok("0"),                    # §4 table, Apple Silicon native
+        "kern.hv_vmm_present": ok("0"),                    # docs/facts/machines.md, Apple Silicon native
         "hw.model": NOT_RECORDED,                          # no M1 hw.model output in the facts
         "machdep.cpu.brand_string": ok("Apple M1"),        # ids 28488074915, 64762307
         "hw.memsize": ok("17179869184"),                   # test fixtures, ids 8504044047, 56288465352
@@ -98,7 +98,7 @@ OLD_MACOS = copy.deepcopy(M1_NATIVE)
 # Not a recorded machine: a Big Sur version string, to exercise the macOS 12 threshold.
 OLD_MACOS["commands"]["sw_vers"] = ok("11.7.10")
 
-# M3 Max: only the GPU core count ("sppci_cores" : "40", §4) and the chip name (metal log line
+# M3 Max: only the GPU core count ("sppci_cores" : "40", docs/facts/machines.md "GPU") and the chip name (metal log line
 # "Metal device set to: Apple M3 Max", public sample 66319070134) are recorded; the rest is not known.
 M3_MAX = {
     "python": _python("arm64", mac_ver=""),

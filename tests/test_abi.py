@@ -43,7 +43,7 @@ def test_symbol_errors_are_explained_demangled_with_their_image():
 
 
 def test_flat_namespace_lookups_are_judged_too():
-    v = abi.predict("2.11.0", "0.8.0", FPS)  # reported: "symbol not found in flat namespace" (§1c)
+    v = abi.predict("2.11.0", "0.8.0", FPS)  # reported: "symbol not found in flat namespace" (docs/facts/abi.md)
     assert v.error.startswith("symbol not found in flat namespace '_TF_")
 
 

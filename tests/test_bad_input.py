@@ -78,13 +78,29 @@ def test_every_task_option_has_help():
 
 
 @pytest.mark.parametrize("version,words", [
-    ("2.20.0", "Library not loaded"), ("2.21.0", "Library not loaded"),
+    ("2.20.0", "Library not loaded"),
 ])
 def test_setup_refuses_tensorflow_that_breaks_every_plugin(version, words):
     done = invoke("setup", "--profile", "metal", "--tensorflow", version)
     line = one_line(done.stderr)
     assert done.returncode == 2 and words in line
     assert "Working alternative: tensorflow==2.19.1 tensorflow-metal==1.2.0" in line
+
+
+def test_tensorflow_2_21_chooses_the_community_pair_which_needs_a_mac():
+    done = invoke("setup", "--profile", "metal", "--tensorflow", "2.21.0")  # pinned: not refused as a broken pair
+    assert done.returncode == 2 and "--profile metal needs macOS on Apple Silicon" in one_line(done.stderr)
+    done = invoke("setup", "--tensorflow", "2.21.0")  # auto on Linux: cpu, which pins no 2.21
+    assert done.returncode == 2 and "no cpu target for linux-x86_64 with TensorFlow 2.21.0" in one_line(done.stderr)
+
+
+def test_setup_platform_only_with_dry_run_and_dry_run_refuses_unknown_platforms():
+    done = invoke("setup", "--platform", "macos-arm64")
+    assert done.returncode == 2 and "use it with --dry-run" in one_line(done.stderr)
+    done = invoke("setup", "--dry-run", "--platform", "windows-arm64")
+    assert done.returncode == 2 and "not in the matrix" in one_line(done.stderr)
+    done = invoke("setup", "--dry-run", "--platform", "macos-arm64", "--tensorflow", "2.21.0", "--python", "3.9")
+    assert done.returncode == 2 and "3.10, 3.11, 3.12, 3.13" in one_line(done.stderr)
 
 
 def test_setup_refuses_an_unpinned_tensorflow_and_names_the_pins():

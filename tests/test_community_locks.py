@@ -58,7 +58,7 @@ def test_recorded_index_facts_still_hold():
     assert sdist["hashes"]["sha256"] == DATA["sha256"] and sdist.get("requires-python") == DATA["requires_python"]
 
 
-def test_matrix_records_the_community_plugin_as_its_sdist_says_without_setup_installing_it():
+def test_matrix_records_the_community_plugin_as_its_sdist_says_and_setup_installs_it_on_request():
     from checks import knowledge
 
     data, k = cl.load(), knowledge.load({})
@@ -69,4 +69,12 @@ def test_matrix_records_the_community_plugin_as_its_sdist_says_without_setup_ins
     assert str(pair.metal) == data["version"] and pair.status == "unconfirmed"
     assert [str(pair.tensorflow)] == [r.replace("tensorflow", "") for r in data["requires_dist"]]
     assert pair.python == tuple(cl.supported_pythons(data["tensorflow_wheels"], data["requires_python"]))
-    assert not any(t.pin(data["plugin"]) for t in k.matrix.targets)  # a record only: setup does not install it
+    target = k.matrix.target("metal", "macos-arm64", data["tensorflow"].split("==")[1])
+    assert target is not None and target.plugin is plugin and target.pin(plugin.name) == data["version"]
+    assert plugin.build is not None and list(plugin.build.requires) == data["build_requires"]
+    assert plugin.install_flags == ("--no-build-isolation", "--no-deps") and "tensorflow-metal" in plugin.conflicts
+    assert tuple(cl.supported_pythons(data["tensorflow_wheels"], data["requires_python"])) == tuple(
+        v for v in ("3.9", "3.10", "3.11", "3.12", "3.13") if target.python.contains(v + ".0"))
+    for py in pair.python:  # setup's two locks are the ones scripts/community_locks.py writes
+        assert (target.lock_path(py), target.plugin_lock_path(py)) == cl.lock_paths(py)
+    assert k.matrix.target("metal", "macos-arm64").plugin.name == "tensorflow-metal"  # Apple's stays the default

@@ -65,6 +65,9 @@ def test_verify_passes_honestly_and_json_has_every_family(tf_env, tmp_path):
     assert cpu["gflops"] > 0 and cpu["error_rel"] <= cpu["tolerance"] and cpu["reps"] >= 5
     assert "CPU:0" in cpu["placed"]
     assert data["facts"]["tensorflow"]["tensorflow"]["version"] == "2.19.1"
+    dists = data["facts"]["packages"]["distributions"]  # every installed distribution, not just the short list
+    assert dists["tensorflow-cpu"] == "2.19.1" and "absl-py" in dists and "protobuf" in dists
+    assert "PYTHONPATH" not in data["facts"]["packages"]["env"]  # invoke's own root is not the user's setting
     for family in ("environment", "architecture", "packages", "devices", "matmul", "training"):
         assert "\n%s\n" % family in done.stdout
 

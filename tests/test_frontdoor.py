@@ -19,7 +19,7 @@ from tests.test_diagnose import QUOTES
 
 CHECKS = [sys.executable, "-m", "checks"]
 INVOKE = [sys.executable, "-m", "invoke"]
-LINUX_BUNDLE = str(ROOT / "tests" / "bundles" / "linux-x86_64")  # its details hold non-ASCII text (§, —)
+LINUX_BUNDLE = str(ROOT / "tests" / "bundles" / "linux-x86_64")  # its replayed report holds non-ASCII marks
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ MADE_UP_PAIR = {"tensorflow": "==2.14.*", "metal": "1.2.0", "python": ["3.9", "3
                 "status": "broken", "phase": "run", "error": MADE_UP_ERROR,
                 "source": "tests/test_knowledge.py: a pair added through data alone"}
 MADE_UP_PLUGIN = {"name": "made-up-metal-plugin", "artifact": "sdist", "library": "libmadeup_plugin.dylib",
-                  "python": ">=3.10,<3.14", "macos": ">=15.0", "source": "tests/test_knowledge.py"}
+                  "python": ">=3.10,<3.14", "macos": ">=15.0", "build": {"requires": [], "tools": ["make"]},
+                  "source": "tests/test_knowledge.py"}
 
 
 def made_up_matrix(tmp_path) -> dict[str, str]:

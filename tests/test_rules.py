@@ -15,7 +15,7 @@ from checks.report import exit_code
 from tests import machines
 
 K = knowledge.load()
-GPU = "/job:localhost/replica:0/task:0/device:GPU:0"  # TF's device string (§3f)
+GPU = "/job:localhost/replica:0/task:0/device:GPU:0"  # TF's device string (docs/facts/errors.md)
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
 
 
@@ -42,7 +42,8 @@ def packages(tf="2.19.1", metal="1.2.0", dist="tensorflow", plugin=True, marker=
     return {"versions": versions,
             "metal_plugin": "/x/site-packages/tensorflow-plugins/libmetal_plugin.dylib" if plugin and metal else None,
             "environment": {"prefix": "/x", "owned": True, "marker": {"profile": "metal", "lock": "l"} if marker
-                            else None, "marker_error": None}}
+                            else None, "marker_error": None},
+            "lock": {"path": "l", "pinned": 2, "drift": []} if marker else None}
 
 
 def facts_for(raw, pkgs=None, tf=None) -> dict[str, Any]:
@@ -145,7 +146,8 @@ def test_metal_pairing_against_the_matrix(tf, metal, status, words):
 def test_metal_plugin_missing_fails():
     results, _ = run(facts_for(machines.M1_NATIVE, pkgs=packages(metal=None)))
     assert results["packages.metal"].status == Status.FAIL
-    assert "not installed" in results["packages.metal"].summary
+    assert "no Metal plugin (tensorflow-metal or tensorflow-metal-plugin) is installed" in \
+        results["packages.metal"].summary
 
 
 def test_soft_placement_fallback_fails_naming_both_devices():
@@ -242,7 +244,7 @@ def test_chip_identification_from_recorded_names():
     assert chips.normalise("kHW_AppleM2MaxItem") == "Apple M2 Max"
     m1 = chips.identify(derive(machines.M1_NATIVE), K.chips)
     assert (m1.name, m1.cores, m1.known) == ("Apple M1", 7, True)
-    assert m1.peak_gflops == pytest.approx(7 * 256 * 1.278)  # 2.29 TFLOPS, perf.md §1.2
+    assert m1.peak_gflops == pytest.approx(7 * 256 * 1.278)  # 2.29 TFLOPS, docs/facts/performance.md "Peak"
     m3 = chips.identify(derive(machines.M3_MAX), K.chips)
     assert m3.peak_gflops == pytest.approx(40 * 256 * 1.380)  # 14.13 TFLOPS
     m5 = chips.identify({"hardware_arch": "arm64", "gpu": {"name": "Apple M5", "cores": 10}}, K.chips)

@@ -6,6 +6,8 @@ The stand-in sdist of tests/localindex.py imports `tensorflow` in its build back
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from checks import knowledge
+from checks.matrix import ROOT
 from scripts.uvtool import find_uv
 from tests import localindex
 
@@ -62,3 +65,75 @@ def test_two_steps_without_build_isolation_build_against_step_one(index):
     assert second.returncode == 0, second.stderr
     built = _site(python) / "tensorflow-plugins" / "standin_built_against.txt"
     assert built.read_text().strip() == "2.19.1"
+
+
+# --- the same two steps through `invoke setup` itself (the local index's standin target, chosen by --tensorflow) ---
+
+def _setup(env, path, *args):
+    return subprocess.run([str(ROOT / ".tools" / "bin" / "invoke"), "setup", "--tensorflow", "2.21.0", "--env",
+                           str(path), *args], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+@pytest.mark.parametrize("manager", ["uv", "venv"])
+def test_setup_installs_tensorflow_first_then_builds_the_plugin_against_it(tmp_path, manager):
+    if manager == "uv" and not find_uv():
+        pytest.skip("uv is not installed (make tools)")
+    env = localindex.build(tmp_path / "index")
+    done = _setup(env, tmp_path / "env", "--manager", manager)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert err.index("Install 1 pinned packages") < err.index("Build standin-metal-plugin from its sdist") \
+        < err.index("standin: compiling against TensorFlow 2.21.0")  # the build's own output streams
+    assert "--no-build-isolation --no-deps" in err
+    built = next((tmp_path / "env").rglob("standin_built_against.txt"))
+    assert built.read_text().strip() == "2.21.0"  # built against step one's TensorFlow, not the 2.19.1 default
+    marker = json.loads((tmp_path / "env" / ".tfmetal-setup.json").read_text())
+    minor = ".".join(marker["python"]["version"].split(".")[:2])
+    assert marker["plugin_lock"].endswith("standin-plugin-linux-x86_64-py%s.txt" % minor)
+    assert len(marker["plugin_lock_sha256"]) == 64
+    again = _setup(env, tmp_path / "env", "--manager", manager)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_a_build_failure_is_diagnosed_and_leaves_no_marker(tmp_path):
+    env = localindex.build(tmp_path / "index")
+    unrelated = localindex.make_wheel(tmp_path / "index" / "wheels", "unrelated", "1.0", {"unrelated/__init__.py": ""})
+    digest = hashlib.sha256(unrelated.read_bytes()).hexdigest()
+    for lock in (tmp_path / "index" / "locks" / "standin").glob("standin-linux-*.txt"):
+        lock.write_text("unrelated==1.0 \\\n    --hash=sha256:%s\n" % digest)  # step one without TensorFlow
+    done = _setup(env, tmp_path / "env")
+    assert done.returncode == 1, done.stderr
+    assert "TensorFlow was not found" in done.stderr
+    assert "compiled at install time against the TensorFlow already in the environment" in done.stderr  # diagnosed
+    assert not (tmp_path / "env" / ".tfmetal-setup.json").exists()
+    again = _setup(env, tmp_path / "env")  # the incomplete environment is ours: rebuilt, and fails the same way
+    assert again.returncode == 1 and "incomplete or outdated" in again.stderr
+
+
+def test_an_unknown_build_failure_says_so_and_leaves_no_marker(tmp_path):
+    env = dict(localindex.build(tmp_path / "index"), STANDIN_BUILD_FAILS="1")
+    done = _setup(env, tmp_path / "env")
+    assert done.returncode == 1
+    assert "standin: error: the compiler stopped" in done.stderr  # the build's own output, streamed
+    assert "The build of standin-metal-plugin failed without a known cause" in done.stderr
+    assert "fix: .tools/bin/invoke setup --env %s --force --tensorflow 2.21.0" % (tmp_path / "env") in done.stderr
+    assert not (tmp_path / "env" / ".tfmetal-setup.json").exists()
+
+
+def test_a_failed_preflight_changes_nothing(tmp_path, monkeypatch):
+    """setup's own preflight, on the recorded outputs of a Mac without the Command Line Tools (dwyl/dev-setup#51)."""
+    from checks.errors import UsageError
+    from scripts import provision
+    from tests.test_preflight import MACOS_14_4_1, NO_CLT
+
+    env = localindex.build(tmp_path / "index")
+    monkeypatch.setenv("TFM_MATRIX", env["TFM_MATRIX"])
+    k = knowledge.load()
+    monkeypatch.setattr(provision.sys, "platform", "darwin")
+    monkeypatch.setattr(provision, "apple_silicon", lambda: False)
+    monkeypatch.setattr(provision.preflight_probe, "probe",
+                        lambda wanted: {"sdk": NO_CLT, "make": NO_CLT, "macos": MACOS_14_4_1})
+    with pytest.raises(UsageError) as err:
+        provision.setup(k, tensorflow="2.21.0", env=str(tmp_path / "env"))
+    assert "xcode-select --install" in err.value.fix and "invalid active developer path" in err.value.message
+    assert not (tmp_path / "env").exists()

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from importlib import metadata
 from typing import Any
 
-
-def canonicalize_name(name: str) -> str:
-    """PEP 503's normalised name (as packaging's; here without it, so a broken env can still answer)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+from checks.lockfile import canonical as canonicalize_name
 
 
 def distributions() -> dict[str, str]:

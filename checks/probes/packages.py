@@ -7,16 +7,24 @@ import json
 import os
 import struct
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from checks.facts import EnvironmentFacts, LockFacts, PackagesFacts
+from checks.lockfile import canonical, drift, pinned
 from checks.markers import MARKER, OWNER
+from checks.matrix import ROOT
 from checks.probes import installed
 
-DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel", "tensorflow-metal",
-                 "keras", "tf-keras", "numpy", "packaging", "psutil")
+TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")  # one package, four names
+DISTRIBUTIONS = (*TENSORFLOWS, "tensorflow-metal", "tensorflow-metal-plugin", "keras", "tf-keras", "numpy", "packaging",
+                 "psutil")
+PLUGIN_DISTRIBUTIONS = ("tensorflow-metal", "tensorflow-metal-plugin")  # both install libmetal_plugin.dylib
+# Settings that change what TensorFlow or a Metal plugin does without showing in the package list.
+ENV_VARS = ("TF_DISABLE_METAL", "TF_METAL_SYNCHRONOUS", "TF_METAL_SKIP_VERSION_CHECK", "TF_USE_LEGACY_KERAS",
+            "PYTHONPATH", "SYSTEM_VERSION_COMPAT", "CONDA_PREFIX")
+SUITE_ROOT = str(Path(__file__).resolve().parents[2])  # invoke verify puts it first on PYTHONPATH
 
 
 def collect(prefix: str | None = None) -> PackagesFacts:
@@ -27,11 +35,35 @@ def collect(prefix: str | None = None) -> PackagesFacts:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    environment = _environment(prefix or sys.prefix)
-    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": environment,
-            "lock": lock_state(environment.get("marker")),
-            "unmet": unmet_requirements(), "binaries": binary_arches(),
-            "env": {k: os.environ[k] for k in ("TF_USE_LEGACY_KERAS",) if k in os.environ}}
+    env = _environment(prefix or sys.prefix)
+    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": env,
+            "lock": lock_state(env.get("marker")), "unmet": unmet_requirements(), "binaries": binary_arches(),
+            "env": settings_env(os.environ), "distributions": installed_distributions()}
+
+
+def settings_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ENV_VARS that are set; PYTHONPATH without the suite's own root (what the user set, if anything)."""
+    out = {k: environ[k] for k in ENV_VARS if k in environ}
+    if "PYTHONPATH" in out:
+        rest = [p for p in out["PYTHONPATH"].split(os.pathsep) if p and os.path.abspath(p) != SUITE_ROOT]
+        if rest:
+            out["PYTHONPATH"] = os.pathsep.join(rest)
+        else:
+            del out["PYTHONPATH"]
+    return out
+
+
+def installed_distributions() -> dict[str, str]:
+    """Every installed distribution, name -> version, sorted (as ``python -m torch.utils.collect_env`` lists
+    them for PyTorch), by normalised name: what the short list above leaves out can still change behaviour."""
+    from packaging.utils import canonicalize_name
+
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found[canonicalize_name(name)] = dist.version  # tensorflow_cpu and Tensorflow-CPU: tensorflow-cpu
+    return dict(sorted(found.items()))
 
 
 def unmet_requirements() -> list[str]:
@@ -39,11 +71,17 @@ def unmet_requirements() -> list[str]:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
-    installed = {}
+    installed: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
             installed[canonicalize_name(name)] = dist
+    # tensorflow-cpu and tensorflow-macos ship the same `tensorflow` package as tensorflow: a requirement on
+    # one name is met by whichever the environment has (setup installs exactly one; see scripts/project.py)
+    tf = next((installed[n] for n in TENSORFLOWS if n in installed), None)
+    if tf is not None:
+        for n in TENSORFLOWS:
+            installed.setdefault(n, tf)
     problems = []
     for key, dist in sorted(installed.items()):
         for line in dist.requires or []:
@@ -59,6 +97,23 @@ def unmet_requirements() -> list[str]:
             elif req.specifier and not req.specifier.contains(have.version, prereleases=True):
                 problems.append("%s %s requires %s, but %s is installed" % (key, dist.version, req, have.version))
     return problems
+
+
+def lock_state(marker: dict | None) -> LockFacts | None:
+    """This environment against the lock its setup marker names: the pins it misses or holds at another
+    version (None for an environment without a marker)."""
+    if not marker or not marker.get("lock"):
+        return None
+    path = Path(marker["lock"])
+    path = path if path.is_absolute() else ROOT / path
+    try:
+        pins = pinned(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
+    installed_now = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()
+                     if d.metadata["Name"]}
+    return {"path": marker["lock"], "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "pinned": len(pins),
+            "drift": drift(pins, installed_now), "damaged": installed.damaged({canonical(n) for n in pins})}
 
 
 MACHO_CPU = {0x0100000C: "arm64", 0x01000007: "x86_64"}
@@ -97,34 +152,17 @@ def binary_arches(per_dist: int = 2) -> dict[str, list[str]]:
 
 
 def _metal_plugin() -> str | None:
-    """Path of ``tensorflow-plugins/libmetal_plugin.dylib`` as installed, if present."""
-    try:
-        files = metadata.files("tensorflow-metal") or []
-    except metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name == "libmetal_plugin.dylib":
+    """Path of ``tensorflow-plugins/libmetal_plugin.dylib`` as installed by either plugin, if present."""
+    for dist in PLUGIN_DISTRIBUTIONS:
+        try:
+            files = metadata.files(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for f in files:
             path = Path(str(f.locate()))
-            return str(path) if path.exists() else None
+            if f.name == "libmetal_plugin.dylib" and path.exists():
+                return str(path)
     return None
-
-
-def lock_state(marker: dict[str, Any] | None) -> LockFacts | None:
-    """The lock the marker names, its pins, and how the installed distributions depart from them."""
-    if not marker or not marker.get("lock"):
-        return None
-    from checks import completeness
-    from checks.matrix import ROOT
-
-    path = ROOT / marker["lock"]  # shown relative to the repository, or absolute (Path keeps an absolute one)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return {"path": str(path), "error": "cannot read the lock: %s" % exc.strerror}
-    pins = completeness.pins(data.decode("utf-8", "replace"))
-    found = installed.collect(set(pins))
-    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "pins": pins,
-            "installed": found["installed"], "damaged": found["damaged"]}
 
 
 def _environment(prefix: str) -> EnvironmentFacts:

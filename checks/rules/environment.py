@@ -1,9 +1,10 @@
-"""Is this environment complete, as ``invoke setup`` left it? The marker, and the lock it names
-installed as locked (``checks.completeness``: setup asks the same question)."""
+"""Is this environment complete, as ``invoke setup`` left it? The marker and the owner file
+(``environment.setup``), and the lock it names installed as locked (``environment.lock``): the same
+question setup asks before it calls an environment complete (``scripts/repair.py``)."""
 
 from __future__ import annotations
 
-from checks import completeness, fixes
+from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.markers import OWNER
@@ -19,35 +20,45 @@ def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
     if env.get("marker_error"):
         return fail("setup marker is unreadable: %s" % env["marker_error"],
                     fixes.setup(env["prefix"], "--force", why="rebuilds it and writes a new marker"), facts=env)
+    if marker and not env.get("owned"):
+        return fail("the owner file %s is missing, so setup would not know this environment as its own once the "
+                    "marker goes" % OWNER, fixes.setup(env["prefix"], why="writes it again"), facts=env)
     if marker:
-        return _against_lock(facts, marker)
+        return pass_("set up by invoke setup: %s profile from %s" % (marker.get("profile"), marker.get("lock")),
+                     facts={"prefix": env["prefix"], "marker": marker})
     if env.get("owned"):
         return fail("incomplete: setup started here but never finished (no completion marker)",
                     fixes.setup(env["prefix"], why="finishes it from the lock"), facts=env)
     return skip("not created by invoke setup; checking it as it is", facts=env)
 
 
-def _against_lock(facts: Facts, marker: dict) -> Result:
-    """The marker is there: is the lock it names still the one it was built from, and installed as locked?"""
-    prefix = facts["packages"]["environment"]["prefix"]
-    lock = facts["packages"].get("lock")
-    keep = {"prefix": prefix, "marker": marker}
-    made = "set up by invoke setup: %s profile from %s" % (marker.get("profile"), marker.get("lock"))
-    if lock is None:  # a bundle recorded before the lock was probed
-        return pass_(made, facts=keep)
+def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
+    """The installed distributions against the lock setup installed (the team's project lock, when it has one):
+    each pin at its version, its files of the size the wheel's RECORD gives, the lock unchanged since setup."""
+    if not recorded(facts, "packages"):
+        return skip(NOT_RECORDED)
+    pk = facts["packages"]
+    lock = pk.get("lock")
+    marker = pk["environment"].get("marker") or {}
+    if not lock:
+        return skip("the comparison with the lock was not recorded" if marker.get("lock") else
+                    "no lock to compare with: not set up by invoke setup")
+    project = marker.get("project") or {}
+    prefix = pk["environment"]["prefix"]
+    args = [a for f in project.get("requirements") or [] for a in ("--requirements", f)]
+    fix = fixes.setup(prefix, *args, why="installs what differs from the project lock, keeps the project's packages"
+                      if project else "repairs it in place from the lock")
     if lock.get("error"):
-        return fail("%s, but %s" % (made, lock["error"]), fixes.setup(prefix, why="rebuilds it from the matrix's lock"),
-                    facts={**keep, "lock": lock})
-    if marker.get("lock_sha256") and lock.get("sha256") != marker["lock_sha256"]:
-        return fail("outdated: %s changed since this environment was set up" % marker.get("lock"),
-                    fixes.setup(prefix, why="rebuilds it from the new lock"), facts={**keep, "lock": lock})
-    if not facts["packages"]["environment"].get("owned"):
-        return fail("the owner file %s is missing, so setup would not know this environment as its own once the "
-                    "marker goes" % OWNER, fixes.setup(prefix, why="writes it again"), facts={**keep, "lock": lock})
-    d = completeness.drift(lock.get("pins") or {}, lock.get("installed") or {}, lock.get("damaged"))
-    keep["drift"] = d.to_json()
-    if not d.ok:
-        count = len(d.missing) + len(d.changed) + len(d.damaged)
-        return fail("incomplete: %d of %d locked packages are not as locked" % (count, len(lock.get("pins") or {})),
-                    fixes.setup(prefix, why="repairs it in place from the lock"), details=d.describe(), facts=keep)
-    return pass_(made + "; %d locked packages installed as locked" % len(lock.get("pins") or {}), facts=keep)
+        return fail("the lock %s that set up this environment cannot be read: %s" % (lock["path"], lock["error"]),
+                    fixes.setup(prefix, *args, why="rebuilds it from the matrix's lock"), facts=dict(lock))
+    if marker.get("lock_sha256") and lock.get("sha256") and lock["sha256"] != marker["lock_sha256"]:
+        return fail("outdated: %s changed since this environment was set up" % lock["path"],
+                    fixes.setup(prefix, *args, why="rebuilds it from the new lock"), facts=dict(lock))
+    drift = list(lock.get("drift") or []) + ["%s has damaged files: %s" % (n, ", ".join(f[:2]))
+                                              for n, f in sorted((lock.get("damaged") or {}).items())]
+    if drift:
+        listed = "; ".join(drift[:3]) + ("; ..." if len(drift) > 3 else "")
+        return fail("%d of %d pinned packages differ from %s: %s" % (len(drift), lock.get("pinned", 0), lock["path"],
+                                                                     listed), fix, details=drift[3:], facts=dict(lock))
+    return pass_("all %d pinned packages match %s%s" % (lock.get("pinned", 0), lock["path"],
+                                                        " (the project lock)" if project else ""), facts=dict(lock))

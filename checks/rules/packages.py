@@ -10,9 +10,10 @@ from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge, judge_pair
 from checks.model import Options, Result, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded
+from checks.probes.packages import TENSORFLOWS
+from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded, setup_fix
 
-TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")
+TF_DISTS = TENSORFLOWS
 
 
 def _installed_tf(versions: dict[str, Any]) -> dict[str, str]:
@@ -34,10 +35,15 @@ def tensorflow(facts: Facts, options: Options, k: Knowledge) -> Result:
         return warn("no %s target for %s in the matrix; cannot judge %s" % (
             options.profile, platform, ", ".join("%s %s" % kv for kv in installed.items())),
             fixes.command("matrix", why="lists the supported platforms"), facts=keep)
+    for other in k.matrix.targets_for(options.profile, platform):  # the default, or a pair chosen by --tensorflow
+        dist, pinned = other.tensorflow_pin
+        if installed.get(dist) == pinned:
+            keep["pinned"] = {dist: pinned}
+            return pass_("%s %s, as the matrix pins for %s/%s%s" % (
+                dist, pinned, options.profile, platform, "" if other is target else " (%s)" % other.label),
+                facts=keep)
     dist, pinned = target.tensorflow_pin
     keep["pinned"] = {dist: pinned}
-    if installed.get(dist) == pinned:
-        return pass_("%s %s, as the matrix pins for %s/%s" % (dist, pinned, options.profile, platform), facts=keep)
     return warn("%s installed; the matrix pins %s==%s for %s/%s" % (
         ", ".join("%s %s" % kv for kv in installed.items()), dist, pinned, options.profile, platform),
         fixes.repair(facts, why="installs %s==%s from the lock" % (dist, pinned)), facts=keep)
@@ -48,12 +54,14 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(NOT_RECORDED)
     versions = facts["packages"]["versions"]
     plugin = facts["packages"].get("metal_plugin")
-    installed_metal = versions.get("tensorflow-metal")
-    keep: dict[str, Any] = {"tensorflow-metal": installed_metal, "plugin": plugin}
+    present = [(name, versions[name]) for name in k.matrix.plugin_names if versions.get(name)]
+    name, installed_metal = present[0] if present else ("tensorflow-metal", None)
+    keep: dict[str, Any] = {"tensorflow-metal": versions.get("tensorflow-metal"), "plugin": plugin,
+                            "plugins": dict(present)}
     if options.profile != "metal":
         if installed_metal:
-            return warn("tensorflow-metal %s is installed, but the cpu profile does not use it" % installed_metal,
-                        fixes.repair(facts, why="syncs the env to the cpu lock, which has no tensorflow-metal"),
+            return warn("%s %s is installed, but the cpu profile does not use it" % (name, installed_metal),
+                        fixes.repair(facts, why="syncs the env to the cpu lock, which has no Metal plugin"),
                         facts=keep)
         return skip(no_metal_reason(facts, options.profile) or "cpu profile", facts=keep)
     cannot = no_metal_reason(facts, "metal")
@@ -61,25 +69,35 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(cannot, facts=keep)
     want = fixes.repair(facts, why="installs the pinned pair %s from the lock" % (k.alternative() or "of the matrix"))
     if not installed_metal:
-        return fail("tensorflow-metal is not installed: TensorFlow will see no GPU",
-                    want, facts=keep)
+        return fail("no Metal plugin (%s) is installed: TensorFlow will see no GPU" % " or ".join(
+            k.matrix.plugin_names), want, facts=keep)
+    record = k.matrix.plugin(name)
     if not plugin:
-        return fail("tensorflow-metal %s is installed but libmetal_plugin.dylib is missing" % installed_metal,
-                    fixes.repair(facts, "--force", why="reinstalls every file of the hash-locked set"), facts=keep)
+        rebuild = setup_fix(facts, "--force", "--tensorflow", next(iter(_installed_tf(versions).values()), ""),
+                            why="rebuilds %s" % name) if record and record.two_step else \
+            fixes.repair(facts, "--force", why="reinstalls every file of the hash-locked set")
+        return fail("%s %s is installed but libmetal_plugin.dylib is missing" % (name, installed_metal), rebuild,
+                    facts=keep)
     tf_version = next(iter(_installed_tf(versions).values()), None)
     if tf_version is None:
-        return fail("tensorflow-metal %s without TensorFlow" % installed_metal, want, facts=keep)
+        return fail("%s %s without TensorFlow" % (name, installed_metal), want, facts=keep)
     try:
-        j = judge_pair(k, tf_version, installed_metal)
+        j = judge_pair(k, tf_version, installed_metal, name)
     except InvalidVersion:
-        return warn("TensorFlow %s + tensorflow-metal %s: not versions the matrix can judge" % (
-            tf_version, installed_metal), want, facts=keep)
+        return warn("TensorFlow %s + %s %s: not versions the matrix can judge" % (
+            tf_version, name, installed_metal), want, facts=keep)
     if j.static is not None:
         keep["static_verdict"] = j.static.to_json()
     keep.update({"verdict": j.verdict, "source": j.source})
     if j.reported is not None:
         keep["pair_status"] = j.reported.status
     details = ["source: " + j.source] + (j.static.explain() if j.static and j.verdict == "broken" else [])
+    api = k.kernel_c_api(tf_version) if record and record.expected else None
+    if api is not None and api.missing:  # expected and explained: not a fault of this environment
+        details.append("expected: TensorFlow %s exports %d of the %d kernel C API functions for resource variables, "
+                       "so %s runs optimizers on the host and waits for the GPU after each kernel "
+                       "(`.tools/bin/invoke abi --tensorflow %s` lists them)" % (
+                           tf_version, len(api.declared) - len(api.missing), len(api.declared), name, tf_version))
     if j.verdict == "broken":
         return fail("%s %s" % (j.label, j.reason), want, details=details, facts=keep)
     if j.verdict != "verified":
@@ -113,6 +131,7 @@ def consistency(facts: Facts, options: Options, k: Knowledge) -> Result:
     except InvalidVersion:
         pass
     problems += [(u, fixes.repair(facts, why="installs the hash-locked set")) for u in pk.get("unmet") or []]
+    problems += _plugin_conflicts(facts, versions, k)
     interp = facts["system"]["interpreter_arch"]
     foreign = {d: a for d, a in (pk.get("binaries") or {}).items() if interp not in a and "universal" not in a}
     if foreign:
@@ -149,3 +168,20 @@ def _keras(tf_version: str, versions: dict[str, Any], env: dict[str, str],
                     "(unset it, or add tf-keras~=%d.%d.0 to your project)" % tf_minor,
                     None))  # not setup's to change: unset TF_USE_LEGACY_KERAS, or add tf-keras to your project
     return out
+
+
+def _plugin_conflicts(facts: Facts, versions: dict[str, Any], k: Knowledge) -> list[tuple[str, str]]:
+    """Two Metal plugins in one environment: both write tensorflow-plugins/libmetal_plugin.dylib, so one
+    overwrote the other. The fix rebuilds the environment with one pair (setup installs only one)."""
+    for plugin in k.matrix.plugins:
+        both = [n for n in (plugin.name, *plugin.conflicts) if versions.get(n)]
+        if len(both) > 1:
+            listed = " and ".join("%s %s" % (n, versions[n]) for n in both)
+            default = k.metal_target()
+            others = [t.tensorflow_pin[1] for t in k.matrix.targets_for("metal", "macos-arm64") if t is not default]
+            why = "keeps only %s" % (default.label if default else "one plugin") + "".join(
+                "; or add --tensorflow %s for %s" % (v, k.matrix.target("metal", "macos-arm64", v).label)  # type: ignore[union-attr]
+                for v in others)
+            return [("%s are both installed: each installs tensorflow-plugins/%s, so one overwrote the other"
+                     % (listed, plugin.library), setup_fix(facts, "--force", why=why))]
+    return []

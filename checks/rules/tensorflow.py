@@ -8,8 +8,8 @@ from checks import fixes
 from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
-from checks.model import Options, Result, Status, fail, pass_, skip
-from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
+from checks.model import Options, Result, Status, fail, pass_, skip, warn
+from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, setup_fix, tf_imported
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
@@ -84,8 +84,37 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(gate.summary, facts=keep) if gate.status == Status.SKIP else gate
     if not tf_imported(facts):
         return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
+    stderr = (((facts.get("tensorflow") or {}).get("process") or {}).get("stderr") or "")
+    found = k.diagnose(stderr, Machine.from_facts(facts, options.profile)) if stderr else []
     if not listed:
+        decline = next((d for d in found if any(d.id in p.declines for p in k.matrix.plugins)), None)
+        if decline is not None:  # the plugin said why it offers no device
+            return fail("TensorFlow lists no GPU: the Metal plugin declined: %s [%s]" % (decline.evidence[:200],
+                                                                                       decline.id),
+                        _decline_fix(facts, decline.id, decline.fix, k), details=["cause: " + decline.cause],
+                        facts={**keep, "diagnoses": [decline.to_json()]})
         return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
                     fixes.repair(facts, "--force", why="reinstalls the pinned pair"),
                     facts=keep)
+    expected = [d for d in found if any(d.id in p.expected for p in k.matrix.plugins)]
+    if expected:  # a known limit of this pair, explained: a warning, not a failure
+        return warn("%d GPU(s): %s; expected limit of this pair: %s [%s]" % (
+            len(listed), ", ".join(listed), expected[0].cause, expected[0].id), expected[0].fix,
+            facts={**keep, "diagnoses": [d.to_json() for d in expected]})
     return pass_("%d GPU(s): %s" % (len(listed), ", ".join(listed)), facts=keep)
+
+
+REBUILD = "metal-plugin-other-tensorflow"  # built against another TensorFlow: rebuild it against this one
+
+
+def _decline_fix(facts: Facts, diagnosis: str, fix: str, k: Knowledge) -> str:
+    """The rebuild through setup (TensorFlow from its lock first, then the plugin's sdist without build isolation)
+    for an environment setup made; the diagnosis' own fix otherwise (unset TF_DISABLE_METAL, a pip rebuild)."""
+    env = ((facts.get("packages") or {}).get("environment") or {})
+    marker = env.get("marker") or {}
+    target = next((t for t in k.matrix.targets if t.plugin and t.plugin.two_step), None)
+    if diagnosis != REBUILD or not marker or target is None:
+        return fix
+    return setup_fix(facts, "--force", "--tensorflow", target.tensorflow_pin[1],
+                     why="rebuilds %s against TensorFlow %s" % (target.plugin.name if target.plugin else "the plugin",
+                                                                target.tensorflow_pin[1]))

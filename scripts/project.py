@@ -1,0 +1,318 @@
+"""A team's project on top of the pinned pair: its requirements, hash-pinned locks beside it, conflicts refused.
+
+Declared once for the team as ``"requirements": ["requirements.txt", ...]`` in the project's ``tfmetal.json``
+(paths relative to that file; ``TFM_CONFIG`` points at it), or per run with ``invoke setup --requirements FILE``
+(repeatable; it wins over the file). Setup resolves them together with the pair for every platform the team
+uses (``TEAM_TARGETS`` and this machine's), for the environment's Python, and writes
+``tfmetal-locks/<profile>-<platform>-py<X.Y>.txt`` in the first requirement file's directory, hash-pinned
+(the same place however the files were named, so a printed fix with ``--requirements`` finds the same locks).
+A lock whose recorded inputs digest still matches is not resolved again.
+
+- TensorFlow and the plugin stay pinned: the base lock (``envs/locks/...``) is uv's constraint file.
+- A requirement that needs another TensorFlow is refused (exit 2) before anything is built: a first
+  resolution pins every TensorFlow distribution name to the pair's version; if it fails, each requirement
+  is resolved with the pins alone to find the culprit, alone without them to see the TensorFlow it needs,
+  and with its own version left open to find the newest version that fits.
+- One TensorFlow distribution: the lock's resolution excludes the other names (uv ``--excludes``), so a
+  requirement on ``tensorflow`` does not bring a second TensorFlow beside ``tensorflow-cpu`` (or the reverse);
+  the first resolution has already shown that the TensorFlow it wants is the pinned one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from checks import matrix, process
+from checks.errors import StepFailed, UsageError
+from checks.knowledge import Knowledge
+from checks.lockfile import canonical, drift, installed_in, pinned, pins_in
+from checks.matrix import Target
+from checks.nextsteps import shown
+from checks.probes.packages import TENSORFLOWS
+from scripts import environment, managers
+from scripts.locks import UV_PLATFORMS, _write_atomic
+from scripts.progress import Steps
+from scripts.uvtool import require_uv, uv_env
+
+if TYPE_CHECKING:
+    from scripts.provision import Plan
+
+TEAM_TARGETS = (("metal", "macos-arm64"), ("cpu", "linux-x86_64"))  # the Mac metal pair and the Linux cpu profile
+TF_DISTS = TENSORFLOWS
+LOCK_DIRNAME = "tfmetal-locks"
+DIGEST_LINE = "# Inputs-sha256: "
+
+
+@dataclass(frozen=True)
+class Project:
+    """The team's requirement files (absolute) and the directory its locks live in."""
+
+    files: tuple[Path, ...]
+    lock_dir: Path
+    source: str  # "--requirements" or the config file that declared them
+
+    def lock_path(self, target: Target, python: str) -> Path:
+        return self.lock_dir / ("%s-%s-py%s.txt" % (target.profile, target.platform, python))
+
+    def to_json(self, lock: Path, base: Path) -> dict[str, Any]:
+        return {"requirements": [str(f) for f in self.files], "source": self.source, "lock": str(lock),
+                "base_lock": matrix.shown(base)}
+
+
+def declared(cli: Sequence[str], config: Path) -> Project | None:
+    """The project's requirements: ``--requirements`` files, else the config file's ``requirements``, else None."""
+    if cli:
+        files = tuple(_existing(Path(f).expanduser().absolute(), "--requirements %s" % f) for f in cli)
+        return Project(files, files[0].parent / LOCK_DIRNAME, "--requirements")
+    if not config.exists():
+        return None
+    try:
+        listed = json.loads(config.read_text(encoding="utf-8")).get("requirements")
+    except (OSError, ValueError, AttributeError):
+        return None  # settings.load_config reports an unreadable config, with exit 2, before any task runs
+    if listed is None:
+        return None
+    if not isinstance(listed, list) or not listed or not all(isinstance(f, str) for f in listed):
+        raise UsageError("%s: \"requirements\" must be a non-empty list of requirement file paths" % config)
+    base = config.absolute().parent
+    files = tuple(_existing(base / f, "%s in %s" % (f, config)) for f in listed)
+    return Project(files, files[0].parent / LOCK_DIRNAME, str(config))
+
+
+def _existing(path: Path, label: str) -> Path:
+    if not path.is_file():
+        raise UsageError("%s: no such requirement file" % label)
+    return path
+
+
+def team_targets(k: Knowledge, here: Target, python: str) -> list[Target]:
+    """This machine's target first, then the default target (the matrix's first) of each of the team's other
+    profile/platform pairs whose Python range holds ``python``."""
+    out, seen = [here], {(here.profile, here.platform)}
+    for t in k.matrix.targets:
+        key = (t.profile, t.platform)
+        if key in TEAM_TARGETS and key not in seen and t.python.contains(python):
+            out.append(t)
+        seen.add(key)
+    return out
+
+
+def digest(project: Project, target: Target, python: str) -> str:
+    """What a project lock is made from: the requirement files' text and the base lock's bytes."""
+    h = hashlib.sha256(b"tfmetal-project-lock 1\n")
+    for f in project.files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    h.update(target.lock_path(python).read_bytes())
+    return h.hexdigest()
+
+
+def is_fresh(lock: Path, want: str) -> bool:
+    try:
+        with lock.open(encoding="utf-8") as fh:
+            head = [next(fh, "") for _ in range(4)]
+    except OSError:
+        return False
+    return any(line.strip() == DIGEST_LINE + want for line in head)
+
+
+def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
+                 say: Callable[[str], Any] = print) -> Path:
+    """Resolve every stale project lock, the platforms side by side (uv waits on the network more than on the
+    CPU); write them only once all resolved, so a conflict leaves nothing behind. Returns this machine's lock."""
+    stale: list[tuple[Target, Path, str]] = []
+    for target in team_targets(k, here, python):
+        base = target.lock_path(python)
+        if not base.exists():
+            raise UsageError("no base lock %s for the project to build on: run `invoke lock`" % matrix.shown(base))
+        lock = project.lock_path(target, python)
+        want = digest(project, target, python)
+        if is_fresh(lock, want):
+            say("project lock %s is up to date" % lock)
+        else:
+            stale.append((target, lock, want))
+    if stale:
+        say("resolving %s ..." % ", ".join("%s/%s" % (t.profile, t.platform) for t, _, _ in stale))
+        with ThreadPoolExecutor(max_workers=len(stale)) as pool:
+            futures = [pool.submit(resolve, project, t, python) for t, _, _ in stale]
+            bodies = [f.result() for f in futures]  # the first failure, in target order (this machine's first)
+        for (target, lock, want), body in zip(stale, bodies):
+            header = ("# Made by `invoke setup` from %s on %s: %s profile, %s, Python %s. Commit it.\n%s%s\n"
+                      % (", ".join(f.name for f in project.files), matrix.shown(target.lock_path(python)),
+                         target.profile, target.platform, python, DIGEST_LINE, want))
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(lock, header + body)
+            say("resolved %s" % lock)
+    return project.lock_path(here, python)
+
+
+def _others(target: Target) -> list[str]:
+    """The TensorFlow distribution names this target does not install."""
+    mine = target.tensorflow_pin[0]
+    return [d for d in TF_DISTS if d != mine]
+
+
+def _pins_text(target: Target, python: str, every_tf_name: bool) -> str:
+    """Constraints: the base lock's pins; with ``every_tf_name``, every TensorFlow name at the pair's version."""
+    pins = pinned(target.lock_path(python))
+    lines = ["%s==%s" % kv for kv in sorted(pins.items())]
+    if every_tf_name:
+        lines += ["%s==%s" % (d, target.tensorflow_pin[1]) for d in _others(target)]
+    return "\n".join(lines) + "\n"
+
+
+def uv_compile(requirements: Sequence[str], target: Target, python: str, constraints: str | None = None,
+               excludes: Sequence[str] = (), hashes: bool = False, files: Sequence[Path] = ()
+               ) -> tuple[process.Completed, str]:
+    """``uv pip compile`` for one target and Python; returns the run and the lock text ('' on failure)."""
+    platform, macos = UV_PLATFORMS[target.platform]
+    env = uv_env()
+    if macos:
+        env["MACOSX_DEPLOYMENT_TARGET"] = macos
+    with tempfile.TemporaryDirectory() as tmp:
+        req_in = Path(tmp) / "requirements.in"
+        req_in.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        out = Path(tmp) / "lock.txt"
+        argv = [require_uv(), "pip", "compile", str(req_in), *map(str, files), "--python-platform", platform,
+                "--python-version", python, "--only-binary", ":all:", "--no-header", "--no-annotate", "-q",
+                "-o", str(out)]
+        if constraints is not None:
+            (Path(tmp) / "constraints.txt").write_text(constraints, encoding="utf-8")
+            argv += ["-c", str(Path(tmp) / "constraints.txt")]
+        if excludes:
+            (Path(tmp) / "excludes.txt").write_text("\n".join(excludes) + "\n", encoding="utf-8")
+            argv += ["--excludes", str(Path(tmp) / "excludes.txt")]
+        if hashes:
+            argv.append("--generate-hashes")
+        done = process.run(argv, timeout=900, env=env)
+        return done, out.read_text(encoding="utf-8") if done.ok and out.exists() else ""
+
+
+def resolve(project: Project, target: Target, python: str) -> str:
+    """The project lock's body for one target, or a UsageError (exit 2) explaining the conflict."""
+    reqs = list(target.requirements)
+    check, _ = uv_compile(reqs, target, python, _pins_text(target, python, True), files=project.files)
+    if not check.ok:
+        raise explain(project, target, python, check)
+    done, body = uv_compile(reqs, target, python, _pins_text(target, python, False), excludes=_others(target),
+                            hashes=True, files=project.files)
+    if not done.ok:
+        raise StepFailed("uv could not lock the project for %s/%s, Python %s: %s" % (
+            target.profile, target.platform, python, uv_reason(done)))
+    return body
+
+
+def requirement_lines(project: Project) -> list[tuple[Requirement, Path]]:
+    """The plain requirement lines of the project's files (options and includes are left to uv)."""
+    out = []
+    for f in project.files:
+        for raw in f.read_text(encoding="utf-8").splitlines():
+            line = raw.split(" #")[0].strip()
+            if not line or line.startswith(("#", "-")):
+                continue
+            try:
+                out.append((Requirement(line), f))
+            except InvalidRequirement:
+                continue
+    return out
+
+
+def uv_reason(done: process.Completed) -> str:
+    """uv's explanation as one paragraph: its 'Because ...' lines joined, hints and box drawing dropped."""
+    text = done.stderr or done.error or ""
+    kept = []
+    for raw in text.splitlines():
+        line = raw.strip().lstrip("×╰─▶│ ").strip()
+        if not line or line.startswith(("hint:", "help:")) or line.startswith("No solution found"):
+            continue
+        kept.append(line)
+    return re.sub(r"\s+", " ", " ".join(kept)).strip() or "no explanation from uv"
+
+
+NEEDS = re.compile(r"depends on (tensorflow(?:-[a-z]+)?)((?:[<>=!~]=?[\w.*]+,?)+)")
+
+
+def explain(project: Project, target: Target, python: str, failed: process.Completed) -> UsageError:
+    """Why the project cannot sit on the pair: the requirement that needs another TensorFlow, what it needs, the
+    pin, and the newest version of it that fits, each found by resolving; else uv's reason in one paragraph."""
+    dist, version = target.tensorflow_pin
+    where = "%s/%s, Python %s" % (target.profile, target.platform, python)
+    strict = _pins_text(target, python, True)
+    reqs = list(target.requirements)
+    said = (failed.stderr or "").lower()
+    lines = requirement_lines(project)  # those uv's message names first: usually the first one tried is it
+    for req, f in sorted(lines, key=lambda rf: canonical(rf[0].name) not in said.replace("_", "-")):
+        with_pins, _ = uv_compile([str(req)] + reqs, target, python, strict)
+        if with_pins.ok:
+            continue
+        _, alone = uv_compile([str(req)], target, python)
+        tf_alone = {n: v for n, v in _pins_of(alone).items() if n in TF_DISTS}
+        if all(v == version for v in tf_alone.values()):  # none, or the pinned one: the conflict lies elsewhere
+            return UsageError("%s (from %s) conflicts with the pinned set for %s: %s" % (
+                req, f.name, where, uv_reason(with_pins)))
+        spec = NEEDS.search(with_pins.stderr or "")
+        needs = "%s%s" % spec.groups() if spec else " ".join("%s %s" % kv for kv in sorted(tf_alone.items()))
+        open_req = Requirement(str(req))
+        open_req.specifier = type(open_req.specifier)("")
+        _, fitting = uv_compile([str(open_req)] + reqs, target, python, strict)
+        fit = _pins_of(fitting).get(canonical(req.name))
+        advice = ("the newest %s that fits is %s: require %s==%s" % (req.name, fit, req.name, fit) if fit else
+                  "no version of %s fits TensorFlow %s" % (req.name, version))
+        return UsageError("%s (from %s) needs %s (it resolves to %s alone), but the pair pins %s==%s for %s; %s. "
+                          "Nothing was created." % (req, f.name, needs, ", ".join(
+                              "%s %s" % kv for kv in sorted(tf_alone.items())), dist, version, where, advice))
+    return UsageError("the project's requirements cannot be resolved with the pinned set for %s (%s==%s and the "
+                      "base lock as constraints): %s. Nothing was created." % (where, dist, version,
+                                                                             uv_reason(failed)))
+
+
+def _pins_of(lock_text: str) -> dict[str, str]:
+    return {canonical(n): v for n, v in pins_in(lock_text).items()}
+
+
+def drifted(p: Plan) -> bool:
+    """A project environment whose distributions no longer match its lock (something installed over it)."""
+    return bool(p.project) and bool(drift(pinned(p.lock), installed_in(p.env)))
+
+
+def refuse_to_drop(p: Plan, force: bool) -> None:
+    """Setup without requirements on an environment built with a project's would drop its packages: only with
+    ``--force``."""
+    marker = environment.read_marker(p.env) if not force else None
+    files = ((marker or {}).get("project") or {}).get("requirements")
+    if files:
+        raise UsageError("%s was set up with your project's requirements; without them setup would remove their "
+                         "packages. Name them again (or pass --force to rebuild without them)" % p.env,
+                         fix=".tools/bin/invoke setup --env %s%s" % (shown(p.env), "".join(
+                             " --requirements %s" % shown(Path(f)) for f in files)))
+
+
+def can_sync(p: Plan) -> bool:
+    """A project environment of ours, same profile and Python: install only the difference, keep the rest."""
+    marker = environment.read_marker(p.env) if p.project else None
+    if not marker:
+        return False
+    return marker.get("profile") == p.profile and environment.python_of(p.env).exists() \
+        and (marker.get("python") or {}).get("version") == p.interpreter.version
+
+
+def sync(k: Knowledge, p: Plan, steps: Steps, marker: Callable[[Plan, float], dict[str, Any]], start: float) -> Plan:
+    """Bring an existing environment to the project lock: uv installs what differs and removes what the lock
+    does not list (pip, for venv and conda, installs what differs); the marker is rewritten last."""
+    steps.total = 1
+    with steps.step("Sync %s with %s (only the difference, hashes required)" % (p.env, p.lock)):
+        managers.install(p.manager, p.env, p.lock, k.signatures)
+    environment.write_marker(p.env, marker(p, time.monotonic() - start))
+    print("Environment ready: %s (%.1f s). Next: invoke verify" % (p.env, time.monotonic() - start), file=sys.stderr)
+    return p

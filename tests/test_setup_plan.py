@@ -1,0 +1,103 @@
+"""`invoke setup --dry-run [--platform P]`: the full plan of every profile and platform, on this Linux machine,
+creating and downloading nothing."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from checks import knowledge, matrix
+from scripts import locks
+from tests.test_bad_input import invoke
+
+K = knowledge.load({})
+
+
+def dry_run(tmp_path, *args):
+    env = tmp_path / "never-created"
+    done = invoke("setup", "--dry-run", "--env", str(env), *args)
+    assert done.returncode == 0, done.stderr
+    assert not env.exists()
+    return done.stdout
+
+
+def test_the_community_pair_plans_two_steps_after_the_preflight(tmp_path):
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=matrix.ROOT, capture_output=True, text=True).stdout
+    out = dry_run(tmp_path, "--platform", "macos-arm64", "--profile", "metal", "--tensorflow", "2.21.0",
+                  "--python", "3.12")
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=matrix.ROOT, capture_output=True,
+                          text=True).stdout == before  # nothing written in the repository either
+    target = K.matrix.target("metal", "macos-arm64", "2.21.0")
+    step1, step2 = target.lock_path("3.12"), target.plugin_lock_path("3.12")
+    lines = out.splitlines()
+    pre = lines.index("Preflight, before any change (on the Mac):")
+    steps = lines.index("Steps:")
+    assert pre < steps
+    checks = "\n".join(lines[pre:steps])
+    for probe, fix in (("sw_vers -productVersion", "softwareupdate"), ("xcrun --show-sdk-version", "xcode-select"),
+                       ("make --version", "xcode-select"), ("native arm64 Python 3.12", "brew install python@3.12")):
+        assert probe in checks and fix in checks
+    hashes1 = step1.read_text().count("--hash=sha256:")
+    install = next(i for i, ln in enumerate(lines) if matrix.shown(step1) + ":" in ln)
+    build = next(i for i, ln in enumerate(lines) if matrix.shown(step2) + ":" in ln)
+    assert steps < install < build  # TensorFlow first, then the plugin
+    assert "%d pinned packages, %d sha256 hashes" % (len(locks.pinned(step1)), hashes1) in lines[install]
+    assert "1 pinned package, 1 sha256 hash" in lines[build]
+    assert "--only-binary :all:" in lines[install + 1]
+    assert "--no-build-isolation --no-deps" in lines[build + 1] and "--require-hashes" in lines[build + 1]
+    assert "tensorflow 2.21.0 + tensorflow-metal-plugin 0.4.1" in out
+
+
+def test_apples_pair_is_the_default_one_step_plan(tmp_path):
+    out = dry_run(tmp_path, "--platform", "macos-arm64")
+    assert "tensorflow 2.19.1 + tensorflow-metal 1.2.0" in out and "metal-macos-arm64-py3.12.txt" in out
+    assert "xcrun" not in out and "build" not in out.lower().split("steps:")[1]
+    assert "sw_vers -productVersion" in out and "macOS >=12.0" in out
+
+
+@pytest.mark.parametrize("target", [t for t in K.matrix.targets], ids=lambda t: "%s-%s-%s" % (
+    t.profile, t.platform, t.tensorflow_pin[1]))
+def test_every_profile_and_platform_has_a_plan(tmp_path, target):
+    python = matrix.python_versions(target.python)[0]
+    out = dry_run(tmp_path, "--platform", target.platform, "--profile", target.profile, "--tensorflow",
+                  target.tensorflow_pin[1], "--python", python, "--manager", "venv")
+    assert matrix.shown(target.lock_path(python)) in out and "pip install --require-hashes" in out
+    assert ("macOS" in out.split("Steps:")[0]) == target.platform.startswith("macos")
+
+
+def test_invoke_matrix_shows_both_metal_pairs_with_why_and_how_each_installs():
+    out = invoke("matrix").stdout
+    lines = out.splitlines()
+    apple = lines.index(next(ln for ln in lines if "tensorflow==2.19.1 tensorflow-metal==1.2.0" in ln))
+    community = lines.index(next(ln for ln in lines if "tensorflow==2.21.0 tensorflow-metal-plugin==0.4.1" in ln))
+    assert lines[apple + 1].strip().startswith("default; why: Newest pair verified")
+    assert lines[community + 1].strip().startswith("chosen with --tensorflow 2.21.0; why: The only way to "
+                                                   "TensorFlow 2.21")
+    assert "install: one step, a prebuilt wheel with TensorFlow" in out
+    assert "install: two steps, TensorFlow first, then the sdist built against it (--no-build-isolation --no-deps); " \
+           "the build needs setuptools>=64, wheel, make, xcrun, macOS SDK >=15.0" in out
+    assert "declines metal-plugin-other-tensorflow, metal-plugin-disabled; expected metal-plugin-synchronous" in out
+
+
+def test_a_plugin_naming_an_unknown_diagnosis_is_a_one_line_matrix_error(tmp_path):
+    import json
+    import os
+
+    data = json.loads(matrix.MATRIX_PATH.read_text())
+    data["plugins"][1]["declines"] = ["no-such-diagnosis"]
+    (tmp_path / "matrix.json").write_text(json.dumps(data))
+    done = invoke("matrix", env=dict(os.environ, TFM_MATRIX=str(tmp_path / "matrix.json")))
+    assert done.returncode == 2 and "lacks: no-such-diagnosis" in done.stderr
+
+
+def test_invoke_lock_leaves_the_two_step_target_to_its_own_generator():
+    from checks.errors import StepFailed
+    from scripts import community_locks
+
+    built = locks.built_targets(K.matrix)
+    assert [t.label for t in built] == ["tensorflow 2.21.0 + tensorflow-metal-plugin 0.4.1"]
+    assert all(t.plugin is None or not t.plugin.two_step for t, _, _ in locks.all_locks(K.matrix))
+    apple = K.matrix.target("metal", "macos-arm64")
+    with pytest.raises(StepFailed, match="no lock generator"):
+        community_locks.write_for(apple, [], matrix.LOCK_DIR / "community")
