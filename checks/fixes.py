@@ -54,8 +54,9 @@ def repair(facts: Mapping[str, Any], *args: str, why: str = "") -> str:
     packages = facts.get("packages") or {}
     env = packages.get("environment") or {}
     if env and not env.get("owned") and not env.get("marker") and not packages.get("not_recorded"):
-        return setup(ROOT / ".venv-tf", why="a fresh environment from the lock; %s was not made by invoke setup"
-                     % env.get("prefix", "this one"))
+        return setup(ROOT / ".venv-tf", *[a for a in args if a != "--force"],
+                     why="a fresh environment from the lock; %s was not made by invoke setup" % env.get("prefix",
+                                                                                                    "this one"))
     return setup(env_of(facts), *args, why=why)
 
 

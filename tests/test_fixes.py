@@ -27,7 +27,7 @@ from tests import machines
 from tests.conftest import ROOT
 
 RULE_TESTS = ["tests/test_rules.py", "tests/test_training_rules.py", "tests/test_boundaries.py",
-              "tests/test_replay.py", "tests/test_knowledge.py"]
+              "tests/test_replay.py", "tests/test_knowledge.py", "tests/test_community_verify.py"]
 TASKS = {"setup", "verify", "report", "diagnose", "lock", "abi", "matrix"}
 RULES = ROOT / "checks" / "rules"
 K = knowledge.load()

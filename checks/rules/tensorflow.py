@@ -91,7 +91,8 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
         if decline is not None:  # the plugin said why it offers no device
             return fail("TensorFlow lists no GPU: the Metal plugin declined: %s [%s]" % (decline.evidence[:200],
                                                                                        decline.id),
-                        _decline_fix(facts, decline.id, decline.fix, k), details=["cause: " + decline.cause],
+                        _decline_fix(facts, decline.id, k), details=["cause: " + decline.cause,
+                                                                    "what helps: " + decline.fix],
                         facts={**keep, "diagnoses": [decline.to_json()]})
         return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
                     fixes.repair(facts, "--force", why="reinstalls the pinned pair"),
@@ -99,22 +100,20 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
     expected = [d for d in found if any(d.id in p.expected for p in k.matrix.plugins)]
     if expected:  # a known limit of this pair, explained: a warning, not a failure
         return warn("%d GPU(s): %s; expected limit of this pair: %s [%s]" % (
-            len(listed), ", ".join(listed), expected[0].cause, expected[0].id), expected[0].fix,
-            facts={**keep, "diagnoses": [d.to_json() for d in expected]})
+            len(listed), ", ".join(listed), expected[0].cause, expected[0].id),
+            details=["what helps: " + expected[0].fix], facts={**keep, "diagnoses": [d.to_json() for d in expected]})
     return pass_("%d GPU(s): %s" % (len(listed), ", ".join(listed)), facts=keep)
 
 
 REBUILD = "metal-plugin-other-tensorflow"  # built against another TensorFlow: rebuild it against this one
 
 
-def _decline_fix(facts: Facts, diagnosis: str, fix: str, k: Knowledge) -> str:
-    """The rebuild through setup (TensorFlow from its lock first, then the plugin's sdist without build isolation)
-    for an environment setup made; the diagnosis' own fix otherwise (unset TF_DISABLE_METAL, a pip rebuild)."""
-    env = ((facts.get("packages") or {}).get("environment") or {})
-    marker = env.get("marker") or {}
+def _decline_fix(facts: Facts, diagnosis: str, k: Knowledge) -> str | None:
+    """The rebuild through setup (TensorFlow from its lock first, then the plugin's sdist without build isolation);
+    None where no setup command helps (``TF_DISABLE_METAL`` is the user's: the diagnosis says so, as `what helps`)."""
     target = next((t for t in k.matrix.targets if t.plugin and t.plugin.two_step), None)
-    if diagnosis != REBUILD or not marker or target is None:
-        return fix
+    if diagnosis != REBUILD or target is None:
+        return None
     return setup_fix(facts, "--force", "--tensorflow", target.tensorflow_pin[1],
                      why="rebuilds %s against TensorFlow %s" % (target.plugin.name if target.plugin else "the plugin",
                                                                 target.tensorflow_pin[1]))
