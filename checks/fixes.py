@@ -28,6 +28,12 @@ def env_arg(env: str | os.PathLike[str]) -> str:
     return nextsteps.shown(Path(os.fspath(env)))
 
 
+def path_word(path: str | os.PathLike[str]) -> str:
+    """A path as one word of a fix (unquoted; ``command`` quotes its arguments): relative to the repository
+    root when inside it."""
+    return shlex.split(env_arg(path))[0]
+
+
 def command(task: str, *args: str, env: str | os.PathLike[str] | None = None, why: str = "") -> str:
     """``.tools/bin/invoke TASK --env ENV ARGS  # WHY``; ARGS are quoted here."""
     words = [INVOKE, task] + (["--env", env_arg(env)] if env is not None else []) + [shlex.quote(a) for a in args]

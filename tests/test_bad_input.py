@@ -91,7 +91,10 @@ def test_tensorflow_2_21_chooses_the_community_pair_which_needs_a_mac():
     done = invoke("setup", "--profile", "metal", "--tensorflow", "2.21.0")  # pinned: not refused as a broken pair
     assert done.returncode == 2 and "--profile metal needs macOS on Apple Silicon" in one_line(done.stderr)
     done = invoke("setup", "--tensorflow", "2.21.0")  # auto on Linux: cpu, which pins no 2.21
-    assert done.returncode == 2 and "no cpu target for linux-x86_64 with TensorFlow 2.21.0" in one_line(done.stderr)
+    line = one_line(done.stderr)
+    assert done.returncode == 2 and "TensorFlow 2.21.0 is pinned for another platform, not for cpu/linux-x86_64, " \
+        "which pins tensorflow-cpu==2.19.1" in line and "fix: .tools/bin/invoke setup --env .venv-tf --tensorflow " \
+        "2.19.1  # this platform's pin" in line
 
 
 def test_setup_platform_only_with_dry_run_and_dry_run_refuses_unknown_platforms():

@@ -211,7 +211,8 @@ def test_lock_rule_fix_lines_name_the_env_and_the_requirements_and_never_force_a
                      "--requirements reqs.txt  # installs what differs from the project lock, keeps the project's "
                      "packages")
     base = lock_result(dict(drifted, drift=["a 1 is missing"]), prefix="/elsewhere/my env")
-    assert base.fix == ".tools/bin/invoke setup --env '/elsewhere/my env' --force  # reinstalls the hash-locked set"
+    # no project: setup repairs the drift in place from the lock (no --force)
+    assert base.fix == ".tools/bin/invoke setup --env '/elsewhere/my env'  # repairs it in place from the lock"
     assert lock_result({"path": "l", "error": "FileNotFoundError: gone"}).status.value == "fail"
     assert lock_result({"path": "l", "pinned": 3, "drift": []}).status.value == "pass"
     assert lock_result(None).status.value == "skip"
