@@ -24,7 +24,6 @@ import hashlib
 import json
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,9 +41,8 @@ from checks.matrix import Target
 from checks.nextsteps import shown
 from checks.probes.packages import TENSORFLOWS
 from scripts import environment, managers
-from scripts.locks import UV_PLATFORMS, _write_atomic
+from scripts.locks import _write_atomic, uv_compile
 from scripts.progress import Steps
-from scripts.uvtool import require_uv, uv_env
 
 if TYPE_CHECKING:
     from scripts.provision import Plan
@@ -170,33 +168,6 @@ def _pins_text(target: Target, python: str, every_tf_name: bool) -> str:
     if every_tf_name:
         lines += ["%s==%s" % (d, target.tensorflow_pin[1]) for d in _others(target)]
     return "\n".join(lines) + "\n"
-
-
-def uv_compile(requirements: Sequence[str], target: Target, python: str, constraints: str | None = None,
-               excludes: Sequence[str] = (), hashes: bool = False, files: Sequence[Path] = ()
-               ) -> tuple[process.Completed, str]:
-    """``uv pip compile`` for one target and Python; returns the run and the lock text ('' on failure)."""
-    platform, macos = UV_PLATFORMS[target.platform]
-    env = uv_env()
-    if macos:
-        env["MACOSX_DEPLOYMENT_TARGET"] = macos
-    with tempfile.TemporaryDirectory() as tmp:
-        req_in = Path(tmp) / "requirements.in"
-        req_in.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        out = Path(tmp) / "lock.txt"
-        argv = [require_uv(), "pip", "compile", str(req_in), *map(str, files), "--python-platform", platform,
-                "--python-version", python, "--only-binary", ":all:", "--no-header", "--no-annotate", "-q",
-                "-o", str(out)]
-        if constraints is not None:
-            (Path(tmp) / "constraints.txt").write_text(constraints, encoding="utf-8")
-            argv += ["-c", str(Path(tmp) / "constraints.txt")]
-        if excludes:
-            (Path(tmp) / "excludes.txt").write_text("\n".join(excludes) + "\n", encoding="utf-8")
-            argv += ["--excludes", str(Path(tmp) / "excludes.txt")]
-        if hashes:
-            argv.append("--generate-hashes")
-        done = process.run(argv, timeout=900, env=env)
-        return done, out.read_text(encoding="utf-8") if done.ok and out.exists() else ""
 
 
 def resolve(project: Project, target: Target, python: str) -> str:
