@@ -238,8 +238,7 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
         project.refuse_to_drop(p, force)
         return p
     if p.plugin_lock:
-        raise UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
-                         "use the default pair, or install them yourself after setup" % p.target.label)
+        raise project_unsupported(p.target)
     lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
     problem = locks.malformed(lock)
     if problem:
@@ -349,16 +348,21 @@ def setup_fix_line(p: Plan, why: str) -> str:
 
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",
-            python: str | None = None, env: str | None = None, tensorflow: str | None = None) -> list[str]:
-    """The full plan a machine of ``platform`` would run (preflight, each install step with its lock, its
-    number of pins and hashes, its flags), decided from the matrix alone: nothing is created or downloaded."""
+            python: str | None = None, env: str | None = None, tensorflow: str | None = None,
+            requirements: Sequence[str] = (), force: bool = False) -> list[str]:
+    """The full plan (preflight, each install step with its lock, its number of pins and hashes, its flags), and
+    the project locks with whether each would be resolved. Without ``platform``: what setup would do on this
+    machine (the interpreter it chooses, and nothing to do for a complete environment); with it: what a machine of
+    that platform would run, from the matrix alone. Nothing is created, resolved or downloaded."""
+    proj = project.declared(requirements, settings.config_path())
+    if platform is None:
+        notes: list[str] = []
+        p = plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow)
+        return _plan_lines(k, "Dry run for this machine (%s): what `invoke setup` would do here. Nothing is "
+                           "created, resolved or downloaded." % platform_of(p.interpreter),
+                           p, notes, proj, here=True, force=force)
     if tensorflow:
         check_tensorflow_request(k, profile, tensorflow)
-    if platform is None:
-        here = interpreters.probe(interpreters.current())
-        if here is None:
-            raise UsageError("cannot describe this interpreter: pass --platform")
-        platform = platform_of(here)
     os_name, _, arch = platform.partition("-")
     known = sorted({t.platform for t in k.matrix.targets})
     if platform not in known:
@@ -377,41 +381,88 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     mgr = "uv" if manager == "auto" else manager
     if mgr not in managers.MANAGERS:
         raise UsageError("unknown manager %r: choose one of %s" % (manager, ", ".join(managers.MANAGERS)))
-    env_path = Path(env).expanduser() if env else DEFAULT_ENV
-    env_shown, py = matrix.shown(env_path), matrix.shown(environment.python_of(env_path))
     lock, plugin_lock = target.lock_path(python), target.plugin_lock_path(python)
     for path in filter(None, (lock, plugin_lock)):
         check_lock(path)
-    wanted = preflight.needs(target, python, interpreters.install_hint(python, os_name))
-    lines = ["Dry run for %s: the plan a machine of that platform would run. Nothing is created or downloaded."
-             % platform,
-             "  profile  %s: %s" % (prof, reason),
-             "  target   %s (python %s%s)" % (target.label, target.python,
-                                              ", macOS %s" % target.macos if target.macos else ""),
-             "           why: %s" % target.why,
-             "  python   %s" % python,
-             "  env      %s (manager: %s%s)" % (env_shown, mgr, ", or venv when uv is missing" if manager == "auto"
-                                                 else ""),
-             "Preflight, before any change%s:" % (" (on the Mac)" if os_name == "macos" else "")]
+    interp = interpreters.Interpreter(path="python%s" % python, version=python + ".0", machine=arch, system=os_name)
+    p = Plan(prof, reason, target, interp, lock, mgr, Path(env).expanduser() if env else DEFAULT_ENV, plugin_lock)
+    return _plan_lines(k, "Dry run for %s: the plan a machine of that platform would run. Nothing is created, "
+                       "resolved or downloaded." % platform, p, [], proj, here=False, auto_manager=manager == "auto")
+
+
+def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: project.Project | None, here: bool,
+                force: bool = False, auto_manager: bool = False) -> list[str]:
+    """The dry run's text for a plan: header, project locks, (``here``) the state of an existing environment,
+    preflight and steps."""
+    python, os_name = p.interpreter.minor, platforms.os_name(p.interpreter.system)
+    env_shown, py = matrix.shown(p.env), matrix.shown(environment.python_of(p.env))
+    lines = [head] + ["  note     %s" % n.strip() for n in notes] + [
+        "  profile  %s: %s" % (p.profile, p.reason),
+        "  target   %s (python %s%s)" % (p.target.label, p.target.python,
+                                         ", macOS %s" % p.target.macos if p.target.macos else ""),
+        "           why: %s" % p.target.why,
+        "  python   %s" % (p.interpreter.describe() if here else python),
+        "  lock     %s (%s)" % (matrix.shown(p.lock), _counts(p.lock)),
+        "  env      %s (manager: %s%s)" % (env_shown, p.manager, ", or venv when uv is missing" if auto_manager
+                                           else "")]
+    fresh = True
+    if proj:
+        if p.plugin_lock:
+            raise project_unsupported(p.target)
+        lines.append("Project locks (%s, from %s; resolved with uv only when their inputs changed):" % (
+            ", ".join(matrix.shown(f) for f in proj.files), proj.source))
+        for t, plock, _, ok in project.planned_locks(k, proj, p.target, python):
+            lines.append("  %s/%s: %s: %s" % (t.profile, t.platform, matrix.shown(plock), "up to date" if ok else
+                                              "would be resolved (its inputs changed)" if plock.exists() else
+                                              "would be resolved (no lock yet)"))
+            fresh = fresh and ok
+        plock = proj.lock_path(p.target, python)
+        p = replace(p, lock=plock, project=proj.to_json(plock, p.lock))
+    if here and not force and fresh and p.env.exists() and up_to_date(p):
+        drift = repair.drift_of(p.env, p.lock)
+        if drift is not None and drift.ok:
+            return lines + ["Environment %s is complete and matches %s: nothing to do (`--force` rebuilds it)."
+                            % (env_shown, matrix.shown(p.lock))]
+        if drift is not None and not p.project:
+            return lines + ["Environment %s departs from %s (%s): setup would repair it in place from the lock."
+                            % (env_shown, matrix.shown(p.lock), "; ".join(drift.describe()))]
+    wanted = preflight.needs(p.target, python, interpreters.install_hint(python, os_name))
+    lines.append("Preflight, before any change%s:" % (" (on the Mac)" if os_name == "macos" else ""))
     for n in wanted:
         lines.append("  - %s: %s%s" % (n.what, "`%s`" % " ".join(n.probe) if n.probe else "the interpreter itself",
                                        "; if missing: %s" % n.fix))
-    create = {"uv": ["uv", "venv", "--python", python, env_shown], "venv": ["python%s" % python, "-m", "venv",
-              env_shown], "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge",
-                                    "python=%s" % python, "pip"]}[mgr]
-    steps = [("create the environment", create)]
-    steps.append(("install %s: %s" % (matrix.shown(lock), _counts(lock)),
-                  managers.install_argv(mgr, py, Path(matrix.shown(lock)))))
-    if plugin_lock and target.plugin:
-        steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
-            target.plugin.name, matrix.shown(plugin_lock), _counts(plugin_lock)),
-            managers.build_argv(mgr, py, Path(matrix.shown(plugin_lock)), target.plugin.install_flags)))
+    lock_shown = Path(matrix.shown(p.lock))
+    steps: list[tuple[str, list[str]]] = []
+    if here and not force and project.can_sync(p):
+        steps.append(("sync %s with %s (only the difference, hashes required)" % (env_shown, lock_shown),
+                      managers.install_argv(p.manager, py, lock_shown)))
+    else:
+        if here and p.env.exists() and any(p.env.iterdir()):
+            steps.append(("remove the %s environment at %s" % ("old" if force else "incomplete or outdated",
+                                                               env_shown), []))
+        create = {"uv": ["uv", "venv", "--python", p.interpreter.path if here else python, env_shown],
+                  "venv": [p.interpreter.path, "-m", "venv", env_shown],
+                  "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge", "python=%s" % python,
+                            "pip"]}[p.manager]
+        steps.append(("create the environment", create))
+        counts = " (once resolved)" if p.project and not fresh else ": " + _counts(p.lock)
+        steps.append(("install %s%s" % (lock_shown, counts),
+                      managers.install_argv(p.manager, py, lock_shown)))
+        if p.plugin_lock and p.target.plugin:
+            steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
+                p.target.plugin.name, matrix.shown(p.plugin_lock), _counts(p.plugin_lock)),
+                managers.build_argv(p.manager, py, Path(matrix.shown(p.plugin_lock)), p.target.plugin.install_flags)))
     lines.append("Steps:")
     for i, (title, argv) in enumerate(steps, 1):
-        lines += ["  %d. %s" % (i, title), "     $ %s" % " ".join(shlex.quote(a) for a in argv)]
+        lines += ["  %d. %s" % (i, title)] + (["     $ %s" % " ".join(shlex.quote(a) for a in argv)] if argv else [])
     lines.append("  %d. write %s/.tfmetal-setup.json (the marker: profile, lock%s and their sha256)" % (
-        len(steps) + 1, env_shown, "s" if plugin_lock else ""))
+        len(steps) + 1, env_shown, "s" if p.plugin_lock else ""))
     return lines
+
+
+def project_unsupported(target: Target) -> UsageError:
+    return UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
+                      "use the default pair, or install them yourself after setup" % target.label)
 
 
 def _counts(lock: Path) -> str:
