@@ -79,9 +79,10 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
 
 
 def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
-         env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None) -> Plan:
-    """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input."""
-    m = k.matrix
+         env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None,
+         fix_options: str = "") -> Plan:
+    """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input (``fix_options``: more
+    options for its fix line, such as the dry run's)."""
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     if tensorflow:
@@ -98,16 +99,7 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
-    target = m.target(prof, plat, tensorflow)
-    here = m.target(prof, plat)
-    if target is None and tensorflow and here is not None:
-        raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
-                         % ((tensorflow, prof, plat) + here.tensorflow_pin),
-                         fix=fixes.setup(env_path, "--tensorflow", here.tensorflow_pin[1], why="this platform's pin"))
-    if target is None:
-        raise UsageError("the matrix has no %s target for %s%s (known: %s)" % (
-            prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
-                "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in m.targets if t.profile == prof)))
+    target = target_for(k, prof, plat, tensorflow, env_path, fix_options)
     interp = given
     if given.arch != arch or not target.python.contains(given.version):
         why = ("an x86_64 Python on Apple Silicon would run under Rosetta" if given.arch != arch else
@@ -124,6 +116,22 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     for path in filter(None, (lock, plugin_lock)):
         check_lock(path)
     return Plan(prof, reason, target, interp, lock, manager, env_path, plugin_lock)
+
+
+def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: str = "") -> Target:
+    """The matrix's target for ``prof``/``plat`` (and ``--tensorflow``), or a UsageError naming this platform's pin
+    and the fix line that uses it (with ``fix_options``)."""
+    target, here = k.matrix.target(prof, plat, tensorflow), k.matrix.target(prof, plat)
+    if target is None and tensorflow and here is not None:
+        raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
+                         % ((tensorflow, prof, plat) + here.tensorflow_pin),
+                         fix=fixes.setup(env, *fix_options.split(), "--tensorflow", here.tensorflow_pin[1],
+                                         why="this platform's pin"))
+    if target is None:
+        raise UsageError("the matrix has no %s target for %s%s (known: %s)" % (
+            prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
+                "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in k.matrix.targets if t.profile == prof)))
+    return target
 
 
 def check_lock(lock: Path) -> None:
@@ -357,7 +365,7 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     proj = project.declared(requirements, settings.config_path())
     if platform is None:
         notes: list[str] = []
-        p = plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow)
+        p = plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow, fix_options="--dry-run")
         return _plan_lines(k, "Dry run for this machine (%s): what `invoke setup` would do here. Nothing is "
                            "created, resolved or downloaded." % platform_of(p.interpreter),
                            p, notes, proj, here=True, force=force)
@@ -370,10 +378,8 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     prof, reason = platforms.choose_profile(profile, os_name, "arm64" if arch == "aarch64" else arch, False)
-    target = k.matrix.target(prof, platform, tensorflow)
-    if target is None:
-        raise UsageError("the matrix has no %s target for %s%s" % (
-            prof, platform, " with TensorFlow %s" % tensorflow if tensorflow else ""))
+    env_path = Path(env).expanduser() if env else DEFAULT_ENV
+    target = target_for(k, prof, platform, tensorflow, env_path, "--dry-run --platform %s" % platform)
     supported = matrix.python_versions(target.python)
     python = python if python in supported else supported[-1] if python is None else None
     if python is None:
@@ -385,7 +391,7 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     for path in filter(None, (lock, plugin_lock)):
         check_lock(path)
     interp = interpreters.Interpreter(path="python%s" % python, version=python + ".0", machine=arch, system=os_name)
-    p = Plan(prof, reason, target, interp, lock, mgr, Path(env).expanduser() if env else DEFAULT_ENV, plugin_lock)
+    p = Plan(prof, reason, target, interp, lock, mgr, env_path, plugin_lock)
     return _plan_lines(k, "Dry run for %s: the plan a machine of that platform would run. Nothing is created, "
                        "resolved or downloaded." % platform, p, [], proj, here=False, auto_manager=manager == "auto")
 
