@@ -67,3 +67,24 @@ def test_remove_never_deletes_through_a_link(tmp_path):
         environment.remove(link)
     assert (real / "kept.txt").exists() and os.path.islink(link)
     assert environment.resolve(link) == real.resolve()
+
+
+def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):
+    """The holder takes the lock, then writes its pid: a second setup in between waits for the pid."""
+    import fcntl
+    import threading
+
+    from checks.errors import UsageError
+    from scripts import envlock
+
+    env = tmp_path / "env"
+    path = envlock.lock_path(env)
+    with open(path, "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        late = threading.Timer(0.3, lambda: (holder.write("4242\n"), holder.flush()))
+        late.start()
+        with pytest.raises(UsageError) as refused:
+            with envlock.held(env):
+                pass
+        late.join()
+    assert "pid 4242" in refused.value.message
