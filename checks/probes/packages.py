@@ -79,11 +79,9 @@ def unmet_requirements() -> list[str]:
     # tensorflow-cpu and tensorflow-macos ship the same `tensorflow` package as tensorflow: a requirement on
     # one name is met by whichever the environment has (setup installs exactly one; see scripts/project.py)
     tf = next((installed[n] for n in TENSORFLOWS if n in installed), None)
-    if tf is not None:
-        for n in TENSORFLOWS:
-            installed.setdefault(n, tf)
+    provided = dict(installed, **{n: tf for n in TENSORFLOWS if n not in installed}) if tf else installed
     problems = []
-    for key, dist in sorted(installed.items()):
+    for key, dist in sorted(installed.items()):  # only what is installed, not the names it provides
         for line in dist.requires or []:
             try:
                 req = Requirement(line)
@@ -91,7 +89,7 @@ def unmet_requirements() -> list[str]:
                 continue
             if req.marker is not None and not req.marker.evaluate({"extra": ""}):
                 continue
-            have = installed.get(canonicalize_name(req.name))
+            have = provided.get(canonicalize_name(req.name))
             if have is None:
                 problems.append("%s %s requires %s, which is not installed" % (key, dist.version, req))
             elif req.specifier and not req.specifier.contains(have.version, prereleases=True):
