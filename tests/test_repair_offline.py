@@ -88,3 +88,24 @@ def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):
                 pass
         late.join()
     assert "pid 4242" in refused.value.message
+
+
+def test_verify_judges_an_env_that_lost_its_pyvenv_cfg_mid_setup_not_the_base_python(tmp_path):
+    """Setup stopped while removing the old env: E keeps setup's owner file and bin/python but no pyvenv.cfg, so
+    E/bin/python runs as its base interpreter. verify must still judge E (incomplete: `setup --env E`)."""
+    import json
+    import subprocess
+    import sys
+
+    base = getattr(sys, "_base_executable", sys.executable)
+    if subprocess.run([base, "-c", "import packaging"], capture_output=True).returncode != 0:
+        pytest.skip("the base interpreter has no packaging, which python -m checks needs")
+    env = tmp_path / "E"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(env)], check=True)
+    (env / "pyvenv.cfg").unlink()
+    environment.claim(env)  # the owner file, as setup writes it
+    out = tmp_path / "v.json"
+    invoke("verify", "--env", str(env), "--json", str(out), "--budget", "0.2", "--timeout", "30")
+    setup = {c["id"]: c for c in json.loads(out.read_text())["checks"]}["environment.setup"]
+    assert setup["status"] == "fail" and "incomplete" in setup["summary"], setup
+    assert setup["fix"].startswith(".tools/bin/invoke setup --env %s  # " % env), setup

@@ -35,7 +35,7 @@ def collect(prefix: str | None = None) -> PackagesFacts:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    env = _environment(prefix or sys.prefix)
+    env = _environment(prefix or started_prefix())
     return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": env,
             "lock": lock_state(env.get("marker")), "unmet": unmet_requirements(), "binaries": binary_arches(),
             "env": settings_env(os.environ), "distributions": installed_distributions()}
@@ -161,6 +161,16 @@ def _metal_plugin() -> str | None:
             if f.name == "libmetal_plugin.dylib" and path.exists():
                 return str(path)
     return None
+
+
+def started_prefix() -> str:
+    """The environment this interpreter was started from: ``sys.prefix``; or, when ``E/bin/python`` runs as its
+    base interpreter because ``E`` lost its ``pyvenv.cfg`` (a setup stopped half-way), ``E`` itself if setup's
+    owner file says it is ours, so the check judges the environment that was asked for."""
+    started = Path(sys.executable).parent.parent
+    if started != Path(sys.prefix) and (started / OWNER).exists():
+        return str(started)
+    return sys.prefix
 
 
 def _environment(prefix: str) -> EnvironmentFacts:
