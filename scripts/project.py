@@ -41,7 +41,7 @@ from checks.matrix import Target
 from checks.nextsteps import shown
 from checks.probes.packages import TENSORFLOWS
 from scripts import environment, managers
-from scripts.locks import _write_atomic, uv_compile
+from scripts.locks import _write_atomic, inputs, uv_compile
 from scripts.progress import Steps
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def team_targets(k: Knowledge, here: Target, python: str) -> list[Target]:
 
 def digest(project: Project, target: Target, python: str) -> str:
     """What a project lock is made from: the requirement files' text and the base lock's bytes."""
-    h = hashlib.sha256(b"tfmetal-project-lock 1\n")
+    h = hashlib.sha256(b"tfmetal-project-lock 2\n")  # 2: the matrix's common packages are inputs too
     for f in project.files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(target.lock_path(python).read_bytes())
@@ -151,7 +151,7 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
     if stale:
         say("resolving %s ..." % ", ".join("%s/%s" % (t.profile, t.platform) for t, _, _ in stale))
         with ThreadPoolExecutor(max_workers=len(stale)) as pool:
-            futures = [pool.submit(resolve, project, t, python) for t, _, _ in stale]
+            futures = [pool.submit(resolve, project, t, python, k.matrix.common) for t, _, _ in stale]
             bodies = [f.result() for f in futures]  # the first failure, in target order (this machine's first)
         for (target, lock, want), body in zip(stale, bodies):
             header = ("# Made by `invoke setup` from %s on %s: %s profile, %s, Python %s. Commit it.\n%s%s\n"
@@ -178,9 +178,10 @@ def _pins_text(target: Target, python: str, every_tf_name: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolve(project: Project, target: Target, python: str) -> str:
-    """The project lock's body for one target, or a UsageError (exit 2) explaining the conflict."""
-    reqs = list(target.requirements)
+def resolve(project: Project, target: Target, python: str, common: Sequence[str] = ()) -> str:
+    """The project lock's body for one target (the base lock's inputs, the matrix's common packages among them,
+    with the project's requirements), or a UsageError (exit 2) explaining the conflict."""
+    reqs = inputs(target, tuple(common))
     check, _ = uv_compile(reqs, target, python, _pins_text(target, python, True), files=project.files)
     if not check.ok:
         raise explain(project, target, python, check)
