@@ -47,6 +47,12 @@ class Drift:
                                                      for n, files in sorted(self.damaged.items())))
         return out
 
+    def pin_phrases(self) -> list[str]:
+        """One phrase per pin the environment misses or holds at another version (verify's ``environment.lock``)."""
+        return sorted(["%s %s is missing" % kv for kv in self.missing.items()]
+                      + ["%s %s is installed, the lock pins %s" % (n, have, want)
+                         for n, (have, want) in self.changed.items()])
+
     def to_json(self) -> dict[str, object]:
         return {"missing": self.missing, "changed": {n: list(v) for n, v in self.changed.items()},
                 "damaged": {n: list(f) for n, f in self.damaged.items()}}

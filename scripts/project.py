@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from checks import matrix, process
+from checks import completeness, matrix, process
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
-from checks.lockfile import canonical, drift, installed_in, pinned, pins_in
+from checks.lockfile import canonical, pinned
 from checks.matrix import Target
 from checks.nextsteps import shown
 from checks.probes.packages import TENSORFLOWS
@@ -257,7 +257,7 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
         if with_pins.ok:
             continue
         _, alone = uv_compile([str(req)], target, python)
-        tf_alone = {n: v for n, v in _pins_of(alone).items() if n in TF_DISTS}
+        tf_alone = {n: v for n, v in completeness.pins(alone).items() if n in TF_DISTS}
         if all(v == version for v in tf_alone.values()):  # none, or the pinned one: the conflict lies elsewhere
             return UsageError("%s (from %s) conflicts with the pinned set for %s: %s" % (
                 req, f.name, where, uv_reason(with_pins)))
@@ -266,7 +266,7 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
         open_req = Requirement(str(req))
         open_req.specifier = type(open_req.specifier)("")
         _, fitting = uv_compile([str(open_req)] + reqs, target, python, strict)
-        fit = _pins_of(fitting).get(canonical(req.name))
+        fit = completeness.pins(fitting).get(canonical(req.name))
         advice = ("the newest %s that fits is %s: require %s==%s" % (req.name, fit, req.name, fit) if fit else
                   "no version of %s fits TensorFlow %s" % (req.name, version))
         return UsageError("%s (from %s) needs %s (it resolves to %s alone), but the pair pins %s==%s for %s; %s. "
@@ -275,15 +275,6 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
     return UsageError("the project's requirements cannot be resolved with the pinned set for %s (%s==%s and the "
                       "base lock as constraints): %s. Nothing was created." % (where, dist, version,
                                                                              uv_reason(failed)))
-
-
-def _pins_of(lock_text: str) -> dict[str, str]:
-    return {canonical(n): v for n, v in pins_in(lock_text).items()}
-
-
-def drifted(p: Plan) -> bool:
-    """A project environment whose distributions no longer match its lock (something installed over it)."""
-    return bool(p.project) and bool(drift(pinned(p.lock), installed_in(p.env)))
 
 
 def refuse_to_drop(p: Plan, force: bool) -> None:
