@@ -393,19 +393,20 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
              "  env      %s (manager: %s%s)" % (env_shown, mgr, ", or venv when uv is missing" if manager == "auto"
                                                  else ""),
              "Preflight, before any change%s:" % (" (on the Mac)" if os_name == "macos" else "")]
-    for n in wanted:
-        lines.append("  - %s: %s%s" % (n.what, "`%s`" % " ".join(n.probe) if n.probe else "the interpreter itself",
-                                       "; if missing: %s" % n.fix))
-    create = {"uv": ["uv", "venv", "--python", python, env_shown], "venv": ["python%s" % python, "-m", "venv",
+    for n in wanted:  # each fix on a line of its own: one command, pasted as it stands
+        lines += ["  - %s: %s" % (n.what, "`%s`" % " ".join(n.probe) if n.probe else "the interpreter itself"),
+                  "      fix: %s" % n.fix]
+    create = {"uv": [fixes.UV, "venv", "--python", python, env_shown], "venv": ["python%s" % python, "-m", "venv",
               env_shown], "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge",
                                     "python=%s" % python, "pip"]}[mgr]
     steps = [("create the environment", create)]
     steps.append(("install %s: %s" % (matrix.shown(lock), _counts(lock)),
-                  managers.install_argv(mgr, py, Path(matrix.shown(lock)))))
+                  managers.install_argv(mgr, py, Path(matrix.shown(lock)), fixes.UV)))
     if plugin_lock and target.plugin:
         steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
             target.plugin.name, matrix.shown(plugin_lock), _counts(plugin_lock)),
-            managers.build_argv(mgr, py, Path(matrix.shown(plugin_lock)), target.plugin.install_flags)))
+            managers.build_argv(mgr, py, Path(matrix.shown(plugin_lock)), target.plugin.install_flags,
+                               fixes.UV)))
     lines.append("Steps:")
     for i, (title, argv) in enumerate(steps, 1):
         lines += ["  %d. %s" % (i, title), "     $ %s" % " ".join(shlex.quote(a) for a in argv)]

@@ -8,8 +8,9 @@ import subprocess
 import pytest
 
 from checks import knowledge, matrix
-from scripts import locks
+from scripts import interpreters, locks
 from tests.test_bad_input import invoke
+from tests.test_fixes import MAC_PROGRAMS, check_fix_line
 
 K = knowledge.load({})
 
@@ -64,6 +65,16 @@ def test_every_profile_and_platform_has_a_plan(tmp_path, target):
                   target.tensorflow_pin[1], "--python", python, "--manager", "venv")
     assert matrix.shown(target.lock_path(python)) in out and "pip install --require-hashes" in out
     assert ("macOS" in out.split("Steps:")[0]) == target.platform.startswith("macos")
+    fix_lines = [ln.split("fix: ", 1)[1] for ln in out.splitlines() if ln.strip().startswith("fix: ")]
+    assert fix_lines and all(check_fix_line(f, also=MAC_PROGRAMS) == [] for f in fix_lines), fix_lines
+
+
+@pytest.mark.parametrize("os_name", ["macos", "linux"])
+def test_the_ways_to_get_a_python_are_commands(os_name):
+    hint = interpreters.install_hint("3.12", os_name)
+    assert check_fix_line(hint, also=MAC_PROGRAMS) == [] and "3.12" in hint.split("  # ")[0]
+    for line in interpreters.install_fix("3.12", matrix.ROOT / ".venv-tf").splitlines():
+        assert check_fix_line(line) == [], line
 
 
 def test_invoke_matrix_shows_both_metal_pairs_with_why_and_how_each_installs():
