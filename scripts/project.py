@@ -34,12 +34,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from checks import completeness, matrix, process
+from checks import completeness, fixes, matrix, process
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
 from checks.lockfile import canonical, pinned
 from checks.matrix import Target
-from checks.nextsteps import shown
 from checks.probes.packages import TENSORFLOWS
 from scripts import environment, managers
 from scripts.locks import UV_PLATFORMS, _write_atomic
@@ -135,7 +134,8 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
     for target in team_targets(k, here, python):
         base = target.lock_path(python)
         if not base.exists():
-            raise UsageError("no base lock %s for the project to build on: run `invoke lock`" % matrix.shown(base))
+            raise UsageError("no base lock %s for the project to build on" % matrix.shown(base),
+                             fix=fixes.command("lock", why="writes every lock"))
         lock = project.lock_path(target, python)
         want = digest(project, target, python)
         if is_fresh(lock, want):
@@ -285,8 +285,7 @@ def refuse_to_drop(p: Plan, force: bool) -> None:
     if files:
         raise UsageError("%s was set up with your project's requirements; without them setup would remove their "
                          "packages. Name them again (or pass --force to rebuild without them)" % p.env,
-                         fix=".tools/bin/invoke setup --env %s%s" % (shown(p.env), "".join(
-                             " --requirements %s" % shown(Path(f)) for f in files)))
+                         fix=fixes.setup(p.env, *[a for f in files for a in ("--requirements", fixes.path_word(f))]))
 
 
 def can_sync(p: Plan) -> bool:
@@ -305,5 +304,6 @@ def sync(k: Knowledge, p: Plan, steps: Steps, marker: Callable[[Plan, float], di
     with steps.step("Sync %s with %s (only the difference, hashes required)" % (p.env, p.lock)):
         managers.install(p.manager, p.env, p.lock, k.signatures)
     environment.write_marker(p.env, marker(p, time.monotonic() - start))
-    print("Environment ready: %s (%.1f s). Next: invoke verify" % (p.env, time.monotonic() - start), file=sys.stderr)
+    print("Environment ready: %s (%.1f s). Next: %s" % (p.env, time.monotonic() - start,
+                                                         fixes.command("verify", env=p.env)), file=sys.stderr)
     return p
