@@ -18,8 +18,9 @@ def pins(text: str) -> dict[str, str]:
     return {canonical(n.split("[")[0]): v for n, v in lockfile.pins_in(text).items()}
 
 
-def lock_pins(lock: Path) -> dict[str, str]:
-    return pins(lock.read_text(encoding="utf-8"))
+def lock_pins(*locks: Path | None) -> dict[str, str]:
+    """The pins of one or more locks (a plugin built at install time has a second one)."""
+    return {n: v for lock in locks if lock is not None for n, v in pins(lock.read_text(encoding="utf-8")).items()}
 
 
 @dataclass(frozen=True)

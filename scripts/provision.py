@@ -100,6 +100,11 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     plat = platforms.platform_key(os_name, arch)
     target = m.target(prof, plat, tensorflow)
     here = m.target(prof, plat)
+    kept = None if tensorflow else kept_target(k, prof, plat, env_path)
+    if kept is not None and here is not None and kept is not here:
+        say("      keeps %s, as %s was set up (--tensorflow %s chooses the default)"
+            % (kept.label, env_path, here.tensorflow_pin[1]))
+        target = kept
     if target is None and tensorflow and here is not None:
         raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
                          % ((tensorflow, prof, plat) + here.tensorflow_pin),
@@ -124,6 +129,14 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     for path in filter(None, (lock, plugin_lock)):
         check_lock(path)
     return Plan(prof, reason, target, interp, lock, manager, env_path, plugin_lock)
+
+
+def kept_target(k: Knowledge, profile: str, platform: str, env: Path) -> Target | None:
+    """The target an environment of ours was set up with (its marker's requirements), when it is one of this
+    profile and platform: setup without ``--tensorflow`` repairs it as it was chosen, not with the default pair."""
+    wanted = (environment.read_marker(env) or {}).get("requirements") if env.is_dir() else None
+    return next((t for t in k.matrix.targets_for(profile, platform) if wanted and list(t.requirements) == wanted),
+                None)
 
 
 def check_lock(lock: Path) -> None:
@@ -183,23 +196,29 @@ def up_to_date(p: Plan) -> bool:
         and (marker.get("python") or {}).get("version") == p.interpreter.version
 
 
-def _repair(k: Knowledge, p: Plan, drift: completeness.Drift, steps: Steps, start: float) -> Plan:
+def _repair(k: Knowledge, p: Plan, drift: completeness.Drift, steps: Steps, start: float,
+            found: list[preflight.Finding]) -> Plan:
     """Put a drifted environment back to its lock in place; the marker goes first and comes back only
-    once the environment answers as locked."""
+    once the environment answers as locked. A plugin built at install time that departs from its lock is
+    built again against the repaired TensorFlow."""
     _check_index(p)
     print("Environment %s departs from %s: %s" % (p.env, matrix.shown(p.lock), "; ".join(drift.describe())),
           file=sys.stderr)
-    steps.total = 1
+    plugin_pins = completeness.lock_pins(p.plugin_lock) if p.plugin_lock and p.target.plugin else {}
+    rebuild = bool(set(plugin_pins) & (set(drift.missing) | set(drift.changed) | set(drift.damaged)))
+    steps.total = 1 + rebuild
     with steps.step("Repair in place from the lock (hashes required)"):
         environment.unmark(p.env)
         environment.claim(p.env)
-        managers.repair(p.manager, p.env, p.lock, sorted(drift.damaged), k.signatures)
-    after = repair.drift_of(p.env, p.lock)
+        managers.repair(p.manager, p.env, p.lock, sorted(set(drift.damaged) - set(plugin_pins)), k.signatures)
+    if rebuild:
+        install_plugin(p, steps, k, found)
+    after = repair.drift_of(p.env, p.lock, p.plugin_lock)
     if after is not None and after.damaged and p.manager == "uv":  # the damage was in uv's cache too
         steps.total += 1
         with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(sorted(after.damaged))):
             managers.repair(p.manager, p.env, p.lock, sorted(after.damaged), k.signatures, fresh=True)
-        after = repair.drift_of(p.env, p.lock)
+        after = repair.drift_of(p.env, p.lock, p.plugin_lock)
     if after is None or not after.ok:
         raise StepFailed("the repair left %s unlike its lock (%s)" % (
             p.env, "; ".join(after.describe()) if after else "its Python does not answer"),
@@ -274,7 +293,7 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
 
 def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Plan:
     """Setup's work, under the environment's lock: nothing, an in-place repair, a project sync, or a (re)build."""
-    drift = repair.drift_of(p.env, p.lock) if p.env.exists() and not force and up_to_date(p) else None
+    drift = repair.drift_of(p.env, p.lock, p.plugin_lock) if p.env.exists() and not force and up_to_date(p) else None
     if drift is not None and drift.ok and not environment.owner_written(p.env):
         environment.claim(p.env)
         print("Environment %s is complete; its owner file was missing and is written again." % p.env, file=sys.stderr)
@@ -285,7 +304,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         return p
     found = run_preflight(p)  # before any change
     if drift is not None and not p.project:
-        return _repair(k, p, drift, steps, start)
+        return _repair(k, p, drift, steps, start, found)
     _check_index(p)
     if not force and project.can_sync(p):
         return project.sync(k, p, steps, marker_data, start)
@@ -341,11 +360,9 @@ def install_plugin(p: Plan, steps: Steps, k: Knowledge, found: list[preflight.Fi
 
 
 def setup_fix_line(p: Plan, why: str) -> str:
-    """`.tools/bin/invoke setup --env ENV [--tensorflow V] --force  # WHY` for this plan."""
-    args = [".tools/bin/invoke", "setup", "--env", shlex.quote(matrix.shown(p.env)), "--force"]
-    if p.target.plugin and p.target.plugin.two_step:
-        args += ["--tensorflow", p.target.tensorflow_pin[1]]
-    return " ".join(args) + "  # " + why
+    """``.tools/bin/invoke setup --env ENV --force [--tensorflow V]  # WHY`` for this plan (``checks.fixes``)."""
+    two_step = p.target.plugin is not None and p.target.plugin.two_step
+    return fixes.setup(p.env, "--force", *(["--tensorflow", p.target.tensorflow_pin[1]] if two_step else []), why=why)
 
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",

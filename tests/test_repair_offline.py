@@ -89,3 +89,14 @@ def test_remove_never_deletes_through_a_link(tmp_path):
         environment.remove(link)
     assert (real / "kept.txt").exists() and os.path.islink(link)
     assert environment.resolve(link) == real.resolve()
+
+
+def test_verify_counts_the_plugin_lock_of_a_two_step_pair(tmp_path):
+    """A plugin built at install time has its own lock; the marker names it and environment.lock counts it."""
+    from checks.probes.packages import lock_state
+
+    lock, plugin = tmp_path / "lock.txt", tmp_path / "plugin.txt"
+    lock.write_text("packaging==%s\n" % __import__("importlib.metadata").metadata.version("packaging"))
+    plugin.write_text("not-built-here==0.4.1 \\\n    --hash=sha256:ab\n")
+    facts = lock_state({"lock": str(lock), "plugin_lock": str(plugin)})
+    assert facts is not None and facts["pinned"] == 2 and facts["drift"] == ["not-built-here 0.4.1 is missing"]

@@ -93,14 +93,14 @@ def unmet_requirements() -> list[str]:
 
 
 def lock_state(marker: dict | None) -> LockFacts | None:
-    """This environment against the lock its setup marker names: the pins it misses or holds at another
-    version (None for an environment without a marker)."""
+    """This environment against the lock its setup marker names (and the lock of a plugin built at install
+    time): the pins it misses or holds at another version (None for an environment without a marker)."""
     if not marker or not marker.get("lock"):
         return None
-    path = Path(marker["lock"])
-    path = path if path.is_absolute() else ROOT / path
+    path, plugin = (ROOT / marker[key] if marker.get(key) else None for key in ("lock", "plugin_lock"))
+    assert path is not None
     try:
-        pins = completeness.lock_pins(path)
+        pins = completeness.lock_pins(path, plugin)
     except (OSError, UnicodeDecodeError) as exc:
         return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
     found = completeness.drift(pins, installed.distributions(), installed.damaged(set(pins)))
