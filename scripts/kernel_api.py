@@ -99,7 +99,7 @@ def refresh(say: Callable[[str], None] = print, path: Path = DATA_PATH) -> str:
         entries.append(fact)
     for version in newer_releases([e["version"] for e in entries], published_versions()):
         say("  tensorflow %s is on the index and not in %s: add it there (and to envs/abi-grid.json) and "
-            "run `invoke abi --refresh`" % (version, path.name))
+            "run `.tools/bin/invoke abi --refresh`" % (version, path.name))
     text = json.dumps(dict(data, tensorflow=entries), indent=1, sort_keys=True) + "\n"
     old = path.read_text(encoding="utf-8")
     path.write_text(text, encoding="utf-8")
