@@ -257,15 +257,20 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
     if proj is None:
         project.refuse_to_drop(p, force)
         return p
-    if p.plugin_lock:
-        raise UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
-                         "use the default pair, or install them yourself after setup" % p.target.label)
+    refuse_project_on(p.target, p.plugin_lock)
     lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
     problem = locks.malformed(lock)
     if problem:
         raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"
                          % (lock, problem))
     return replace(p, lock=lock, project=proj.to_json(lock, p.lock))
+
+
+def refuse_project_on(target: Target, plugin_lock: Path | None) -> None:
+    """Project requirements on a pair whose plugin is built at install time are not supported yet."""
+    if plugin_lock:
+        raise UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
+                         "use the default pair, or install them yourself after setup" % target.label)
 
 
 def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
@@ -367,9 +372,11 @@ def setup_fix_line(p: Plan, why: str) -> str:
 
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",
-            python: str | None = None, env: str | None = None, tensorflow: str | None = None) -> list[str]:
+            python: str | None = None, env: str | None = None, tensorflow: str | None = None,
+            requirements: Sequence[str] = ()) -> list[str]:
     """The full plan a machine of ``platform`` would run (preflight, each install step with its lock, its
-    number of pins and hashes, its flags), decided from the matrix alone: nothing is created or downloaded."""
+    number of pins and hashes, its flags), decided from the matrix alone: nothing is created or downloaded.
+    With the project's requirements, their lock: installed when it is up to date, else resolved first."""
     if tensorflow:
         check_tensorflow_request(k, profile, tensorflow)
     if platform is None:
@@ -400,6 +407,9 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     lock, plugin_lock = target.lock_path(python), target.plugin_lock_path(python)
     for path in filter(None, (lock, plugin_lock)):
         check_lock(path)
+    proj = project.declared(requirements, settings.config_path())
+    if proj is not None:
+        refuse_project_on(target, plugin_lock)
     wanted = preflight.needs(target, python, interpreters.install_hint(python, os_name))
     lines = ["Dry run for %s: the plan a machine of that platform would run. Nothing is created or downloaded."
              % platform,
@@ -418,7 +428,16 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
               env_shown], "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge",
                                     "python=%s" % python, "pip"]}[mgr]
     steps = [("create the environment", create)]
-    steps.append(("install %s: %s" % (matrix.shown(lock), _counts(lock)),
+    if proj is not None:
+        base, lock = lock, proj.lock_path(target, python)
+        fresh = project.is_fresh(lock, project.digest(proj, target, python))
+        said = ("its lock %s is up to date" % matrix.shown(lock) if fresh else
+                "its lock %s is resolved first, with uv, the pair's lock %s as constraints (this needs the index)"
+                % (matrix.shown(lock), matrix.shown(base)))
+        at = next(i for i, ln in enumerate(lines) if ln.startswith("Preflight"))
+        lines.insert(at, "  project  %s: %s" % (", ".join(map(matrix.shown, proj.files)), said))
+    counts = _counts(lock) if lock.exists() else "the project lock, once resolved"
+    steps.append(("install %s: %s" % (matrix.shown(lock), counts),
                   managers.install_argv(mgr, py, Path(matrix.shown(lock)), fixes.UV)))
     if plugin_lock and target.plugin:
         steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
