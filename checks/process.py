@@ -13,6 +13,7 @@ it started) before the KeyboardInterrupt unwinds; later signals are ignored so t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,14 @@ class Completed:
             except ValueError:
                 return "signal %d" % -self.returncode
         return None
+
+    def last_json(self) -> Any:
+        """The JSON value on the last line of stdout of a run that succeeded (a probe's answer); None otherwise."""
+        lines = self.stdout.strip().splitlines() if self.ok else []
+        try:
+            return json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

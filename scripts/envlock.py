@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def held(env: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            holder = _holder(fd)
             raise UsageError("another `invoke setup` (pid %s) is working on %s; wait for it to finish, then run "
                              "setup again (nothing was changed)" % (holder, env)) from None
         os.ftruncate(fd, 0)
@@ -44,3 +45,13 @@ def held(env: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _holder(fd: int, wait_s: float = 1.0) -> str:
+    """The pid the holder wrote; it writes it just after taking the lock, so an empty file is read again."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if pid or time.monotonic() > deadline:
+            return pid or "unknown"
+        time.sleep(0.02)

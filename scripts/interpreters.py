@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
 import sys
@@ -51,11 +50,8 @@ class Interpreter:
 def probe(path: str) -> Interpreter | None:
     """Run ``path`` and read its version and architecture; None if it does not answer."""
     done = process.run([path, "-c", PROBE], timeout=15)
-    if not done.ok:
-        return None
-    try:
-        data = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+    data = done.last_json()
+    if not isinstance(data, dict):
         return None
     return Interpreter(path, data["version"], data["machine"], data["system"])
 

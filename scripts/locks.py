@@ -10,6 +10,7 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -52,27 +53,41 @@ def built_targets(m: Matrix) -> list[Target]:
 def compile_lock(target: Target, python: str, common: tuple[str, ...], out: Path,
                  uv: str | None = None) -> None:
     """Resolve one target for one Python with uv, hashes for every file, into ``out``."""
-    uv = uv or require_uv()
+    proc, body = uv_compile(inputs(target, common), target, python, hashes=True, uv=uv)
+    if not proc.ok:
+        raise StepFailed("uv could not resolve %s/%s for Python %s:\n%s" % (
+            target.profile, target.platform, python, (proc.stderr or proc.error or "").strip()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = HEADER.format(profile=target.profile, platform=target.platform, python=python)
+    text += "# Inputs: %s\n" % " ".join(inputs(target, common))
+    _write_atomic(out, text + body)
+
+
+def uv_compile(requirements: Sequence[str], target: Target, python: str, constraints: str | None = None,
+               excludes: Sequence[str] = (), hashes: bool = False, files: Sequence[Path] = (),
+               uv: str | None = None) -> tuple[process.Completed, str]:
+    """``uv pip compile`` for one target and Python; returns the run and the lock text ('' on failure)."""
     platform, macos = UV_PLATFORMS[target.platform]
     env = uv_env()
     if macos:
         env["MACOSX_DEPLOYMENT_TARGET"] = macos
     with tempfile.TemporaryDirectory() as tmp:
         req_in = Path(tmp) / "requirements.in"
-        req_in.write_text("\n".join(inputs(target, common)) + "\n", encoding="utf-8")
-        tmp_out = Path(tmp) / "lock.txt"
-        argv = [uv, "pip", "compile", str(req_in), "--python-platform", platform, "--python-version", python,
-                "--only-binary", ":all:", "--generate-hashes", "--no-header", "--no-annotate", "-q",
-                "-o", str(tmp_out)]
-        proc = process.run(argv, timeout=900, env=env)
-        if not proc.ok:
-            raise StepFailed("uv could not resolve %s/%s for Python %s:\n%s" % (
-                target.profile, target.platform, python, (proc.stderr or proc.error or "").strip()))
-        body = tmp_out.read_text(encoding="utf-8")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = HEADER.format(profile=target.profile, platform=target.platform, python=python)
-    text += "# Inputs: %s\n" % " ".join(inputs(target, common))
-    _write_atomic(out, text + body)
+        req_in.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        out = Path(tmp) / "lock.txt"
+        argv = [uv or require_uv(), "pip", "compile", str(req_in), *map(str, files), "--python-platform", platform,
+                "--python-version", python, "--only-binary", ":all:", "--no-header", "--no-annotate", "-q",
+                "-o", str(out)]
+        if constraints is not None:
+            (Path(tmp) / "constraints.txt").write_text(constraints, encoding="utf-8")
+            argv += ["-c", str(Path(tmp) / "constraints.txt")]
+        if excludes:
+            (Path(tmp) / "excludes.txt").write_text("\n".join(excludes) + "\n", encoding="utf-8")
+            argv += ["--excludes", str(Path(tmp) / "excludes.txt")]
+        if hashes:
+            argv.append("--generate-hashes")
+        done = process.run(argv, timeout=900, env=env)
+        return done, out.read_text(encoding="utf-8") if done.ok and out.exists() else ""
 
 
 def _write_atomic(path: Path, text: str) -> None:

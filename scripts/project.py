@@ -24,7 +24,6 @@ import hashlib
 import json
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,9 +40,8 @@ from checks.lockfile import canonical, pinned
 from checks.matrix import Target
 from checks.probes.packages import TENSORFLOWS
 from scripts import environment, managers
-from scripts.locks import UV_PLATFORMS, _write_atomic
+from scripts.locks import _write_atomic, inputs, uv_compile
 from scripts.progress import Steps
-from scripts.uvtool import require_uv, uv_env
 
 if TYPE_CHECKING:
     from scripts.provision import Plan
@@ -110,7 +108,7 @@ def team_targets(k: Knowledge, here: Target, python: str) -> list[Target]:
 
 def digest(project: Project, target: Target, python: str) -> str:
     """What a project lock is made from: the requirement files' text and the base lock's bytes."""
-    h = hashlib.sha256(b"tfmetal-project-lock 1\n")
+    h = hashlib.sha256(b"tfmetal-project-lock 2\n")  # 2: the matrix's common packages are inputs too
     for f in project.files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(target.lock_path(python).read_bytes())
@@ -145,7 +143,7 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
     if stale:
         say("resolving %s ..." % ", ".join("%s/%s" % (t.profile, t.platform) for t, _, _ in stale))
         with ThreadPoolExecutor(max_workers=len(stale)) as pool:
-            futures = [pool.submit(resolve, project, t, python) for t, _, _ in stale]
+            futures = [pool.submit(resolve, project, t, python, k.matrix.common) for t, _, _ in stale]
             bodies = [f.result() for f in futures]  # the first failure, in target order (this machine's first)
         for (target, lock, want), body in zip(stale, bodies):
             header = ("# Made by `invoke setup` from %s on %s: %s profile, %s, Python %s. Commit it.\n%s%s\n"
@@ -172,36 +170,10 @@ def _pins_text(target: Target, python: str, every_tf_name: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def uv_compile(requirements: Sequence[str], target: Target, python: str, constraints: str | None = None,
-               excludes: Sequence[str] = (), hashes: bool = False, files: Sequence[Path] = ()
-               ) -> tuple[process.Completed, str]:
-    """``uv pip compile`` for one target and Python; returns the run and the lock text ('' on failure)."""
-    platform, macos = UV_PLATFORMS[target.platform]
-    env = uv_env()
-    if macos:
-        env["MACOSX_DEPLOYMENT_TARGET"] = macos
-    with tempfile.TemporaryDirectory() as tmp:
-        req_in = Path(tmp) / "requirements.in"
-        req_in.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        out = Path(tmp) / "lock.txt"
-        argv = [require_uv(), "pip", "compile", str(req_in), *map(str, files), "--python-platform", platform,
-                "--python-version", python, "--only-binary", ":all:", "--no-header", "--no-annotate", "-q",
-                "-o", str(out)]
-        if constraints is not None:
-            (Path(tmp) / "constraints.txt").write_text(constraints, encoding="utf-8")
-            argv += ["-c", str(Path(tmp) / "constraints.txt")]
-        if excludes:
-            (Path(tmp) / "excludes.txt").write_text("\n".join(excludes) + "\n", encoding="utf-8")
-            argv += ["--excludes", str(Path(tmp) / "excludes.txt")]
-        if hashes:
-            argv.append("--generate-hashes")
-        done = process.run(argv, timeout=900, env=env)
-        return done, out.read_text(encoding="utf-8") if done.ok and out.exists() else ""
-
-
-def resolve(project: Project, target: Target, python: str) -> str:
-    """The project lock's body for one target, or a UsageError (exit 2) explaining the conflict."""
-    reqs = list(target.requirements)
+def resolve(project: Project, target: Target, python: str, common: Sequence[str] = ()) -> str:
+    """The project lock's body for one target (the base lock's inputs, the matrix's common packages among them,
+    with the project's requirements), or a UsageError (exit 2) explaining the conflict."""
+    reqs = inputs(target, tuple(common))
     check, _ = uv_compile(reqs, target, python, _pins_text(target, python, True), files=project.files)
     if not check.ok:
         raise explain(project, target, python, check)

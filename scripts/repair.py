@@ -3,7 +3,6 @@ the same probe verify runs (``checks.probes.installed``), and compare it with th
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -21,10 +20,7 @@ def drift_of(env: Path, lock: Path, plugin_lock: Path | None = None) -> complete
         return None
     run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = process.run([str(python), "-m", "checks.probes.installed", *sorted(pins)], timeout=120, env=run_env)
-    if not done.ok:
-        return None
-    try:
-        data = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
+    data = done.last_json()
+    if not isinstance(data, dict):
         return None
     return completeness.drift(pins, data["installed"], data["damaged"])

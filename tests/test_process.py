@@ -46,3 +46,12 @@ def test_no_shell_anywhere_in_the_suite():
     pattern = re.compile(r"shell\s*=\s*True|os\.system\(|os\.popen\(|c\.run\(")
     offenders = [str(p.relative_to(root)) for p in sources if pattern.search(p.read_text(encoding="utf-8"))]
     assert len(sources) > 20 and offenders == []
+
+
+def test_last_json_reads_the_probe_answer_on_the_last_line_only_of_a_run_that_succeeded():
+    said = 'import sys; print("warming up"); print(\'{"version": "3.9.18"}\')'
+    assert process.run([sys.executable, "-c", said], timeout=30).last_json() == {"version": "3.9.18"}
+    failed = process.run([sys.executable, "-c", said + "; sys.exit(3)"], timeout=30)
+    assert failed.last_json() is None
+    assert process.run([sys.executable, "-c", "print('not json')"], timeout=30).last_json() is None
+    assert process.run([sys.executable, "-c", "pass"], timeout=30).last_json() is None

@@ -180,6 +180,9 @@ def test_real_project_keeps_the_pair_and_locks_the_mac_and_linux(tmp_path):
     assert pinned(linux)["tensorflow-cpu"] == "2.19.1" and "tensorflow" not in pinned(linux)
     assert pinned(mac)["tensorflow"] == "2.19.1" and pinned(mac)["tensorflow-metal"] == "1.2.0"
     assert "tensorflow-cpu" not in pinned(mac) and pinned(mac)["tf-keras"] == "2.19.0"
+    for lock, base in ((linux, "cpu-linux-x86_64-%s.txt" % py), (mac, "metal-macos-arm64-%s.txt" % py)):
+        missing = set(pinned(ROOT / "envs" / "locks" / base)) - set(pinned(lock))
+        assert not missing, missing  # the project lock holds the whole base set (psutil, packaging among them)
     have = installed_in(env)
     assert have["tensorflow-cpu"] == "2.19.1" and "tensorflow" not in have and "tabulate" in have
     results = checks_of(env, None, tmp_path)

@@ -100,3 +100,45 @@ def test_verify_counts_the_plugin_lock_of_a_two_step_pair(tmp_path):
     plugin.write_text("not-built-here==0.4.1 \\\n    --hash=sha256:ab\n")
     facts = lock_state({"lock": str(lock), "plugin_lock": str(plugin)})
     assert facts is not None and facts["pinned"] == 2 and facts["drift"] == ["not-built-here 0.4.1 is missing"]
+
+
+def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):
+    """The holder takes the lock, then writes its pid: a second setup in between waits for the pid."""
+    import fcntl
+    import threading
+
+    from checks.errors import UsageError
+    from scripts import envlock
+
+    env = tmp_path / "env"
+    path = envlock.lock_path(env)
+    with open(path, "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        late = threading.Timer(0.3, lambda: (holder.write("4242\n"), holder.flush()))
+        late.start()
+        with pytest.raises(UsageError) as refused:
+            with envlock.held(env):
+                pass
+        late.join()
+    assert "pid 4242" in refused.value.message
+
+
+def test_verify_judges_an_env_that_lost_its_pyvenv_cfg_mid_setup_not_the_base_python(tmp_path):
+    """Setup stopped while removing the old env: E keeps setup's owner file and bin/python but no pyvenv.cfg, so
+    E/bin/python runs as its base interpreter. verify must still judge E (incomplete: `setup --env E`)."""
+    import json
+    import subprocess
+    import sys
+
+    base = getattr(sys, "_base_executable", sys.executable)
+    if subprocess.run([base, "-c", "import packaging"], capture_output=True).returncode != 0:
+        pytest.skip("the base interpreter has no packaging, which python -m checks needs")
+    env = tmp_path / "E"
+    subprocess.run([base, "-m", "venv", "--without-pip", str(env)], check=True)
+    (env / "pyvenv.cfg").unlink()
+    environment.claim(env)  # the owner file, as setup writes it
+    out = tmp_path / "v.json"
+    invoke("verify", "--env", str(env), "--json", str(out), "--budget", "0.2", "--timeout", "30")
+    setup = {c["id"]: c for c in json.loads(out.read_text())["checks"]}["environment.setup"]
+    assert setup["status"] == "fail" and "incomplete" in setup["summary"], setup
+    assert setup["fix"].startswith(".tools/bin/invoke setup --env %s  # " % env), setup

@@ -35,7 +35,7 @@ def collect(prefix: str | None = None) -> PackagesFacts:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    env = _environment(prefix or sys.prefix)
+    env = _environment(prefix or started_prefix())
     return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": env,
             "lock": lock_state(env.get("marker")), "unmet": unmet_requirements(), "binaries": binary_arches(),
             "env": settings_env(os.environ), "distributions": installed_distributions()}
@@ -72,11 +72,9 @@ def unmet_requirements() -> list[str]:
     # tensorflow-cpu and tensorflow-macos ship the same `tensorflow` package as tensorflow: a requirement on
     # one name is met by whichever the environment has (setup installs exactly one; see scripts/project.py)
     tf = next((installed[n] for n in TENSORFLOWS if n in installed), None)
-    if tf is not None:
-        for n in TENSORFLOWS:
-            installed.setdefault(n, tf)
+    provided = dict(installed, **{n: tf for n in TENSORFLOWS if n not in installed}) if tf else installed
     problems = []
-    for key, dist in sorted(installed.items()):
+    for key, dist in sorted(installed.items()):  # only what is installed, not the names it provides
         for line in dist.requires or []:
             try:
                 req = Requirement(line)
@@ -84,7 +82,7 @@ def unmet_requirements() -> list[str]:
                 continue
             if req.marker is not None and not req.marker.evaluate({"extra": ""}):
                 continue
-            have = installed.get(canonicalize_name(req.name))
+            have = provided.get(canonicalize_name(req.name))
             if have is None:
                 problems.append("%s %s requires %s, which is not installed" % (key, dist.version, req))
             elif req.specifier and not req.specifier.contains(have.version, prereleases=True):
@@ -155,6 +153,16 @@ def _metal_plugin() -> str | None:
             if f.name == "libmetal_plugin.dylib" and path.exists():
                 return str(path)
     return None
+
+
+def started_prefix() -> str:
+    """The environment this interpreter was started from: ``sys.prefix``; or, when ``E/bin/python`` runs as its
+    base interpreter because ``E`` lost its ``pyvenv.cfg`` (a setup stopped half-way), ``E`` itself if setup's
+    owner file says it is ours, so the check judges the environment that was asked for."""
+    started = Path(sys.executable).parent.parent
+    if started != Path(sys.prefix) and (started / OWNER).exists():
+        return str(started)
+    return sys.prefix
 
 
 def _environment(prefix: str) -> EnvironmentFacts:
