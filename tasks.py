@@ -84,7 +84,8 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
     if dry_run:
-        print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow)))
+        print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow,
+                                           requirements or ())))
         return
     provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow,
                     requirements=requirements or ())

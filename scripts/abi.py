@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from checks import process
+from checks import fixes, process
 from checks.abi import ABI_DIR
 from checks.errors import StepFailed, UsageError
 from checks.matrix import ROOT
@@ -35,7 +35,7 @@ def _lief() -> Any:
     try:
         import lief
     except ImportError:
-        raise UsageError("`invoke abi --refresh` needs LIEF, which is not installed", fix="make tools") from None
+        raise UsageError("`invoke abi --refresh` needs LIEF, one of the developer tools", fix="make dev") from None
 
     lief.logging.disable()
     return lief
@@ -58,7 +58,7 @@ def download(spec: str, grid: dict[str, Any], say: Callable[[str], None], python
     if not done.ok or not found:
         last = (done.stderr or done.error or "no wheel %s" % pattern).strip().splitlines()[-1:]
         raise StepFailed("pip could not download %s: %s" % (spec, " ".join(last)),
-                         fix=".tools/bin/invoke abi --refresh  # again, once the network and PyPI answer")
+                         fix=fixes.command("abi", "--refresh", why="again, once the network and PyPI answer"))
     return found[0]
 
 

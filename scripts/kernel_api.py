@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from checks import process
+from checks import fixes, process
 from checks.errors import StepFailed
 from checks.kernel_api import DATA_PATH, HEADER, newer_releases
 from scripts.abi import CACHE, _sha256, download
@@ -76,7 +76,7 @@ def published_versions() -> list[str]:
     if not done.ok:
         last = (done.stderr or done.error or "").strip().splitlines()[-1:]
         raise StepFailed("pip could not list the TensorFlow releases: %s" % " ".join(last),
-                         fix=".tools/bin/invoke abi --refresh  # again, once the network and PyPI answer")
+                         fix=fixes.command("abi", "--refresh", why="again, once the network and PyPI answer"))
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("Available versions:")), "")
     return [v.strip() for v in line.split(":", 1)[-1].split(",") if v.strip()]
 
@@ -99,7 +99,7 @@ def refresh(say: Callable[[str], None] = print, path: Path = DATA_PATH) -> str:
         entries.append(fact)
     for version in newer_releases([e["version"] for e in entries], published_versions()):
         say("  tensorflow %s is on the index and not in %s: add it there (and to envs/abi-grid.json) and "
-            "run `invoke abi --refresh`" % (version, path.name))
+            "run `.tools/bin/invoke abi --refresh`" % (version, path.name))
     text = json.dumps(dict(data, tensorflow=entries), indent=1, sort_keys=True) + "\n"
     old = path.read_text(encoding="utf-8")
     path.write_text(text, encoding="utf-8")
