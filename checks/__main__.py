@@ -9,11 +9,17 @@ console.install()
 try:
     import packaging.version  # noqa: F401 - the one third-party package the checks cannot run without
 except ImportError:
+    import os
     import shlex
 
+    from checks.markers import MARKER, OWNER
+
+    ours = any(os.path.exists(os.path.join(sys.prefix, name)) for name in (MARKER, OWNER))
     print("checks: error: this environment has no `packaging`, which the checks need (in your own environment: "
-          "install packaging and psutil); fix: .tools/bin/invoke setup --env %s  # repairs an environment setup "
-          "made" % shlex.quote(sys.prefix), file=sys.stderr)
+          "install packaging and psutil); fix: .tools/bin/invoke setup --env %s" % (
+              "%s  # repairs it" % shlex.quote(sys.prefix) if ours else
+              ".venv-tf  # a fresh environment from the lock; %s was not made by invoke setup" % sys.prefix),
+          file=sys.stderr)
     sys.exit(2)
 
 from checks import process  # noqa: E402

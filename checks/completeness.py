@@ -18,8 +18,9 @@ def pins(text: str) -> dict[str, str]:
     return {canonical(n.split("[")[0]): v for n, v in lockfile.pins_in(text).items()}
 
 
-def lock_pins(lock: Path) -> dict[str, str]:
-    return pins(lock.read_text(encoding="utf-8"))
+def lock_pins(*locks: Path | None) -> dict[str, str]:
+    """The pins of one or more locks (a plugin built at install time has a second one)."""
+    return {n: v for lock in locks if lock is not None for n, v in pins(lock.read_text(encoding="utf-8")).items()}
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class Drift:
             out.append("damaged files: " + ", ".join("%s (%s)" % (n, ", ".join(files[:2]))
                                                      for n, files in sorted(self.damaged.items())))
         return out
+
+    def pin_phrases(self) -> list[str]:
+        """One phrase per pin the environment misses or holds at another version (verify's ``environment.lock``)."""
+        return sorted(["%s %s is missing" % kv for kv in self.missing.items()]
+                      + ["%s %s is installed, the lock pins %s" % (n, have, want)
+                         for n, (have, want) in self.changed.items()])
 
     def to_json(self) -> dict[str, object]:
         return {"missing": self.missing, "changed": {n: list(v) for n, v in self.changed.items()},

@@ -111,7 +111,8 @@ def _fill(template: str, groups: dict[str, str]) -> str:
 
 
 UNKNOWN = ("no known diagnosis for this error. Please report it with the full message, the output of "
-           "`invoke verify --json out.json` (or `python -m checks --json out.json`), and how you installed "
+           "`.tools/bin/invoke verify --env ENV --json out.json` (or `python -m checks --json out.json` inside the "
+           "environment), and how you installed "
            "TensorFlow.")
 ONLY_HARMLESS = ("no error among the recognised lines: they are harmless log output. If something failed, "
                  "paste the lines around the failure (the traceback's last lines).")

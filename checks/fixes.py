@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checks import nextsteps
 from checks.matrix import ROOT
 
 INVOKE = ".tools/bin/invoke"
@@ -22,21 +21,26 @@ UV = ".tools/bin/uv"
 PROGRAMS = (INVOKE, "make", UV)  # what a fix line may run (tests/test_fixes.py checks every rule's fix)
 
 
-def env_arg(env: str | os.PathLike[str]) -> str:
-    """``env`` as a fix names it: relative to the repository root when inside it, else absolute; quoted
-    (``checks.nextsteps.shown``, which the closing lines use too)."""
-    return nextsteps.shown(Path(os.fspath(env)))
+def shown(path: str | os.PathLike[str], root: Path = ROOT) -> str:
+    """``path`` as a command names it from the repository root (fix lines, the closing lines): relative when
+    inside it, else absolute; quoted for the shell."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        text = str(absolute.relative_to(os.path.abspath(root)))
+    except ValueError:
+        text = str(absolute)
+    return shlex.quote(text)
 
 
 def path_word(path: str | os.PathLike[str]) -> str:
     """A path as one word of a fix (unquoted; ``command`` quotes its arguments): relative to the repository
     root when inside it."""
-    return shlex.split(env_arg(path))[0]
+    return shlex.split(shown(path))[0]
 
 
 def command(task: str, *args: str, env: str | os.PathLike[str] | None = None, why: str = "") -> str:
     """``.tools/bin/invoke TASK --env ENV ARGS  # WHY``; ARGS are quoted here."""
-    words = [INVOKE, task] + (["--env", env_arg(env)] if env is not None else []) + [shlex.quote(a) for a in args]
+    words = [INVOKE, task] + (["--env", shown(env)] if env is not None else []) + [shlex.quote(a) for a in args]
     return " ".join(words) + ("  # " + why if why else "")
 
 

@@ -18,18 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from checks import fixes
+from checks.fixes import shown
+from checks.lockfile import pinned
 from checks.matrix import ROOT
 from checks.model import Outcome, Status
-
-
-def shown(path: Path, root: Path = ROOT) -> str:
-    """``path`` as a command names it from the repository root: relative when inside it, quoted."""
-    absolute = Path(os.path.abspath(path))
-    try:
-        text = str(absolute.relative_to(os.path.abspath(root)))
-    except ValueError:
-        text = str(absolute)
-    return shlex.quote(text)
 
 
 def kernel_name(prefix: Path) -> str:
@@ -61,23 +54,38 @@ def after_green(prefix: Path, marker: dict[str, Any] | None = None, root: Path =
     python = shown(prefix / "bin" / "python", root)
     conda = (prefix / "conda-meta").is_dir()
     activate = "conda activate %s" % shlex.quote(os.path.abspath(prefix)) if conda else "source %s/bin/activate" % env
-    uv = root / ".tools" / "bin" / "uv"
-    if uv.exists():
-        install = "%s pip install --python %s ipykernel" % (shown(uv, root), python)
-        lock = (marker or {}).get("lock")
-        if lock and (root / lock).is_file():
-            install += " --constraint %s" % shown(root / lock, root)
-    else:
-        install = "%s -m pip install ipykernel" % python
     name = kernel_name(prefix)
     register = "%s -m ipykernel install --user --name %s --display-name %s" % (
         python, name, shlex.quote("TensorFlow (%s)" % prefix.name))
+    jupyter = _ipykernel(prefix, marker or {}, root) + [register,
+                                                         "then pick \"TensorFlow (%s)\" in Jupyter's kernel list"
+                                                         % prefix.name]
     return ["Ready. To use this environment (commands from the repository root):",
             "  activate it:          %s" % activate,
             "  editor interpreter:   %s" % os.path.abspath(prefix / "bin" / "python"),
-            "  Jupyter kernel:       %s" % install,
-            "                        %s" % register,
-            "                        then pick \"TensorFlow (%s)\" in Jupyter's kernel list" % prefix.name]
+            "  Jupyter kernel:       %s" % jupyter[0]] + ["                        %s" % line for line in jupyter[1:]]
+
+
+def _ipykernel(prefix: Path, marker: dict[str, Any], root: Path) -> list[str]:
+    """The lines that put ipykernel into the environment. A project environment gets it through the project's
+    requirements: setup's sync of the project lock removes whatever the requirements do not list."""
+    python = shown(prefix / "bin" / "python", root)
+    lock = marker.get("lock")
+    lock_path = root / lock if lock else None
+    files = (marker.get("project") or {}).get("requirements") or []
+    if files:
+        if lock_path and lock_path.is_file() and "ipykernel" in pinned(lock_path):
+            return []  # the project's requirements hold it already
+        args = [a for f in files for a in ("--requirements", fixes.path_word(f))]
+        return ["add ipykernel to %s (setup's sync of your project lock removes what your requirements do not "
+                "list), then:" % shown(files[0], root), fixes.setup(prefix, *args)]
+    uv = root / ".tools" / "bin" / "uv"
+    if not uv.exists():
+        return ["%s -m pip install ipykernel" % python]
+    install = "%s pip install --python %s ipykernel" % (shown(uv, root), python)
+    if lock_path and lock_path.is_file():
+        install += " --constraint %s" % shown(lock_path, root)
+    return [install]
 
 
 def next_command(outcomes: Sequence[Outcome], strict: bool = False) -> str | None:

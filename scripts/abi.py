@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from checks import process
+from checks import fixes, process
 from checks.abi import ABI_DIR
 from checks.errors import StepFailed, UsageError
 from checks.matrix import ROOT
@@ -35,8 +35,7 @@ def _lief() -> Any:
     try:
         import lief
     except ImportError:
-        raise UsageError("`invoke abi --refresh` needs LIEF, one of the developer tools: run make dev first",
-                         fix="make dev  # adds LIEF to .tools/") from None
+        raise UsageError("`invoke abi --refresh` needs LIEF, one of the developer tools", fix="make dev") from None
 
     lief.logging.disable()
     return lief
@@ -50,11 +49,11 @@ def download(spec: str, grid: dict[str, Any], say: Callable[[str], None], python
     found = sorted(CACHE.glob(pattern))
     if found:
         return found[0]
-    fix = ".tools/bin/invoke abi --refresh  # again, once the package index answers"
+    fix = fixes.command("abi", "--refresh", why="again, once the package index answers")
     listed = pypi.best_wheel(pypi.project(name, fix)["files"], version, pypi.platform_tags(grid["platform"], python))
     if listed is None:
         raise StepFailed("the package index lists no %s wheel for CPython %s on %s" % (spec, python, grid["platform"]),
-                         fix=".tools/bin/invoke abi --refresh  # after correcting envs/abi-grid.json")
+                         fix=fixes.command("abi", "--refresh", why="after correcting envs/abi-grid.json"))
     CACHE.mkdir(parents=True, exist_ok=True)
     say("  downloading %s (%s) ..." % (spec, listed["filename"]))
     return pypi.download(listed, CACHE, fix)

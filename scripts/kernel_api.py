@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
+from checks import fixes
 from checks.kernel_api import DATA_PATH, HEADER, newer_releases
 from scripts import pypi
 from scripts.abi import CACHE, _sha256, download
@@ -71,7 +72,7 @@ def scan_wheel(wheel: Path, version: str, lief=None) -> dict[str, Any]:
 
 def published_versions() -> list[str]:
     """TensorFlow versions on the package index (its JSON page's ``versions``, PEP 700)."""
-    fix = ".tools/bin/invoke abi --refresh  # again, once the package index answers"
+    fix = fixes.command("abi", "--refresh", why="again, once the package index answers")
     return [str(v) for v in pypi.project("tensorflow", fix).get("versions", [])]
 
 
@@ -93,7 +94,7 @@ def refresh(say: Callable[[str], None] = print, path: Path = DATA_PATH) -> str:
         entries.append(fact)
     for version in newer_releases([e["version"] for e in entries], published_versions()):
         say("  tensorflow %s is on the index and not in %s: add it there (and to envs/abi-grid.json) and "
-            "run `invoke abi --refresh`" % (version, path.name))
+            "run `.tools/bin/invoke abi --refresh`" % (version, path.name))
     text = json.dumps(dict(data, tensorflow=entries), indent=1, sort_keys=True) + "\n"
     old = path.read_text(encoding="utf-8")
     path.write_text(text, encoding="utf-8")

@@ -39,7 +39,7 @@ def resolve(name: str) -> str:
     if name == "auto":
         return "uv" if find_uv() else "venv"
     if name == "uv" and not find_uv():
-        raise UsageError("--manager uv: uv is not installed (`make tools` installs it into .tools/)")
+        raise UsageError("--manager uv: uv is not installed", fix="make tools  # installs it into .tools/")
     if name == "conda" and not conda_tool():
         raise UsageError("--manager conda: none of %s is on PATH" % ", ".join(CONDA_TOOLS))
     return name

@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from checks import matrix, process
+from checks import completeness, fixes, matrix, process
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
-from checks.lockfile import canonical, drift, installed_in, pinned, pins_in
+from checks.lockfile import canonical, pinned
 from checks.matrix import Target
-from checks.nextsteps import shown
 from checks.probes.packages import TENSORFLOWS
 from scripts import environment, managers
 from scripts.locks import _write_atomic, inputs, uv_compile
@@ -131,7 +130,8 @@ def planned_locks(k: Knowledge, project: Project, here: Target, python: str) -> 
     for target in team_targets(k, here, python):
         base = target.lock_path(python)
         if not base.exists():
-            raise UsageError("no base lock %s for the project to build on: run `invoke lock`" % matrix.shown(base))
+            raise UsageError("no base lock %s for the project to build on" % matrix.shown(base),
+                             fix=fixes.command("lock", why="writes every lock"))
         lock = project.lock_path(target, python)
         want = digest(project, target, python)
         out.append((target, lock, want, is_fresh(lock, want)))
@@ -237,7 +237,7 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
         if with_pins.ok:
             continue
         _, alone = uv_compile([str(req)], target, python)
-        tf_alone = {n: v for n, v in _pins_of(alone).items() if n in TF_DISTS}
+        tf_alone = {n: v for n, v in completeness.pins(alone).items() if n in TF_DISTS}
         if all(v == version for v in tf_alone.values()):  # none, or the pinned one: the conflict lies elsewhere
             return UsageError("%s (from %s) conflicts with the pinned set for %s: %s" % (
                 req, f.name, where, uv_reason(with_pins)))
@@ -246,7 +246,7 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
         open_req = Requirement(str(req))
         open_req.specifier = type(open_req.specifier)("")
         _, fitting = uv_compile([str(open_req)] + reqs, target, python, strict)
-        fit = _pins_of(fitting).get(canonical(req.name))
+        fit = completeness.pins(fitting).get(canonical(req.name))
         advice = ("the newest %s that fits is %s: require %s==%s" % (req.name, fit, req.name, fit) if fit else
                   "no version of %s fits TensorFlow %s" % (req.name, version))
         return UsageError("%s (from %s) needs %s (it resolves to %s alone), but the pair pins %s==%s for %s; %s. "
@@ -257,15 +257,6 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
                                                                              uv_reason(failed)))
 
 
-def _pins_of(lock_text: str) -> dict[str, str]:
-    return {canonical(n): v for n, v in pins_in(lock_text).items()}
-
-
-def drifted(p: Plan) -> bool:
-    """A project environment whose distributions no longer match its lock (something installed over it)."""
-    return bool(p.project) and bool(drift(pinned(p.lock), installed_in(p.env)))
-
-
 def refuse_to_drop(p: Plan, force: bool) -> None:
     """Setup without requirements on an environment built with a project's would drop its packages: only with
     ``--force``."""
@@ -274,8 +265,7 @@ def refuse_to_drop(p: Plan, force: bool) -> None:
     if files:
         raise UsageError("%s was set up with your project's requirements; without them setup would remove their "
                          "packages. Name them again (or pass --force to rebuild without them)" % p.env,
-                         fix=".tools/bin/invoke setup --env %s%s" % (shown(p.env), "".join(
-                             " --requirements %s" % shown(Path(f)) for f in files)))
+                         fix=fixes.setup(p.env, *[a for f in files for a in ("--requirements", fixes.path_word(f))]))
 
 
 def can_sync(p: Plan) -> bool:
@@ -294,5 +284,6 @@ def sync(k: Knowledge, p: Plan, steps: Steps, marker: Callable[[Plan, float], di
     with steps.step("Sync %s with %s (only the difference, hashes required)" % (p.env, p.lock)):
         managers.install(p.manager, p.env, p.lock, k.signatures)
     environment.write_marker(p.env, marker(p, time.monotonic() - start))
-    print("Environment ready: %s (%.1f s). Next: invoke verify" % (p.env, time.monotonic() - start), file=sys.stderr)
+    print("Environment ready: %s (%.1f s). Next: %s" % (p.env, time.monotonic() - start,
+                                                         fixes.command("verify", env=p.env)), file=sys.stderr)
     return p

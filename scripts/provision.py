@@ -74,8 +74,9 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
                              fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", pin_tf, why="the working pair"))
     pins = {t.tensorflow_pin[1] for t in k.matrix.targets if profile in ("auto", t.profile)}
     if version not in pins:
-        raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, edit the matrix's "
-                         "targets and run `invoke lock`" % (version, ", ".join(sorted(pins, key=Version))))
+        raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, add a target "
+                         "that pins it to the matrix" % (version, ", ".join(sorted(pins, key=Version))),
+                         fix=fixes.command("lock", why="then writes its locks"))
 
 
 def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
@@ -99,7 +100,14 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
-    target = target_for(k, prof, plat, tensorflow, env_path, fix_options)
+    here = k.matrix.target(prof, plat)
+    kept = None if tensorflow else kept_target(k, prof, plat, env_path)
+    if kept is not None and here is not None and kept is not here:
+        say("      keeps %s, as %s was set up (--tensorflow %s chooses the default)"
+            % (kept.label, env_path, here.tensorflow_pin[1]))
+        target = kept
+    else:
+        target = target_for(k, prof, plat, tensorflow, env_path, fix_options)
     interp = given
     if given.arch != arch or not target.python.contains(given.version):
         why = ("an x86_64 Python on Apple Silicon would run under Rosetta" if given.arch != arch else
@@ -132,6 +140,14 @@ def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: 
             prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
                 "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in k.matrix.targets if t.profile == prof)))
     return target
+
+
+def kept_target(k: Knowledge, profile: str, platform: str, env: Path) -> Target | None:
+    """The target an environment of ours was set up with (its marker's requirements), when it is one of this
+    profile and platform: setup without ``--tensorflow`` repairs it as it was chosen, not with the default pair."""
+    wanted = (environment.read_marker(env) or {}).get("requirements") if env.is_dir() else None
+    return next((t for t in k.matrix.targets_for(profile, platform) if wanted and list(t.requirements) == wanted),
+                None)
 
 
 def check_lock(lock: Path) -> None:
@@ -191,23 +207,29 @@ def up_to_date(p: Plan) -> bool:
         and (marker.get("python") or {}).get("version") == p.interpreter.version
 
 
-def _repair(k: Knowledge, p: Plan, drift: completeness.Drift, steps: Steps, start: float) -> Plan:
+def _repair(k: Knowledge, p: Plan, drift: completeness.Drift, steps: Steps, start: float,
+            found: list[preflight.Finding]) -> Plan:
     """Put a drifted environment back to its lock in place; the marker goes first and comes back only
-    once the environment answers as locked."""
+    once the environment answers as locked. A plugin built at install time that departs from its lock is
+    built again against the repaired TensorFlow."""
     _check_index(p)
     print("Environment %s departs from %s: %s" % (p.env, matrix.shown(p.lock), "; ".join(drift.describe())),
           file=sys.stderr)
-    steps.total = 1
+    plugin_pins = completeness.lock_pins(p.plugin_lock) if p.plugin_lock and p.target.plugin else {}
+    rebuild = bool(set(plugin_pins) & (set(drift.missing) | set(drift.changed) | set(drift.damaged)))
+    steps.total = 1 + rebuild
     with steps.step("Repair in place from the lock (hashes required)"):
         environment.unmark(p.env)
         environment.claim(p.env)
-        managers.repair(p.manager, p.env, p.lock, sorted(drift.damaged), k.signatures)
-    after = repair.drift_of(p.env, p.lock)
+        managers.repair(p.manager, p.env, p.lock, sorted(set(drift.damaged) - set(plugin_pins)), k.signatures)
+    if rebuild:
+        install_plugin(p, steps, k, found)
+    after = repair.drift_of(p.env, p.lock, p.plugin_lock)
     if after is not None and after.damaged and p.manager == "uv":  # the damage was in uv's cache too
         steps.total += 1
         with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(sorted(after.damaged))):
             managers.repair(p.manager, p.env, p.lock, sorted(after.damaged), k.signatures, fresh=True)
-        after = repair.drift_of(p.env, p.lock)
+        after = repair.drift_of(p.env, p.lock, p.plugin_lock)
     if after is None or not after.ok:
         raise StepFailed("the repair left %s unlike its lock (%s)" % (
             p.env, "; ".join(after.describe()) if after else "its Python does not answer"),
@@ -245,14 +267,20 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
     if proj is None:
         project.refuse_to_drop(p, force)
         return p
-    if p.plugin_lock:
-        raise project_unsupported(p.target)
+    refuse_project_on(p.target, p.plugin_lock)
     lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
     problem = locks.malformed(lock)
     if problem:
         raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"
                          % (lock, problem))
     return replace(p, lock=lock, project=proj.to_json(lock, p.lock))
+
+
+def refuse_project_on(target: Target, plugin_lock: Path | None) -> None:
+    """Project requirements on a pair whose plugin is built at install time are not supported yet."""
+    if plugin_lock:
+        raise UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
+                         "use the default pair, or install them yourself after setup" % target.label)
 
 
 def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
@@ -281,7 +309,7 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
 
 def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Plan:
     """Setup's work, under the environment's lock: nothing, an in-place repair, a project sync, or a (re)build."""
-    drift = repair.drift_of(p.env, p.lock) if p.env.exists() and not force and up_to_date(p) else None
+    drift = repair.drift_of(p.env, p.lock, p.plugin_lock) if p.env.exists() and not force and up_to_date(p) else None
     if drift is not None and drift.ok and not environment.owner_written(p.env):
         environment.claim(p.env)
         print("Environment %s is complete; its owner file was missing and is written again." % p.env, file=sys.stderr)
@@ -292,7 +320,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         return p
     found = run_preflight(p)  # before any change
     if drift is not None and not p.project:
-        return _repair(k, p, drift, steps, start)
+        return _repair(k, p, drift, steps, start, found)
     _check_index(p)
     if not force and project.can_sync(p):
         return project.sync(k, p, steps, marker_data, start)
@@ -348,11 +376,9 @@ def install_plugin(p: Plan, steps: Steps, k: Knowledge, found: list[preflight.Fi
 
 
 def setup_fix_line(p: Plan, why: str) -> str:
-    """`.tools/bin/invoke setup --env ENV [--tensorflow V] --force  # WHY` for this plan."""
-    args = [".tools/bin/invoke", "setup", "--env", shlex.quote(matrix.shown(p.env)), "--force"]
-    if p.target.plugin and p.target.plugin.two_step:
-        args += ["--tensorflow", p.target.tensorflow_pin[1]]
-    return " ".join(args) + "  # " + why
+    """``.tools/bin/invoke setup --env ENV --force [--tensorflow V]  # WHY`` for this plan (``checks.fixes``)."""
+    two_step = p.target.plugin is not None and p.target.plugin.two_step
+    return fixes.setup(p.env, "--force", *(["--tensorflow", p.target.tensorflow_pin[1]] if two_step else []), why=why)
 
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",
@@ -413,16 +439,14 @@ def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: projec
                                            else "")]
     fresh = True
     if proj:
-        if p.plugin_lock:
-            raise project_unsupported(p.target)
-        lines.append("Project locks (%s, from %s; resolved with uv only when their inputs changed):" % (
-            ", ".join(matrix.shown(f) for f in proj.files), proj.source))
-        for t, plock, _, ok in project.planned_locks(k, proj, p.target, python):
-            lines.append("  %s/%s: %s: %s" % (t.profile, t.platform, matrix.shown(plock), "up to date" if ok else
-                                              "would be resolved (its inputs changed)" if plock.exists() else
-                                              "would be resolved (no lock yet)"))
-            fresh = fresh and ok
-        plock = proj.lock_path(p.target, python)
+        refuse_project_on(p.target, p.plugin_lock)
+        (_, plock, _, fresh), *others = project.planned_locks(k, proj, p.target, python)
+        lines.append("  project  %s: %s" % (", ".join(map(matrix.shown, proj.files)), (
+            "its lock %s is up to date" % matrix.shown(plock) if fresh else
+            "its lock %s is resolved first, with uv, the pair's lock %s as constraints (this needs the index)"
+            % (matrix.shown(plock), matrix.shown(p.lock)))))
+        lines += ["           and the %s/%s lock %s: %s" % (t.profile, t.platform, matrix.shown(other), "up to date"
+                                                         if ok else "resolved too") for t, other, _, ok in others]
         p = replace(p, lock=plock, project=proj.to_json(plock, p.lock))
     if here and not force and fresh and p.env.exists() and up_to_date(p):
         drift = repair.drift_of(p.env, p.lock)
@@ -434,41 +458,37 @@ def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: projec
                             % (env_shown, matrix.shown(p.lock), "; ".join(drift.describe()))]
     wanted = preflight.needs(p.target, python, interpreters.install_hint(python, os_name))
     lines.append("Preflight, before any change%s:" % (" (on the Mac)" if os_name == "macos" else ""))
-    for n in wanted:
-        lines.append("  - %s: %s%s" % (n.what, "`%s`" % " ".join(n.probe) if n.probe else "the interpreter itself",
-                                       "; if missing: %s" % n.fix))
+    for n in wanted:  # each fix on a line of its own: one command, pasted as it stands
+        lines += ["  - %s: %s" % (n.what, "`%s`" % " ".join(n.probe) if n.probe else "the interpreter itself"),
+                  "      fix: %s" % n.fix]
     lock_shown = Path(matrix.shown(p.lock))
     steps: list[tuple[str, list[str]]] = []
     if here and not force and project.can_sync(p):
         steps.append(("sync %s with %s (only the difference, hashes required)" % (env_shown, lock_shown),
-                      managers.install_argv(p.manager, py, lock_shown)))
+                      managers.install_argv(p.manager, py, lock_shown, fixes.UV)))
     else:
         if here and p.env.exists() and any(p.env.iterdir()):
             steps.append(("remove the %s environment at %s" % ("old" if force else "incomplete or outdated",
                                                                env_shown), []))
-        create = {"uv": ["uv", "venv", "--python", p.interpreter.path if here else python, env_shown],
+        create = {"uv": [fixes.UV, "venv", "--python", p.interpreter.path if here else python, env_shown],
                   "venv": [p.interpreter.path, "-m", "venv", env_shown],
                   "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge", "python=%s" % python,
                             "pip"]}[p.manager]
         steps.append(("create the environment", create))
-        counts = " (once resolved)" if p.project and not fresh else ": " + _counts(p.lock)
-        steps.append(("install %s%s" % (lock_shown, counts),
-                      managers.install_argv(p.manager, py, lock_shown)))
+        counts = _counts(p.lock) if fresh else "the project lock, once resolved"
+        steps.append(("install %s: %s" % (lock_shown, counts),
+                      managers.install_argv(p.manager, py, lock_shown, fixes.UV)))
         if p.plugin_lock and p.target.plugin:
             steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
                 p.target.plugin.name, matrix.shown(p.plugin_lock), _counts(p.plugin_lock)),
-                managers.build_argv(p.manager, py, Path(matrix.shown(p.plugin_lock)), p.target.plugin.install_flags)))
+                managers.build_argv(p.manager, py, Path(matrix.shown(p.plugin_lock)), p.target.plugin.install_flags,
+                                    fixes.UV)))
     lines.append("Steps:")
     for i, (title, argv) in enumerate(steps, 1):
         lines += ["  %d. %s" % (i, title)] + (["     $ %s" % " ".join(shlex.quote(a) for a in argv)] if argv else [])
     lines.append("  %d. write %s/.tfmetal-setup.json (the marker: profile, lock%s and their sha256)" % (
         len(steps) + 1, env_shown, "s" if p.plugin_lock else ""))
     return lines
-
-
-def project_unsupported(target: Target) -> UsageError:
-    return UsageError("project requirements on %s (a plugin built at install time) are not supported yet: "
-                      "use the default pair, or install them yourself after setup" % target.label)
 
 
 def _counts(lock: Path) -> str:

@@ -11,9 +11,10 @@ from checks.matrix import ROOT
 from scripts.environment import python_of
 
 
-def drift_of(env: Path, lock: Path) -> completeness.Drift | None:
-    """How ``env`` departs from ``lock``; None when its interpreter cannot answer (then it is rebuilt)."""
-    pins = completeness.lock_pins(lock)
+def drift_of(env: Path, lock: Path, plugin_lock: Path | None = None) -> completeness.Drift | None:
+    """How ``env`` departs from ``lock`` (and the lock of a plugin built at install time); None when its
+    interpreter cannot answer (then it is rebuilt)."""
+    pins = completeness.lock_pins(lock, plugin_lock)
     python = python_of(env)
     if not python.exists():
         return None

@@ -9,6 +9,7 @@ import pytest
 
 from checks.markers import OWNER
 from tests.conftest import ROOT, invoke
+from tests.test_fixes import check_fix_line
 
 
 def one_line(text: str) -> str:
@@ -131,6 +132,12 @@ def test_checks_in_an_environment_without_packaging_is_one_line_exit_2(tmp_path)
     done = subprocess.run([str(tmp_path / "bare" / "bin" / "python"), "-m", "checks"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and "no `packaging`" in one_line(done.stderr)
+    fix = one_line(done.stderr).split("; fix: ", 1)[1]  # not setup's to repair: the default environment instead
+    assert fix.startswith(".tools/bin/invoke setup --env .venv-tf  # ") and check_fix_line(fix) == []
+    (tmp_path / "bare" / ".tfmetal-owner").touch()  # one of ours: repaired where it is
+    done = subprocess.run([str(tmp_path / "bare" / "bin" / "python"), "-m", "checks"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert one_line(done.stderr).endswith("; fix: .tools/bin/invoke setup --env %s  # repairs it" % (tmp_path / "bare"))
 
 
 def test_setup_refuses_a_pair_the_static_check_says_cannot_load():

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from checks import nextsteps
+from checks import fixes, nextsteps
 from tests.conftest import ROOT, invoke
+from tests.test_fixes import check_fix_line
 
 BUNDLE = ROOT / "tests" / "bundles" / "linux-x86_64-training"
 ESC = "\033["
@@ -170,3 +171,23 @@ def test_a_green_verify_of_a_real_environment_prints_them(tf_env):
     tail = done.stdout.rstrip("\n").splitlines()[-6:]
     assert tail == nextsteps.after_green(tf_env, json.loads((tf_env / ".tfmetal-setup.json").read_text()))
     assert "source %s/bin/activate" % shlex.quote(str(tf_env)) in tail[1]
+
+
+def test_a_project_environment_gets_ipykernel_through_its_requirements(tmp_path):
+    """setup's sync of a project lock removes what the requirements do not list (uv pip sync), so a project
+    environment is told to add ipykernel to them and run setup, not to install it beside the lock; once the
+    project lock pins it, only the registration is left."""
+    req, lock = tmp_path / "team app" / "requirements.txt", tmp_path / "team app" / "tfmetal-locks" / "cpu.txt"
+    lock.parent.mkdir(parents=True)
+    req.write_text("tabulate\n")
+    lock.write_text("tabulate==0.9.0 \\\n    --hash=sha256:ab\n")
+    marker = {"lock": str(lock), "project": {"requirements": [str(req)]}}
+    env = tmp_path / "env"
+    lines = nextsteps.after_green(env, marker)
+    cmd = commands(lines)["Jupyter kernel"].splitlines()
+    assert cmd[0].startswith("add ipykernel to %s" % shlex.quote(str(req)))
+    assert cmd[1] == fixes.setup(env, "--requirements", str(req)) and check_fix_line(cmd[1]) == []
+    assert "pip install" not in "\n".join(lines)
+    lock.write_text(lock.read_text() + "ipykernel==7.4.0 \\\n    --hash=sha256:cd\n")
+    cmd = commands(nextsteps.after_green(env, marker))["Jupyter kernel"].splitlines()
+    assert len(cmd) == 1 and cmd[0].endswith("-m ipykernel install --user --name env --display-name 'TensorFlow (env)'")

@@ -50,8 +50,8 @@ def test_both_plugins_installed_fail_consistency_naming_both_with_the_setup_that
     r = check("packages.consistency", community(tf="2.19.1", apple="1.2.0"))
     assert r.status == Status.FAIL
     assert "tensorflow-metal 1.2.0 and tensorflow-metal-plugin 0.4.1 are both installed" in r.summary
-    assert r.fix.startswith(".tools/bin/invoke setup --env .venv-tf --force  # keeps only tensorflow 2.19.1 + "
-                            "tensorflow-metal 1.2.0; or add --tensorflow 2.21.0")
+    assert r.fix.startswith(".tools/bin/invoke setup --env .venv-tf --force --tensorflow 2.19.1  # keeps only "
+                            "tensorflow 2.19.1 + tensorflow-metal 1.2.0; or --tensorflow 2.21.0")
     assert check("packages.consistency", community()).status == Status.PASS
 
 

@@ -250,3 +250,14 @@ def test_cli_says_harmless_lines_are_harmless():
     cmd = [sys.executable, "-m", "checks", "diagnose", "-"]
     done = subprocess.run(cmd, input=HARMLESS["harmless-numa-metal"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and "harmless" in done.stdout and "no known diagnosis" not in done.stdout
+
+
+def test_advice_names_the_suites_commands_as_they_run_from_the_repository_root():
+    """'what helps' is advice, not a fix line, but a command it names works pasted: `.tools/bin/invoke …` with the
+    environment as ENV, never a bare `invoke` (not on PATH)."""
+    import re
+
+    for sig in load_signatures():
+        for advice in (sig.fix, *(fix for _, fix in sig.fixes)):
+            for use in re.findall(r"(\S*invoke (?:setup|verify)[^`]*)", advice):
+                assert use.lstrip("`(").startswith(".tools/bin/invoke") and "--env ENV" in use, (sig.id, use)

@@ -33,8 +33,12 @@ RULES = ROOT / "checks" / "rules"
 K = knowledge.load()
 
 
-def check_fix_line(line: str) -> list[str]:
-    """Problems of one fix line (empty: it is a command that works from the repository root)."""
+MAC_PROGRAMS = ("brew", "softwareupdate", "xcode-select")  # the preflight's fixes for what a Mac lacks
+
+
+def check_fix_line(line: str, also: tuple[str, ...] = ()) -> list[str]:
+    """Problems of one fix line (empty: it is a command that works from the repository root); ``also``:
+    programs allowed besides the suite's own (the Mac's, for the preflight)."""
     command, _, why = line.partition("  # ")
     words = shlex.split(command)
     while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # VAR=value before the program
@@ -42,6 +46,8 @@ def check_fix_line(line: str) -> list[str]:
     problems = []
     if "#" in command:
         problems.append("explanation not after '  # '")
+    if set(shlex.shlex(command, posix=True, punctuation_chars=True)) & {"(", ")", ";", "&&", "||", "|"}:
+        problems.append("not one command (prose in parentheses, or several joined)")
     if words[0] == fixes.INVOKE:
         if len(words) < 2 or words[1] not in TASKS:
             problems.append("no invoke task: %r" % words[1:2])
@@ -54,8 +60,8 @@ def check_fix_line(line: str) -> list[str]:
         targets = re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
         if len(words) < 2 or words[1] not in targets:
             problems.append("no make target %r" % words[1:2])
-    else:
-        problems.append("program %r is not one of %s" % (words[0], ", ".join(fixes.PROGRAMS)))
+    elif words[0] not in also:
+        problems.append("program %r is not one of %s" % (words[0], ", ".join(fixes.PROGRAMS + also)))
     return problems
 
 
@@ -66,6 +72,8 @@ def test_the_checker_refuses_prose_and_bare_names():
     assert check_fix_line("python -m pip install invoke setup --profile metal")
     assert check_fix_line(".tools/bin/invoke setup --force")  # no --env
     assert check_fix_line("see the error below; `invoke setup --force` reinstalls")
+    assert check_fix_line("brew install python@3.12   (or: uv python install 3.12)", also=MAC_PROGRAMS)
+    assert check_fix_line("make tools; make verify")
 
 
 def fix_calls() -> dict[tuple[str, int], tuple[int, str]]:

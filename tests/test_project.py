@@ -17,13 +17,22 @@ from pathlib import Path
 
 import pytest
 
-from checks.lockfile import installed_in, pinned
+from checks.lockfile import canonical, pinned
 from checks.markers import MARKER
 from scripts import locks
 from tests import localindex
 from tests.conftest import ROOT, invoke
 
 LOCK = "tfmetal-locks/cpu-linux-x86_64-py%d.%d.txt" % sys.version_info[:2]
+
+
+def installed_in(env: Path) -> dict[str, str]:
+    """name -> version of the distributions in an environment's site-packages, from the ``.dist-info`` names."""
+    found = {}
+    for info in env.glob("lib/python*/site-packages/*.dist-info"):
+        name, _, version = info.name[: -len(".dist-info")].rpartition("-")
+        found[canonical(name)] = version
+    return found
 
 
 @pytest.fixture

@@ -4,12 +4,15 @@ local index of tests/localindex.py (offline, seconds)."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
 from checks import completeness
 from checks.markers import MARKER, OWNER
 from scripts import environment
+from scripts.repair import drift_of
 from tests import localindex
 from tests.conftest import invoke
 
@@ -28,6 +31,25 @@ def test_drift_counts_missing_other_versions_and_damage_of_locked_distributions_
     assert not d.ok and d.describe() == ["other versions: numpy 2.0.2 (locked 2.1.3)", "damaged files: six (six.py)"]
     assert completeness.drift(locked, {**installed, "numpy": "2.1.3"}).ok  # the user's jupyter is theirs
     assert completeness.drift(locked, {}).missing == locked
+    assert completeness.drift(locked, {"numpy": "2.0.2", "six": "1.17.0"}).pin_phrases() == [
+        "keras 3.10.0 is missing", "numpy 2.0.2 is installed, the lock pins 2.1.3"]
+
+
+def test_verify_reads_the_lock_as_setup_does(tmp_path):
+    """verify's environment.lock facts come from the same comparison as setup's completeness: a pin written
+    ``X.Y.0`` for an installed ``X.Y`` and a pin with extras are met, as setup finds them."""
+    from importlib import metadata
+
+    from checks.probes.packages import lock_state
+
+    version = metadata.version("packaging")
+    lock = tmp_path / "lock.txt"
+    lock.write_text("packaging[extra]==%s.0 \\\n    --hash=sha256:ab\nnot-installed-here==1.0\n" % version)
+    facts = lock_state({"lock": str(lock)})
+    setup_view = drift_of(Path(sys.prefix), lock)  # setup asks this interpreter's environment the same question
+    assert facts is not None and facts["pinned"] == 2
+    assert setup_view is not None
+    assert facts["drift"] == setup_view.pin_phrases() == ["not-installed-here 1.0 is missing"]
 
 
 @pytest.fixture
@@ -67,6 +89,17 @@ def test_remove_never_deletes_through_a_link(tmp_path):
         environment.remove(link)
     assert (real / "kept.txt").exists() and os.path.islink(link)
     assert environment.resolve(link) == real.resolve()
+
+
+def test_verify_counts_the_plugin_lock_of_a_two_step_pair(tmp_path):
+    """A plugin built at install time has its own lock; the marker names it and environment.lock counts it."""
+    from checks.probes.packages import lock_state
+
+    lock, plugin = tmp_path / "lock.txt", tmp_path / "plugin.txt"
+    lock.write_text("packaging==%s\n" % __import__("importlib.metadata").metadata.version("packaging"))
+    plugin.write_text("not-built-here==0.4.1 \\\n    --hash=sha256:ab\n")
+    facts = lock_state({"lock": str(lock), "plugin_lock": str(plugin)})
+    assert facts is not None and facts["pinned"] == 2 and facts["drift"] == ["not-built-here 0.4.1 is missing"]
 
 
 def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):

@@ -8,8 +8,9 @@ import subprocess
 import pytest
 
 from checks import knowledge, matrix
-from scripts import locks
+from scripts import interpreters, locks
 from tests.test_bad_input import invoke
+from tests.test_fixes import MAC_PROGRAMS, check_fix_line
 
 K = knowledge.load({})
 
@@ -64,6 +65,16 @@ def test_every_profile_and_platform_has_a_plan(tmp_path, target):
                   target.tensorflow_pin[1], "--python", python, "--manager", "venv")
     assert matrix.shown(target.lock_path(python)) in out and "pip install --require-hashes" in out
     assert ("macOS" in out.split("Steps:")[0]) == target.platform.startswith("macos")
+    fix_lines = [ln.split("fix: ", 1)[1] for ln in out.splitlines() if ln.strip().startswith("fix: ")]
+    assert fix_lines and all(check_fix_line(f, also=MAC_PROGRAMS) == [] for f in fix_lines), fix_lines
+
+
+@pytest.mark.parametrize("os_name", ["macos", "linux"])
+def test_the_ways_to_get_a_python_are_commands(os_name):
+    hint = interpreters.install_hint("3.12", os_name)
+    assert check_fix_line(hint, also=MAC_PROGRAMS) == [] and "3.12" in hint.split("  # ")[0]
+    for line in interpreters.install_fix("3.12", matrix.ROOT / ".venv-tf").splitlines():
+        assert check_fix_line(line) == [], line
 
 
 def test_invoke_matrix_shows_both_metal_pairs_with_why_and_how_each_installs():
@@ -115,7 +126,7 @@ def test_a_dry_run_here_plans_the_interpreter_setup_would_choose(tmp_path):
     assert "Dry run for this machine (linux-x86_64)" in out
     assert _plan_python(out) == chosen.interpreter.describe()
     assert "  lock     %s (" % matrix.shown(chosen.lock) in out
-    assert "$ uv venv --python %s " % chosen.interpreter.path in out
+    assert "$ .tools/bin/uv venv --python %s " % chosen.interpreter.path in out
 
 
 def test_a_dry_run_here_with_a_python_outside_the_range_falls_back_as_setup_does(tmp_path):
@@ -138,9 +149,10 @@ def test_a_dry_run_with_requirements_shows_the_project_locks_and_resolves_nothin
     python = provision.plan(K, env=str(tmp_path / "never-created"), say=lambda _: None).interpreter.minor
     lock = reqs.parent / "tfmetal-locks" / ("cpu-linux-x86_64-py%s.txt" % python)
     out = dry_run(tmp_path, "--requirements", str(reqs))
-    assert "cpu/linux-x86_64: %s: would be resolved (no lock yet)" % lock in out
-    assert "metal/macos-arm64: " in out
-    assert "install %s (once resolved)" % lock in out
+    assert "project  %s: its lock %s is resolved first" % (reqs, lock) in out
+    assert "and the metal/macos-arm64 lock %s: resolved too" % lock.with_name("metal-macos-arm64-py%s.txt" % python) \
+        in out
+    assert "install %s: the project lock, once resolved" % lock in out
     assert sorted(p.name for p in reqs.parent.iterdir()) == ["requirements.txt"]  # nothing resolved or written
     # a lock whose recorded inputs digest matches is up to date (setup would not resolve it again)
     proj = project.declared([str(reqs)], tmp_path / "no-config.json")
@@ -148,8 +160,35 @@ def test_a_dry_run_with_requirements_shows_the_project_locks_and_resolves_nothin
     lock.parent.mkdir()
     lock.write_text("# made by setup\n%s%s\n" % (project.DIGEST_LINE, project.digest(proj, target, python)))
     out = dry_run(tmp_path, "--requirements", str(reqs))
-    assert "cpu/linux-x86_64: %s: up to date" % lock in out
-    assert "metal/macos-arm64: " in out and "would be resolved (no lock yet)" in out
+    assert "its lock %s is up to date" % lock in out and "install %s: 0 pinned packages" % lock in out
+    assert "and the metal/macos-arm64 lock " in out and ": resolved too" in out
     reqs.write_text("tabulate\nrich\n", encoding="utf-8")
-    assert "cpu/linux-x86_64: %s: would be resolved (its inputs changed)" % lock in dry_run(
-        tmp_path, "--requirements", str(reqs))
+    assert "its lock %s is resolved first" % lock in dry_run(tmp_path, "--requirements", str(reqs))
+
+
+def test_a_dry_run_with_requirements_plans_the_project_lock_and_creates_nothing(tmp_path):
+    from scripts import project
+
+    req = tmp_path / "app" / "requirements.txt"
+    req.parent.mkdir()
+    req.write_text("tabulate\n")
+    out = dry_run(tmp_path, "--platform", "linux-x86_64", "--python", "3.12", "--requirements", str(req))
+    lock = tmp_path / "app" / "tfmetal-locks" / "cpu-linux-x86_64-py3.12.txt"
+    assert "project  %s: its lock %s is resolved first" % (req, lock) in out
+    assert "install %s: the project lock, once resolved" % lock in out and "pip sync" in out
+    assert not lock.parent.exists()  # nothing resolved, nothing written
+    proj = project.declared([str(req)], tmp_path / "no-config.json")
+    target = K.matrix.target("cpu", "linux-x86_64")
+    lock.parent.mkdir()
+    lock.write_text("# made\n%s%s\ntabulate==0.9.0 \\\n    --hash=sha256:ab\n" % (
+        project.DIGEST_LINE, project.digest(proj, target, "3.12")))
+    out = dry_run(tmp_path, "--platform", "linux-x86_64", "--python", "3.12", "--requirements", str(req))
+    assert "its lock %s is up to date" % lock in out and "1 pinned package, 1 sha256 hash" in out
+
+
+def test_a_dry_run_refuses_requirements_on_the_two_step_pair_as_setup_does(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("tabulate\n")
+    done = invoke("setup", "--dry-run", "--platform", "macos-arm64", "--tensorflow", "2.21.0", "--requirements",
+                  str(req))
+    assert done.returncode == 2 and "not supported yet" in done.stderr

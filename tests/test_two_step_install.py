@@ -95,6 +95,29 @@ def test_setup_installs_tensorflow_first_then_builds_the_plugin_against_it(tmp_p
     assert again.returncode == 0 and "nothing to do" in again.stderr
 
 
+def test_a_removed_plugin_is_rebuilt_by_the_fix_line_setup_without_tensorflow(tmp_path):
+    """The plugin's lock counts toward complete, and the setup a fix line runs (``--env`` alone, as verify's
+    fixes name it) keeps the environment's pair: it builds the plugin again instead of calling the environment
+    complete, or rebuilding it with the default pair."""
+    env = localindex.build(tmp_path / "index")
+    path = tmp_path / "env"
+    assert _setup(env, path).returncode == 0
+    marker = json.loads((path / ".tfmetal-setup.json").read_text())
+    subprocess.run([find_uv() or "uv", "pip", "uninstall", "--python", str(path / "bin" / "python"),
+                    "standin-metal-plugin"], env=env, check=True, capture_output=True)
+    assert not list(path.rglob("standin_built_against.txt"))
+    again = subprocess.run([str(ROOT / ".tools" / "bin" / "invoke"), "setup", "--env", str(path)], env=env,
+                           capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert again.returncode == 0, again.stderr
+    assert "keeps tensorflow-cpu 2.21.0" in again.stderr and "missing: standin-metal-plugin==0.1.0" in again.stderr
+    assert "Build standin-metal-plugin from its sdist" in again.stderr and "Remove the" not in again.stderr
+    assert next(path.rglob("standin_built_against.txt")).read_text().strip() == "2.21.0"
+    assert json.loads((path / ".tfmetal-setup.json").read_text())["plugin_lock"] == marker["plugin_lock"]
+    quiet = subprocess.run([str(ROOT / ".tools" / "bin" / "invoke"), "setup", "--env", str(path)], env=env,
+                           capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert quiet.returncode == 0 and "nothing to do" in quiet.stderr
+
+
 def test_a_build_failure_is_diagnosed_and_leaves_no_marker(tmp_path):
     env = localindex.build(tmp_path / "index")
     unrelated = localindex.make_wheel(tmp_path / "index" / "wheels", "unrelated", "1.0", {"unrelated/__init__.py": ""})

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
+from checks import completeness
 from checks.facts import EnvironmentFacts, LockFacts, PackagesFacts
-from checks.lockfile import canonical, drift, pinned
 from checks.markers import MARKER, OWNER
 from checks.matrix import ROOT
 from checks.probes import installed
@@ -56,14 +56,7 @@ def settings_env(environ: Mapping[str, str]) -> dict[str, str]:
 def installed_distributions() -> dict[str, str]:
     """Every installed distribution, name -> version, sorted (as ``python -m torch.utils.collect_env`` lists
     them for PyTorch), by normalised name: what the short list above leaves out can still change behaviour."""
-    from packaging.utils import canonicalize_name
-
-    found = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            found[canonicalize_name(name)] = dist.version  # tensorflow_cpu and Tensorflow-CPU: tensorflow-cpu
-    return dict(sorted(found.items()))
+    return dict(sorted(installed.distributions().items()))  # tensorflow_cpu and Tensorflow-CPU: tensorflow-cpu
 
 
 def unmet_requirements() -> list[str]:
@@ -98,20 +91,19 @@ def unmet_requirements() -> list[str]:
 
 
 def lock_state(marker: dict | None) -> LockFacts | None:
-    """This environment against the lock its setup marker names: the pins it misses or holds at another
-    version (None for an environment without a marker)."""
+    """This environment against the lock its setup marker names (and the lock of a plugin built at install
+    time): the pins it misses or holds at another version (None for an environment without a marker)."""
     if not marker or not marker.get("lock"):
         return None
-    path = Path(marker["lock"])
-    path = path if path.is_absolute() else ROOT / path
+    path, plugin = (ROOT / marker[key] if marker.get(key) else None for key in ("lock", "plugin_lock"))
+    assert path is not None
     try:
-        pins = pinned(path)
+        pins = completeness.lock_pins(path, plugin)
     except (OSError, UnicodeDecodeError) as exc:
         return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
-    installed_now = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()
-                     if d.metadata["Name"]}
+    found = completeness.drift(pins, installed.distributions(), installed.damaged(set(pins)))
     return {"path": marker["lock"], "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "pinned": len(pins),
-            "drift": drift(pins, installed_now), "damaged": installed.damaged({canonical(n) for n in pins})}
+            "drift": found.pin_phrases(), "damaged": {n: list(f) for n, f in found.damaged.items()}}
 
 
 MACHO_CPU = {0x0100000C: "arm64", 0x01000007: "x86_64"}

@@ -30,12 +30,6 @@ def no_metal_reason(facts: Facts, profile: str) -> str | None:
     return None
 
 
-def setup_fix(facts: Facts, *args: str, why: str = "") -> str:
-    """`.tools/bin/invoke setup --env ENV ARGS  # WHY` for the environment these facts describe
-    (``checks.fixes.repair``: the one way a fix line is written)."""
-    return fixes.repair(facts, *args, why=why)
-
-
 def tf_imported(facts: Facts) -> bool:
     return bool((facts.get("tensorflow") or {}).get("tensorflow"))
 

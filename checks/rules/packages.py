@@ -11,7 +11,7 @@ from checks.facts import Facts
 from checks.knowledge import Knowledge, judge_pair
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.probes.packages import TENSORFLOWS
-from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded, setup_fix
+from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded
 
 TF_DISTS = TENSORFLOWS
 
@@ -73,7 +73,7 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
             k.matrix.plugin_names), want, facts=keep)
     record = k.matrix.plugin(name)
     if not plugin:
-        rebuild = setup_fix(facts, "--force", "--tensorflow", next(iter(_installed_tf(versions).values()), ""),
+        rebuild = fixes.repair(facts, "--force", "--tensorflow", next(iter(_installed_tf(versions).values()), ""),
                             why="rebuilds %s" % name) if record and record.two_step else \
             fixes.repair(facts, "--force", why="reinstalls every file of the hash-locked set")
         return fail("%s %s is installed but libmetal_plugin.dylib is missing" % (name, installed_metal), rebuild,
@@ -180,8 +180,9 @@ def _plugin_conflicts(facts: Facts, versions: dict[str, Any], k: Knowledge) -> l
             default = k.metal_target()
             others = [t.tensorflow_pin[1] for t in k.matrix.targets_for("metal", "macos-arm64") if t is not default]
             why = "keeps only %s" % (default.label if default else "one plugin") + "".join(
-                "; or add --tensorflow %s for %s" % (v, k.matrix.target("metal", "macos-arm64", v).label)  # type: ignore[union-attr]
+                "; or --tensorflow %s for %s" % (v, k.matrix.target("metal", "macos-arm64", v).label)  # type: ignore[union-attr]
                 for v in others)
+            pair = ["--tensorflow", default.tensorflow_pin[1]] if default else []  # named: setup keeps the env's own
             return [("%s are both installed: each installs tensorflow-plugins/%s, so one overwrote the other"
-                     % (listed, plugin.library), setup_fix(facts, "--force", why=why))]
+                     % (listed, plugin.library), fixes.repair(facts, "--force", *pair, why=why))]
     return []

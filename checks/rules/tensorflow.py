@@ -9,7 +9,7 @@ from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, setup_fix, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
@@ -114,6 +114,6 @@ def _decline_fix(facts: Facts, diagnosis: str, k: Knowledge) -> str | None:
     target = next((t for t in k.matrix.targets if t.plugin and t.plugin.two_step), None)
     if diagnosis != REBUILD or target is None:
         return None
-    return setup_fix(facts, "--force", "--tensorflow", target.tensorflow_pin[1],
+    return fixes.repair(facts, "--force", "--tensorflow", target.tensorflow_pin[1],
                      why="rebuilds %s against TensorFlow %s" % (target.plugin.name if target.plugin else "the plugin",
                                                                 target.tensorflow_pin[1]))
