@@ -71,21 +71,23 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
     "force": "rebuild even if complete; deletes only a directory that invoke setup created",
     "tensorflow": "a TensorFlow version the matrix pins: 2.21.0 chooses the community Metal pair "
                   "(tensorflow-metal-plugin, built at install time); known-broken pairs are refused and explained",
-    "requirements": "your project's requirement file, resolved with the pair into hash-pinned locks beside it "
-                    "(repeatable; default: \"requirements\" in tfmetal.json)",
-    "dry-run": "print the full plan (preflight, each install step with its lock, hashes and flags); change nothing",
+    "requirements": "FILE: your project's requirement file, resolved with the pair into hash-pinned locks beside "
+                    "it (repeatable: -r FILE -r FILE2; default: \"requirements\" in tfmetal.json)",
+    "dry-run": "print what setup would do (the interpreter, locks and project locks, the preflight, each install "
+               "step with its hashes and flags, or nothing to do); change nothing",
     "platform": "with --dry-run: plan for another platform (macos-arm64, linux-x86_64, ...; default: this one)",
 }, iterable=["requirements"])
 @front_door(interrupted="interrupted before setup changed anything")
 def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None,
           requirements=None, dry_run=False, platform=None):
-    """Create the environment with the matrix's TensorFlow / Metal plugin pair for this machine (and your
-    project's requirements, locked with it)."""
+    """Create the environment with the matrix's TensorFlow / Metal plugin pair for this machine.
+
+    With your project's requirements too, locked with the pair."""
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
     if dry_run:
         print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow,
-                                           requirements or ())))
+                                                requirements or (), force)))
         return
     provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow,
                     requirements=requirements or ())
@@ -154,8 +156,9 @@ def lock(c, k: Knowledge):
 })
 @front_door()
 def abi(c, k: Knowledge, tensorflow=None, metal=None, refresh=False):
-    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow (macOS arm64), and
-    whether that TensorFlow exports the kernel C API for resource variables.
+    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow.
+
+    For macOS arm64; also whether that TensorFlow exports the kernel C API for resource variables.
 
     Exit codes: 0 printed (the pair loads, or the grid); 1 the named pair does not load; 2 a bad version, a
     malformed matrix, or no fingerprint for the pair."""

@@ -208,9 +208,7 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
     render_text(outcomes, header)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:
-        print("Profiler trace: %s" % (trace.get("error") or "%d matmuls and %d training step on %s in %s; open it "
-              "with `tensorboard --logdir %s` (Profile tab; needs the tensorboard-plugin-profile package)" % (
-                  trace["reps"], trace.get("training_steps", 0), trace["device"], trace["dir"], trace["dir"])))
+        print(nextsteps.trace_line(trace))
     outputs = []
     if args.record:
         from checks import bundle

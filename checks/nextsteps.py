@@ -35,6 +35,19 @@ def is_environment(prefix: str = sys.prefix) -> bool:
     return prefix != sys.base_prefix or (Path(prefix) / "conda-meta").is_dir()
 
 
+def trace_line(trace: dict[str, Any], root: Path = ROOT) -> str:
+    """Where verify's profiler trace is, and the command (from the repository root) that opens it in TensorBoard's
+    Profile tab. uvx runs TensorBoard with tensorboard-plugin-profile in a throwaway environment of its own, so the
+    TensorFlow environment stays as locked; its own tensorboard (2.19) cannot start anyway, as it imports
+    pkg_resources, which setuptools 82+ (84 in the locks) no longer ships (tensorflow/tensorboard#7107)."""
+    if trace.get("error"):
+        return "Profiler trace: %s" % trace["error"]
+    return ("Profiler trace: %d matmuls and %d training step on %s in %s; open it (Profile tab) with:\n"
+            "  %s --from tensorboard --with tensorboard-plugin-profile tensorboard --logdir %s" % (
+                trace["reps"], trace.get("training_steps", 0), trace["device"], trace["dir"],
+                shown(root / ".tools" / "bin" / "uvx", root), shown(Path(trace["dir"]), root)))
+
+
 def after_green(prefix: Path, marker: dict[str, Any] | None = None, root: Path = ROOT) -> list[str]:
     """How to use the environment at ``prefix``: activate it, its interpreter, a Jupyter kernel."""
     env = shown(prefix, root)

@@ -12,7 +12,6 @@ import json
 import os
 import posixpath
 import shutil
-import sys
 import tempfile
 import time
 import zipfile
@@ -23,6 +22,7 @@ from checks import fixes, process
 from checks.abi import ABI_DIR
 from checks.errors import StepFailed, UsageError
 from checks.matrix import ROOT
+from scripts import pypi
 
 GRID_PATH = ROOT / "envs" / "abi-grid.json"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tfmetal-abi" / "wheels"
@@ -42,24 +42,21 @@ def _lief() -> Any:
 
 
 def download(spec: str, grid: dict[str, Any], say: Callable[[str], None], python: str | None = None) -> Path:
-    """The wheel for ``name==version`` from the cache, else from PyPI with pip."""
+    """The wheel for ``name==version`` from the cache, else from the package index (sha256 checked)."""
     name, version = spec.split("==")
     python = python or grid["python"]
     pattern = "%s-%s-cp%s-*.whl" % (name.replace("-", "_"), version, python.replace(".", ""))
     found = sorted(CACHE.glob(pattern))
     if found:
         return found[0]
+    fix = fixes.command("abi", "--refresh", why="again, once the package index answers")
+    listed = pypi.best_wheel(pypi.project(name, fix)["files"], version, pypi.platform_tags(grid["platform"], python))
+    if listed is None:
+        raise StepFailed("the package index lists no %s wheel for CPython %s on %s" % (spec, python, grid["platform"]),
+                         fix=fixes.command("abi", "--refresh", why="after correcting envs/abi-grid.json"))
     CACHE.mkdir(parents=True, exist_ok=True)
-    say("  downloading %s ..." % spec)
-    done = process.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                        "--platform", grid["platform"], "--python-version", python, "-d", str(CACHE), spec],
-                       timeout=1800)
-    found = sorted(CACHE.glob(pattern))
-    if not done.ok or not found:
-        last = (done.stderr or done.error or "no wheel %s" % pattern).strip().splitlines()[-1:]
-        raise StepFailed("pip could not download %s: %s" % (spec, " ".join(last)),
-                         fix=fixes.command("abi", "--refresh", why="again, once the network and PyPI answer"))
-    return found[0]
+    say("  downloading %s (%s) ..." % (spec, listed["filename"]))
+    return pypi.download(listed, CACHE, fix)
 
 
 def real_tensorflow(entry: dict[str, str], grid: dict[str, Any], say: Callable[[str], None]) -> tuple[Path, str | None]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +24,7 @@ from packaging.specifiers import SpecifierSet
 from checks import process
 from checks.errors import StepFailed
 from checks.matrix import LOCK_DIR, ROOT, Target
+from scripts import pypi
 from scripts.locks import UV_PLATFORMS, _write_atomic
 from scripts.uvtool import require_uv, uv_env
 
@@ -64,14 +64,8 @@ def plugin_lock_text(data: dict[str, Any], python: str) -> str:
 
 def index_files(project: str) -> list[dict[str, Any]]:
     """The files the package index lists for ``project`` (PEP 691 JSON: filename, hashes, requires-python)."""
-    request = urllib.request.Request("https://pypi.org/simple/%s/" % project,
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.load(response)["files"]
-    except (OSError, ValueError, KeyError) as exc:  # URLError is an OSError
-        raise StepFailed("cannot read the package index for %s: %s" % (project, exc),
-                         fix=".tools/bin/python -m scripts.community_locks  # again, once PyPI answers") from None
+    fix = ".tools/bin/python -m scripts.community_locks  # again, once PyPI answers"
+    return pypi.project(project, fix)["files"]
 
 
 def tensorflow_wheels(requirement: str) -> list[str]:

@@ -17,9 +17,9 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from checks import fixes, process
-from checks.errors import StepFailed
+from checks import fixes
 from checks.kernel_api import DATA_PATH, HEADER, newer_releases
+from scripts import pypi
 from scripts.abi import CACHE, _sha256, download
 
 DECLARATION = re.compile(r"TF_CAPI_EXPORT\s+extern\s+[\w\s\*]+?\b(TF_\w+)\s*\(")
@@ -71,14 +71,9 @@ def scan_wheel(wheel: Path, version: str, lief=None) -> dict[str, Any]:
 
 
 def published_versions() -> list[str]:
-    """TensorFlow versions on the package index, as pip lists them."""
-    done = process.run([sys.executable, "-m", "pip", "index", "versions", "tensorflow"], timeout=120)
-    if not done.ok:
-        last = (done.stderr or done.error or "").strip().splitlines()[-1:]
-        raise StepFailed("pip could not list the TensorFlow releases: %s" % " ".join(last),
-                         fix=fixes.command("abi", "--refresh", why="again, once the network and PyPI answer"))
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("Available versions:")), "")
-    return [v.strip() for v in line.split(":", 1)[-1].split(",") if v.strip()]
+    """TensorFlow versions on the package index (its JSON page's ``versions``, PEP 700)."""
+    fix = fixes.command("abi", "--refresh", why="again, once the package index answers")
+    return [str(v) for v in pypi.project("tensorflow", fix).get("versions", [])]
 
 
 def refresh(say: Callable[[str], None] = print, path: Path = DATA_PATH) -> str:

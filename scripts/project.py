@@ -124,11 +124,9 @@ def is_fresh(lock: Path, want: str) -> bool:
     return any(line.strip() == DIGEST_LINE + want for line in head)
 
 
-def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
-                 say: Callable[[str], Any] = print) -> Path:
-    """Resolve every stale project lock, the platforms side by side (uv waits on the network more than on the
-    CPU); write them only once all resolved, so a conflict leaves nothing behind. Returns this machine's lock."""
-    stale: list[tuple[Target, Path, str]] = []
+def planned_locks(k: Knowledge, project: Project, here: Target, python: str) -> list[tuple[Target, Path, str, bool]]:
+    """Each team target's project lock, the digest of its inputs and whether the lock is fresh (nothing resolved)."""
+    out = []
     for target in team_targets(k, here, python):
         base = target.lock_path(python)
         if not base.exists():
@@ -136,7 +134,17 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
                              fix=fixes.command("lock", why="writes every lock"))
         lock = project.lock_path(target, python)
         want = digest(project, target, python)
-        if is_fresh(lock, want):
+        out.append((target, lock, want, is_fresh(lock, want)))
+    return out
+
+
+def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
+                 say: Callable[[str], Any] = print) -> Path:
+    """Resolve every stale project lock, the platforms side by side (uv waits on the network more than on the
+    CPU); write them only once all resolved, so a conflict leaves nothing behind. Returns this machine's lock."""
+    stale: list[tuple[Target, Path, str]] = []
+    for target, lock, want, fresh in planned_locks(k, project, here, python):
+        if fresh:
             say("project lock %s is up to date" % lock)
         else:
             stale.append((target, lock, want))

@@ -80,9 +80,10 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
 
 
 def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
-         env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None) -> Plan:
-    """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input."""
-    m = k.matrix
+         env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None,
+         fix_options: str = "") -> Plan:
+    """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input (``fix_options``: more
+    options for its fix line, such as the dry run's)."""
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     if tensorflow:
@@ -99,21 +100,14 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
-    target = m.target(prof, plat, tensorflow)
-    here = m.target(prof, plat)
+    here = k.matrix.target(prof, plat)
     kept = None if tensorflow else kept_target(k, prof, plat, env_path)
     if kept is not None and here is not None and kept is not here:
         say("      keeps %s, as %s was set up (--tensorflow %s chooses the default)"
             % (kept.label, env_path, here.tensorflow_pin[1]))
         target = kept
-    if target is None and tensorflow and here is not None:
-        raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
-                         % ((tensorflow, prof, plat) + here.tensorflow_pin),
-                         fix=fixes.setup(env_path, "--tensorflow", here.tensorflow_pin[1], why="this platform's pin"))
-    if target is None:
-        raise UsageError("the matrix has no %s target for %s%s (known: %s)" % (
-            prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
-                "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in m.targets if t.profile == prof)))
+    else:
+        target = target_for(k, prof, plat, tensorflow, env_path, fix_options)
     interp = given
     if given.arch != arch or not target.python.contains(given.version):
         why = ("an x86_64 Python on Apple Silicon would run under Rosetta" if given.arch != arch else
@@ -130,6 +124,22 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     for path in filter(None, (lock, plugin_lock)):
         check_lock(path)
     return Plan(prof, reason, target, interp, lock, manager, env_path, plugin_lock)
+
+
+def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: str = "") -> Target:
+    """The matrix's target for ``prof``/``plat`` (and ``--tensorflow``), or a UsageError naming this platform's pin
+    and the fix line that uses it (with ``fix_options``)."""
+    target, here = k.matrix.target(prof, plat, tensorflow), k.matrix.target(prof, plat)
+    if target is None and tensorflow and here is not None:
+        raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
+                         % ((tensorflow, prof, plat) + here.tensorflow_pin),
+                         fix=fixes.setup(env, *fix_options.split(), "--tensorflow", here.tensorflow_pin[1],
+                                         why="this platform's pin"))
+    if target is None:
+        raise UsageError("the matrix has no %s target for %s%s (known: %s)" % (
+            prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
+                "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in k.matrix.targets if t.profile == prof)))
+    return target
 
 
 def kept_target(k: Knowledge, profile: str, platform: str, env: Path) -> Target | None:
@@ -373,17 +383,20 @@ def setup_fix_line(p: Plan, why: str) -> str:
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",
             python: str | None = None, env: str | None = None, tensorflow: str | None = None,
-            requirements: Sequence[str] = ()) -> list[str]:
-    """The full plan a machine of ``platform`` would run (preflight, each install step with its lock, its
-    number of pins and hashes, its flags), decided from the matrix alone: nothing is created or downloaded.
-    With the project's requirements, their lock: installed when it is up to date, else resolved first."""
+            requirements: Sequence[str] = (), force: bool = False) -> list[str]:
+    """The full plan (preflight, each install step with its lock, its number of pins and hashes, its flags), and
+    the project locks with whether each would be resolved. Without ``platform``: what setup would do on this
+    machine (the interpreter it chooses, and nothing to do for a complete environment); with it: what a machine of
+    that platform would run, from the matrix alone. Nothing is created, resolved or downloaded."""
+    proj = project.declared(requirements, settings.config_path())
+    if platform is None:
+        notes: list[str] = []
+        p = plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow, fix_options="--dry-run")
+        return _plan_lines(k, "Dry run for this machine (%s): what `invoke setup` would do here. Nothing is "
+                           "created, resolved or downloaded." % platform_of(p.interpreter),
+                           p, notes, proj, here=True, force=force)
     if tensorflow:
         check_tensorflow_request(k, profile, tensorflow)
-    if platform is None:
-        here = interpreters.probe(interpreters.current())
-        if here is None:
-            raise UsageError("cannot describe this interpreter: pass --platform")
-        platform = platform_of(here)
     os_name, _, arch = platform.partition("-")
     known = sorted({t.platform for t in k.matrix.targets})
     if platform not in known:
@@ -391,10 +404,8 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     prof, reason = platforms.choose_profile(profile, os_name, "arm64" if arch == "aarch64" else arch, False)
-    target = k.matrix.target(prof, platform, tensorflow)
-    if target is None:
-        raise UsageError("the matrix has no %s target for %s%s" % (
-            prof, platform, " with TensorFlow %s" % tensorflow if tensorflow else ""))
+    env_path = Path(env).expanduser() if env else DEFAULT_ENV
+    target = target_for(k, prof, platform, tensorflow, env_path, "--dry-run --platform %s" % platform)
     supported = matrix.python_versions(target.python)
     python = python if python in supported else supported[-1] if python is None else None
     if python is None:
@@ -402,53 +413,81 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     mgr = "uv" if manager == "auto" else manager
     if mgr not in managers.MANAGERS:
         raise UsageError("unknown manager %r: choose one of %s" % (manager, ", ".join(managers.MANAGERS)))
-    env_path = Path(env).expanduser() if env else DEFAULT_ENV
-    env_shown, py = matrix.shown(env_path), matrix.shown(environment.python_of(env_path))
     lock, plugin_lock = target.lock_path(python), target.plugin_lock_path(python)
     for path in filter(None, (lock, plugin_lock)):
         check_lock(path)
-    proj = project.declared(requirements, settings.config_path())
-    if proj is not None:
-        refuse_project_on(target, plugin_lock)
-    wanted = preflight.needs(target, python, interpreters.install_hint(python, os_name))
-    lines = ["Dry run for %s: the plan a machine of that platform would run. Nothing is created or downloaded."
-             % platform,
-             "  profile  %s: %s" % (prof, reason),
-             "  target   %s (python %s%s)" % (target.label, target.python,
-                                              ", macOS %s" % target.macos if target.macos else ""),
-             "           why: %s" % target.why,
-             "  python   %s" % python,
-             "  env      %s (manager: %s%s)" % (env_shown, mgr, ", or venv when uv is missing" if manager == "auto"
-                                                 else ""),
-             "Preflight, before any change%s:" % (" (on the Mac)" if os_name == "macos" else "")]
+    interp = interpreters.Interpreter(path="python%s" % python, version=python + ".0", machine=arch, system=os_name)
+    p = Plan(prof, reason, target, interp, lock, mgr, env_path, plugin_lock)
+    return _plan_lines(k, "Dry run for %s: the plan a machine of that platform would run. Nothing is created, "
+                       "resolved or downloaded." % platform, p, [], proj, here=False, auto_manager=manager == "auto")
+
+
+def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: project.Project | None, here: bool,
+                force: bool = False, auto_manager: bool = False) -> list[str]:
+    """The dry run's text for a plan: header, project locks, (``here``) the state of an existing environment,
+    preflight and steps."""
+    python, os_name = p.interpreter.minor, platforms.os_name(p.interpreter.system)
+    env_shown, py = matrix.shown(p.env), matrix.shown(environment.python_of(p.env))
+    lines = [head] + ["  note     %s" % n.strip() for n in notes] + [
+        "  profile  %s: %s" % (p.profile, p.reason),
+        "  target   %s (python %s%s)" % (p.target.label, p.target.python,
+                                         ", macOS %s" % p.target.macos if p.target.macos else ""),
+        "           why: %s" % p.target.why,
+        "  python   %s" % (p.interpreter.describe() if here else python),
+        "  lock     %s (%s)" % (matrix.shown(p.lock), _counts(p.lock)),
+        "  env      %s (manager: %s%s)" % (env_shown, p.manager, ", or venv when uv is missing" if auto_manager
+                                           else "")]
+    fresh = True
+    if proj:
+        refuse_project_on(p.target, p.plugin_lock)
+        (_, plock, _, fresh), *others = project.planned_locks(k, proj, p.target, python)
+        lines.append("  project  %s: %s" % (", ".join(map(matrix.shown, proj.files)), (
+            "its lock %s is up to date" % matrix.shown(plock) if fresh else
+            "its lock %s is resolved first, with uv, the pair's lock %s as constraints (this needs the index)"
+            % (matrix.shown(plock), matrix.shown(p.lock)))))
+        lines += ["           and the %s/%s lock %s: %s" % (t.profile, t.platform, matrix.shown(other), "up to date"
+                                                         if ok else "resolved too") for t, other, _, ok in others]
+        p = replace(p, lock=plock, project=proj.to_json(plock, p.lock))
+    if here and not force and fresh and p.env.exists() and up_to_date(p):
+        drift = repair.drift_of(p.env, p.lock)
+        if drift is not None and drift.ok:
+            return lines + ["Environment %s is complete and matches %s: nothing to do (`--force` rebuilds it)."
+                            % (env_shown, matrix.shown(p.lock))]
+        if drift is not None and not p.project:
+            return lines + ["Environment %s departs from %s (%s): setup would repair it in place from the lock."
+                            % (env_shown, matrix.shown(p.lock), "; ".join(drift.describe()))]
+    wanted = preflight.needs(p.target, python, interpreters.install_hint(python, os_name))
+    lines.append("Preflight, before any change%s:" % (" (on the Mac)" if os_name == "macos" else ""))
     for n in wanted:  # each fix on a line of its own: one command, pasted as it stands
         lines += ["  - %s: %s" % (n.what, "`%s`" % " ".join(n.probe) if n.probe else "the interpreter itself"),
                   "      fix: %s" % n.fix]
-    create = {"uv": [fixes.UV, "venv", "--python", python, env_shown], "venv": ["python%s" % python, "-m", "venv",
-              env_shown], "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge",
-                                    "python=%s" % python, "pip"]}[mgr]
-    steps = [("create the environment", create)]
-    if proj is not None:
-        base, lock = lock, proj.lock_path(target, python)
-        fresh = project.is_fresh(lock, project.digest(proj, target, python))
-        said = ("its lock %s is up to date" % matrix.shown(lock) if fresh else
-                "its lock %s is resolved first, with uv, the pair's lock %s as constraints (this needs the index)"
-                % (matrix.shown(lock), matrix.shown(base)))
-        at = next(i for i, ln in enumerate(lines) if ln.startswith("Preflight"))
-        lines.insert(at, "  project  %s: %s" % (", ".join(map(matrix.shown, proj.files)), said))
-    counts = _counts(lock) if lock.exists() else "the project lock, once resolved"
-    steps.append(("install %s: %s" % (matrix.shown(lock), counts),
-                  managers.install_argv(mgr, py, Path(matrix.shown(lock)), fixes.UV)))
-    if plugin_lock and target.plugin:
-        steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
-            target.plugin.name, matrix.shown(plugin_lock), _counts(plugin_lock)),
-            managers.build_argv(mgr, py, Path(matrix.shown(plugin_lock)), target.plugin.install_flags,
-                               fixes.UV)))
+    lock_shown = Path(matrix.shown(p.lock))
+    steps: list[tuple[str, list[str]]] = []
+    if here and not force and project.can_sync(p):
+        steps.append(("sync %s with %s (only the difference, hashes required)" % (env_shown, lock_shown),
+                      managers.install_argv(p.manager, py, lock_shown, fixes.UV)))
+    else:
+        if here and p.env.exists() and any(p.env.iterdir()):
+            steps.append(("remove the %s environment at %s" % ("old" if force else "incomplete or outdated",
+                                                               env_shown), []))
+        create = {"uv": [fixes.UV, "venv", "--python", p.interpreter.path if here else python, env_shown],
+                  "venv": [p.interpreter.path, "-m", "venv", env_shown],
+                  "conda": ["conda", "create", "--prefix", env_shown, "-c", "conda-forge", "python=%s" % python,
+                            "pip"]}[p.manager]
+        steps.append(("create the environment", create))
+        counts = _counts(p.lock) if fresh else "the project lock, once resolved"
+        steps.append(("install %s: %s" % (lock_shown, counts),
+                      managers.install_argv(p.manager, py, lock_shown, fixes.UV)))
+        if p.plugin_lock and p.target.plugin:
+            steps.append(("then build %s from its sdist against that TensorFlow, %s: %s" % (
+                p.target.plugin.name, matrix.shown(p.plugin_lock), _counts(p.plugin_lock)),
+                managers.build_argv(p.manager, py, Path(matrix.shown(p.plugin_lock)), p.target.plugin.install_flags,
+                                    fixes.UV)))
     lines.append("Steps:")
     for i, (title, argv) in enumerate(steps, 1):
-        lines += ["  %d. %s" % (i, title), "     $ %s" % " ".join(shlex.quote(a) for a in argv)]
+        lines += ["  %d. %s" % (i, title)] + (["     $ %s" % " ".join(shlex.quote(a) for a in argv)] if argv else [])
     lines.append("  %d. write %s/.tfmetal-setup.json (the marker: profile, lock%s and their sha256)" % (
-        len(steps) + 1, env_shown, "s" if plugin_lock else ""))
+        len(steps) + 1, env_shown, "s" if p.plugin_lock else ""))
     return lines
 
 

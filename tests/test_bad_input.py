@@ -98,6 +98,19 @@ def test_tensorflow_2_21_chooses_the_community_pair_which_needs_a_mac():
         "2.19.1  # this platform's pin" in line
 
 
+def test_a_dry_run_for_a_platform_without_that_tensorflow_names_its_pin_and_the_fix_line():
+    done = invoke("setup", "--dry-run", "--platform", "linux-x86_64", "--tensorflow", "2.21.0")
+    line = one_line(done.stderr)
+    assert done.returncode == 2 and "TensorFlow 2.21.0 is pinned for another platform, not for cpu/linux-x86_64, " \
+        "which pins tensorflow-cpu==2.19.1" in line
+    fix = line.split("fix: ", 1)[1].split("  #")[0]
+    assert fix == ".tools/bin/invoke setup --env .venv-tf --dry-run --platform linux-x86_64 --tensorflow 2.19.1"
+    again = invoke(*fix.split()[1:])  # the fix line itself plans this platform's pair
+    assert again.returncode == 0 and "tensorflow-cpu 2.19.1" in again.stdout
+    done = invoke("setup", "--dry-run", "--platform", "macos-x86_64", "--tensorflow", "2.19.1")
+    assert done.returncode == 2 and "which pins tensorflow==2.16.2" in one_line(done.stderr)
+
+
 def test_setup_platform_only_with_dry_run_and_dry_run_refuses_unknown_platforms():
     done = invoke("setup", "--platform", "macos-arm64")
     assert done.returncode == 2 and "use it with --dry-run" in one_line(done.stderr)

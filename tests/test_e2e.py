@@ -144,3 +144,14 @@ def test_verify_writes_bytecode_for_what_tensorflow_imports_and_only_that(tf_env
     assert list((site / "tensorflow" / "__pycache__").glob("__init__.*.pyc"))
     tools = site / "tensorflow" / "python" / "tools"  # a command-line tool, not imported by `import tensorflow`
     assert (tools / "saved_model_cli.py").exists() and not list(tools.rglob("saved_model_cli.*.pyc"))
+
+
+def test_a_dry_run_on_a_complete_environment_says_nothing_to_do(tf_env):
+    before = os.stat(tf_env / MARKER).st_mtime_ns
+    done = invoke("setup", "--dry-run", "--env", str(tf_env))
+    assert done.returncode == 0, done.stderr
+    assert "is complete and matches envs/locks/cpu-linux-" in done.stdout and "nothing to do" in done.stdout
+    assert "Steps:" not in done.stdout
+    assert os.stat(tf_env / MARKER).st_mtime_ns == before
+    forced = invoke("setup", "--dry-run", "--force", "--env", str(tf_env))
+    assert "nothing to do" not in forced.stdout and "1. remove the old environment at " in forced.stdout

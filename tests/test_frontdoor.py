@@ -157,3 +157,27 @@ def test_the_runtime_lock_holds_no_developer_tool_and_lint_uses_the_dev_lock():
     assert {"ruff", "mypy", "pytest", "jsonschema", "xmlschema", "lief"} <= dev
     lint = re.search(r"^lint: (.*)$", (ROOT / "Makefile").read_text(encoding="utf-8"), flags=re.M)
     assert lint and lint.group(1).split("##")[0].split() == ["dev"]
+
+
+def test_invoke_list_shows_each_task_as_one_whole_sentence():
+    """invoke --list shows the first line of each docstring: it must be a whole sentence on its own."""
+    done = invoke("--list")
+    assert done.returncode == 0
+    summaries: dict[str, str] = {}
+    for line in done.stdout.splitlines()[2:]:
+        if not line.strip():
+            continue
+        if line.startswith("  ") and not line.startswith("   "):
+            name, text = line.split(None, 1)
+            summaries[name] = text
+        else:
+            summaries[name] += " " + line.strip()
+    assert {"setup", "verify", "abi", "diagnose", "lock", "matrix", "report"} <= set(summaries)
+    for name, text in summaries.items():
+        assert text.endswith(".") and text.count(". ") == 0, (name, text)
+
+
+def test_setup_help_says_requirements_takes_a_file():
+    done = invoke("setup", "--help")
+    option = next(ln for ln in done.stdout.splitlines() if "--requirements" in ln)
+    assert "FILE" in option

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
 import pytest
 
 from checks import knowledge
@@ -10,7 +20,7 @@ from checks.model import Options, Status
 from checks.probes import tensorflow
 from checks.probes.system import derive
 from tests import machines
-from tests.conftest import invoke
+from tests.conftest import ROOT, invoke
 from tests.test_rules import packages
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
@@ -50,7 +60,37 @@ def test_trace_writes_a_profiler_trace_and_says_how_to_open_it(tf_env, tmp_path)
     done = invoke("verify", "--env", str(tf_env), "--budget", "0.3", "--trace", str(trace))
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(trace.rglob("*.xplane.pb")), list(trace.rglob("*"))
-    assert "tensorboard --logdir %s" % trace in done.stdout
+    lines = done.stdout.splitlines()
+    command = lines[next(i for i, ln in enumerate(lines) if ln.startswith("Profiler trace: ")) + 1].strip()
+    assert command == (".tools/bin/uvx --from tensorboard --with tensorboard-plugin-profile tensorboard --logdir %s"
+                       % shlex.quote(str(trace)))
     assert "3 matmuls and 1 training step on /CPU:0" in done.stdout
     # the trace holds the Keras step's ops (op names are plain strings inside the XPlane protobuf)
     assert any(b"Conv2DBackpropFilter" in p.read_bytes() for p in trace.rglob("*.xplane.pb"))
+
+
+def test_the_printed_tensorboard_command_serves_the_trace_in_its_profile_tab(tf_env, tmp_path):
+    """The command --trace prints, pasted from the repository root, serves the run in the Profile tab."""
+    trace = tmp_path / "trace"
+    done = invoke("verify", "--env", str(tf_env), "--budget", "0.3", "--trace", str(trace))
+    lines = done.stdout.splitlines()
+    command = lines[next(i for i, ln in enumerate(lines) if ln.startswith("Profiler trace: ")) + 1].strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(shlex.split(command) + ["--port", str(port)], cwd=ROOT, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        runs, deadline = None, time.monotonic() + 240
+        while runs is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/data/plugin/profile/runs" % port, timeout=5) as r:
+                    body = r.read()
+                runs = json.loads(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)  # it gzips anyway
+            except OSError:
+                time.sleep(1)
+        assert runs, server.stderr.read().decode() if server.poll() is not None else "no answer in 240 s"
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

@@ -114,6 +114,58 @@ def test_invoke_lock_leaves_the_two_step_target_to_its_own_generator():
         community_locks.write_for(apple, [], matrix.LOCK_DIR / "community")
 
 
+def _plan_python(out):
+    return next(ln.split(None, 1)[1] for ln in out.splitlines() if ln.startswith("  python "))
+
+
+def test_a_dry_run_here_plans_the_interpreter_setup_would_choose(tmp_path):
+    """Without --platform the dry run is setup's own plan: the interpreter it picks, its lock, its fallback."""
+    from scripts import provision
+    chosen = provision.plan(K, env=str(tmp_path / "never-created"), say=lambda _: None)
+    out = dry_run(tmp_path)
+    assert "Dry run for this machine (linux-x86_64)" in out
+    assert _plan_python(out) == chosen.interpreter.describe()
+    assert "  lock     %s (" % matrix.shown(chosen.lock) in out
+    assert "$ .tools/bin/uv venv --python %s " % chosen.interpreter.path in out
+
+
+def test_a_dry_run_here_with_a_python_outside_the_range_falls_back_as_setup_does(tmp_path):
+    from packaging.specifiers import SpecifierSet
+
+    from scripts import interpreters
+    if interpreters.find(SpecifierSet("==3.13.*"), "x86_64", interpreters.candidates()) is None:
+        pytest.skip("no Python 3.13 on this machine")
+    out = dry_run(tmp_path, "--python", "3.13")
+    assert "Python 3.13 is outside <3.13,>=3.9 for cpu/linux-x86_64; using " in out
+    assert "(CPython 3.12." in _plan_python(out)
+    assert "envs/locks/cpu-linux-x86_64-py3.12.txt" in out
+
+
+def test_a_dry_run_with_requirements_shows_the_project_locks_and_resolves_nothing(tmp_path):
+    from scripts import project, provision
+    reqs = tmp_path / "proj" / "requirements.txt"
+    reqs.parent.mkdir()
+    reqs.write_text("tabulate\n", encoding="utf-8")
+    python = provision.plan(K, env=str(tmp_path / "never-created"), say=lambda _: None).interpreter.minor
+    lock = reqs.parent / "tfmetal-locks" / ("cpu-linux-x86_64-py%s.txt" % python)
+    out = dry_run(tmp_path, "--requirements", str(reqs))
+    assert "project  %s: its lock %s is resolved first" % (reqs, lock) in out
+    assert "and the metal/macos-arm64 lock %s: resolved too" % lock.with_name("metal-macos-arm64-py%s.txt" % python) \
+        in out
+    assert "install %s: the project lock, once resolved" % lock in out
+    assert sorted(p.name for p in reqs.parent.iterdir()) == ["requirements.txt"]  # nothing resolved or written
+    # a lock whose recorded inputs digest matches is up to date (setup would not resolve it again)
+    proj = project.declared([str(reqs)], tmp_path / "no-config.json")
+    target = K.matrix.target("cpu", "linux-x86_64")
+    lock.parent.mkdir()
+    lock.write_text("# made by setup\n%s%s\n" % (project.DIGEST_LINE, project.digest(proj, target, python)))
+    out = dry_run(tmp_path, "--requirements", str(reqs))
+    assert "its lock %s is up to date" % lock in out and "install %s: 0 pinned packages" % lock in out
+    assert "and the metal/macos-arm64 lock " in out and ": resolved too" in out
+    reqs.write_text("tabulate\nrich\n", encoding="utf-8")
+    assert "its lock %s is resolved first" % lock in dry_run(tmp_path, "--requirements", str(reqs))
+
+
 def test_a_dry_run_with_requirements_plans_the_project_lock_and_creates_nothing(tmp_path):
     from scripts import project
 
