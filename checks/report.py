@@ -90,8 +90,7 @@ def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.s
             if o.check.id in shared and o is sharing[-1]:
                 print("      %d skipped: %s" % (len(sharing), shared[o.check.id]), file=stream)
     c = counts(outcomes)
-    print("\n%d checks: %d passed, %d warnings, %d failed, %d skipped" % (
-        len(outcomes), c["pass"], c["warn"], c["fail"], c["skip"]), file=stream)
+    print("\n%d checks: %s" % (len(outcomes), tally(c)), file=stream)
 
 
 def to_json(outcomes: Sequence[Outcome], options: Options, facts: Mapping[str, Any], code: int) -> dict[str, Any]:
@@ -145,6 +144,12 @@ def _gh_escape(text: str, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
+def tally(c: dict[str, int]) -> str:
+    """``11 passed, 1 warning, 0 failed, 9 skipped``."""
+    return "%d passed, %d warning%s, %d failed, %d skipped" % (
+        c["pass"], c["warn"], "" if c["warn"] == 1 else "s", c["fail"], c["skip"])
+
+
 MAX_ANNOTATIONS = 5  # GitHub shows at most 10 errors and 10 warnings per step
 
 
@@ -170,7 +175,7 @@ def github_summary(outcomes: Sequence[Outcome], header: str) -> str:
         rows.append("| %s | `%s` | %s | %s |" % (icons[o.result.status], o.check.id, cell(o.result.summary),
                                                   cell(o.result.fix if o.result.status != Status.PASS else "")))
     c = counts(outcomes)
-    rows += ["", "%d passed, %d warnings, %d failed, %d skipped" % (c["pass"], c["warn"], c["fail"], c["skip"]), ""]
+    rows += ["", tally(c), ""]
     return "\n".join(rows)
 
 

@@ -375,3 +375,10 @@ def test_a_broken_pair_explains_the_static_check_and_a_verified_one_does_not():
     f = facts_for(machines.M1_NATIVE, pkgs=packages(tf="2.12.0", metal="0.8.0"))
     r = rules_packages.metal(f, opts(), K)
     assert r.status is Status.PASS and not any("missing" in d for d in r.details or [])
+
+
+def test_the_summary_line_counts_one_warning_in_the_singular():
+    from checks.report import tally
+
+    assert tally({"pass": 11, "warn": 1, "fail": 0, "skip": 9}) == "11 passed, 1 warning, 0 failed, 9 skipped"
+    assert tally({"pass": 10, "warn": 0, "fail": 2, "skip": 9}) == "10 passed, 0 warnings, 2 failed, 9 skipped"
