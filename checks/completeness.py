@@ -10,17 +10,11 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from checks import lockfile
-from checks.lockfile import canonical
-
-
-def pins(text: str) -> dict[str, str]:
-    """canonical name -> version of every ``name==version`` line of a lock file's text (``checks.lockfile``)."""
-    return {canonical(n.split("[")[0]): v for n, v in lockfile.pins_in(text).items()}
 
 
 def lock_pins(*locks: Path | None) -> dict[str, str]:
     """The pins of one or more locks (a plugin built at install time has a second one)."""
-    return {n: v for lock in locks if lock is not None for n, v in pins(lock.read_text(encoding="utf-8")).items()}
+    return {n: v for lock in locks if lock is not None for n, v in lockfile.pinned(lock).items()}
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ def canonical(name: str) -> str:
 
 
 def pinned(lock: Path) -> dict[str, str]:
-    """name -> version of every ``name==version`` line of a lock file."""
+    """canonical name -> version of every ``name==version`` line of a lock file."""
     return pins_in(lock.read_text(encoding="utf-8"))
 
 
 def pins_in(text: str) -> dict[str, str]:
-    """name -> version of every ``name==version`` line of a lock file's text."""
+    """canonical name -> version of every ``name==version`` line of a lock file's text (extras dropped)."""
     pins = {}
     for line in text.splitlines():
         line = line.split(";")[0].strip().rstrip("\\").strip()
         if line and not line.startswith(("#", "--")) and "==" in line:
             name, version = line.split("==", 1)
-            pins[name.strip().lower()] = version.strip()
+            pins[canonical(name.split("[")[0].strip())] = version.strip()
     return pins

@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from checks import completeness, fixes, matrix, process
+from checks import fixes, matrix, process
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
-from checks.lockfile import canonical, pinned
+from checks.lockfile import canonical, pinned, pins_in
 from checks.matrix import Target
 from checks.probes.packages import TENSORFLOWS
 from scripts import environment, managers
@@ -237,7 +237,7 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
         if with_pins.ok:
             continue
         _, alone = uv_compile([str(req)], target, python)
-        tf_alone = {n: v for n, v in completeness.pins(alone).items() if n in TF_DISTS}
+        tf_alone = {n: v for n, v in pins_in(alone).items() if n in TF_DISTS}
         if all(v == version for v in tf_alone.values()):  # none, or the pinned one: the conflict lies elsewhere
             return UsageError("%s (from %s) conflicts with the pinned set for %s: %s" % (
                 req, f.name, where, uv_reason(with_pins)))
@@ -246,7 +246,7 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
         open_req = Requirement(str(req))
         open_req.specifier = type(open_req.specifier)("")
         _, fitting = uv_compile([str(open_req)] + reqs, target, python, strict)
-        fit = completeness.pins(fitting).get(canonical(req.name))
+        fit = pins_in(fitting).get(canonical(req.name))
         advice = ("the newest %s that fits is %s: require %s==%s" % (req.name, fit, req.name, fit) if fit else
                   "no version of %s fits TensorFlow %s" % (req.name, version))
         return UsageError("%s (from %s) needs %s (it resolves to %s alone), but the pair pins %s==%s for %s; %s. "

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from checks import completeness
+from checks.lockfile import pins_in
 from checks.markers import MARKER, OWNER
 from scripts import environment
 from scripts.repair import drift_of
@@ -20,7 +21,7 @@ from tests.conftest import invoke
 def test_lock_pins_are_canonical_names_and_versions():
     text = ("# header\nTensorFlow_CPU==2.19.1 \\\n    --hash=sha256:ab\nkeras[extra]==3.10.0 ; python_version >= '3.9'"
             "\n--index-url x\nml.dtypes==0.5.1\n")
-    assert completeness.pins(text) == {"tensorflow-cpu": "2.19.1", "keras": "3.10.0", "ml-dtypes": "0.5.1"}
+    assert pins_in(text) == {"tensorflow-cpu": "2.19.1", "keras": "3.10.0", "ml-dtypes": "0.5.1"}
 
 
 def test_drift_counts_missing_other_versions_and_damage_of_locked_distributions_only():
