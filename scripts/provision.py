@@ -449,7 +449,7 @@ def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: projec
                                                          if ok else "resolved too") for t, other, _, ok in others]
         p = replace(p, lock=plock, project=proj.to_json(plock, p.lock))
     if here and not force and fresh and p.env.exists() and up_to_date(p):
-        drift = repair.drift_of(p.env, p.lock)
+        drift = repair.drift_of(p.env, p.lock, p.plugin_lock)
         if drift is not None and drift.ok:
             return lines + ["Environment %s is complete and matches %s: nothing to do (`--force` rebuilds it)."
                             % (env_shown, matrix.shown(p.lock))]

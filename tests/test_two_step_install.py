@@ -106,6 +106,10 @@ def test_a_removed_plugin_is_rebuilt_by_the_fix_line_setup_without_tensorflow(tm
     subprocess.run([find_uv() or "uv", "pip", "uninstall", "--python", str(path / "bin" / "python"),
                     "standin-metal-plugin"], env=env, check=True, capture_output=True)
     assert not list(path.rglob("standin_built_against.txt"))
+    dry = subprocess.run([str(ROOT / ".tools" / "bin" / "invoke"), "setup", "--dry-run", "--env", str(path)],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert dry.returncode == 0 and "nothing to do" not in dry.stdout, dry.stdout  # the dry run agrees with setup
+    assert "missing: standin-metal-plugin==0.1.0" in dry.stdout, dry.stdout
     again = subprocess.run([str(ROOT / ".tools" / "bin" / "invoke"), "setup", "--env", str(path)], env=env,
                            capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert again.returncode == 0, again.stderr
