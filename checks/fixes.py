@@ -21,21 +21,19 @@ UV = ".tools/bin/uv"
 PROGRAMS = (INVOKE, "make", UV)  # what a fix line may run (tests/test_fixes.py checks every rule's fix)
 
 
-def shown(path: str | os.PathLike[str], root: Path = ROOT) -> str:
-    """``path`` as a command names it from the repository root (fix lines, the closing lines): relative when
-    inside it, else absolute; quoted for the shell."""
+def path_word(path: str | os.PathLike[str], root: Path = ROOT) -> str:
+    """``path`` as one word of a command run from the repository root (unquoted; ``command`` quotes its
+    arguments): relative when inside it, else absolute."""
     absolute = Path(os.path.abspath(path))
     try:
-        text = str(absolute.relative_to(os.path.abspath(root)))
+        return str(absolute.relative_to(os.path.abspath(root)))
     except ValueError:
-        text = str(absolute)
-    return shlex.quote(text)
+        return str(absolute)
 
 
-def path_word(path: str | os.PathLike[str]) -> str:
-    """A path as one word of a fix (unquoted; ``command`` quotes its arguments): relative to the repository
-    root when inside it."""
-    return shlex.split(shown(path))[0]
+def shown(path: str | os.PathLike[str], root: Path = ROOT) -> str:
+    """``path_word``, quoted for the shell (fix lines, the closing lines)."""
+    return shlex.quote(path_word(path, root))
 
 
 def command(task: str, *args: str, env: str | os.PathLike[str] | None = None, why: str = "") -> str:
