@@ -134,22 +134,21 @@ def test_errors_carry_their_exit_code_and_fix():
 TASKS = [("setup",), ("verify",), ("diagnose", "-"), ("report",), ("lock",), ("abi",), ("matrix",)]
 
 
-@pytest.mark.parametrize("task", TASKS, ids=[t[0] for t in TASKS])
-def test_every_task_with_a_malformed_matrix_exits_2_with_one_line(task, tmp_path):
-    bad = tmp_path / "matrix.json"
-    bad.write_text('{"schema_version": 1, "targets": [')
-    done = invoke(*task, env=dict(os.environ, TFM_MATRIX=str(bad)))
-    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-    assert done.returncode == 2 and len(lines) == 1 and "is not valid JSON" in lines[0], done.stderr
+MALFORMED = {  # variable: (file name, its text, what the one line says)
+    "TFM_MATRIX": ("matrix.json", '{"schema_version": 1, "targets": [', "is not valid JSON"),
+    "TFM_CONFIG": ("tfmetal.json", '{"speedup": 2}', "unknown setting(s) speedup"),
+}
 
 
+@pytest.mark.parametrize("variable", MALFORMED)
 @pytest.mark.parametrize("task", TASKS, ids=[t[0] for t in TASKS])
-def test_every_task_with_a_malformed_config_exits_2_with_one_line(task, tmp_path):
-    bad = tmp_path / "tfmetal.json"
-    bad.write_text('{"speedup": 2}')
-    done = invoke(*task, env=dict(os.environ, TFM_CONFIG=str(bad)))
+def test_every_task_with_a_malformed_matrix_or_config_exits_2_with_one_line(task, variable, tmp_path):
+    name, text, said = MALFORMED[variable]
+    bad = tmp_path / name
+    bad.write_text(text)
+    done = invoke(*task, env=dict(os.environ, **{variable: str(bad)}))
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-    assert done.returncode == 2 and len(lines) == 1 and "unknown setting(s) speedup" in lines[0], done.stderr
+    assert done.returncode == 2 and len(lines) == 1 and said in lines[0], done.stderr
 
 
 def test_settings_one_precedence_rule_command_line_then_bundle_then_environment_then_file(tmp_path):
