@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,11 @@ def command(task: str, *args: str, env: str | os.PathLike[str] | None = None, wh
 def setup(env: str | os.PathLike[str], *args: str, why: str = "") -> str:
     """Repair or rebuild ``env`` from its lock: ``invoke setup --env ENV`` (plus ``--force`` etc.)."""
     return command("setup", *args, env=env, why=why)
+
+
+def requirements_args(files: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """``--requirements FILE`` for each of a project's requirement files, as setup's options."""
+    return [a for f in files for a in ("--requirements", path_word(f))]
 
 
 def env_of(facts: Mapping[str, Any]) -> str:

@@ -76,7 +76,7 @@ def _ipykernel(prefix: Path, marker: dict[str, Any], root: Path) -> list[str]:
     if files:
         if lock_path and lock_path.is_file() and "ipykernel" in pinned(lock_path):
             return []  # the project's requirements hold it already
-        args = [a for f in files for a in ("--requirements", fixes.path_word(f))]
+        args = fixes.requirements_args(files)
         return ["add ipykernel to %s (setup's sync of your project lock removes what your requirements do not "
                 "list), then:" % shown(files[0], root), fixes.setup(prefix, *args)]
     uv = root / ".tools" / "bin" / "uv"

@@ -265,7 +265,7 @@ def refuse_to_drop(p: Plan, force: bool) -> None:
     if files:
         raise UsageError("%s was set up with your project's requirements; without them setup would remove their "
                          "packages. Name them again (or pass --force to rebuild without them)" % p.env,
-                         fix=fixes.setup(p.env, *[a for f in files for a in ("--requirements", fixes.path_word(f))]))
+                         fix=fixes.setup(p.env, *fixes.requirements_args(files)))
 
 
 def can_sync(p: Plan) -> bool:

@@ -45,7 +45,7 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
                     "no lock to compare with: not set up by invoke setup")
     project = marker.get("project") or {}
     prefix = pk["environment"]["prefix"]
-    args = [a for f in project.get("requirements") or [] for a in ("--requirements", fixes.path_word(f))]
+    args = fixes.requirements_args(project.get("requirements") or [])
     fix = fixes.setup(prefix, *args, why="installs what differs from the project lock, keeps the project's packages"
                       if project else "repairs it in place from the lock")
     if lock.get("error"):
