@@ -20,11 +20,11 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from checks import console, fixes, knowledge, outputs, process, settings, views  # noqa: E402
+from checks import console, envdir, fixes, knowledge, outputs, paths, process, settings, views  # noqa: E402
 from checks.cli import build_parser  # noqa: E402
 from checks.errors import TfmError, UsageError  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
-from scripts import community_locks, environment, locks, provision  # noqa: E402
+from scripts import community_locks, locks, provision  # noqa: E402
 
 VERIFY_HELP = {o.name: o.help for o in settings.VERIFY_OPTIONS}
 
@@ -95,8 +95,8 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
 
 def _run_checks(env: str | None, args: list[str]) -> int:
     """Run `python -m checks ARGS` with the environment's own interpreter; exit 2 if there is none."""
-    env_path = Path(env).expanduser() if env else provision.DEFAULT_ENV
-    python = environment.python_of(env_path)
+    env_path = Path(env).expanduser() if env else paths.DEFAULT_ENV
+    python = envdir.python_of(env_path)
     if not python.exists():
         raise UsageError("no environment at %s (no bin/python)" % env_path, fix=fixes.setup(env_path))
     run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

@@ -13,9 +13,8 @@ import sys
 import time
 
 from benchmarks.common import ENV, PYTHON, ROOT, machine
-from checks import completeness
-from checks.markers import MARKER
-from scripts import environment
+from checks import completeness, envdir
+from checks.paths import MARKER
 
 
 def timed(argv: list[str], **kw) -> float:
@@ -27,7 +26,7 @@ def timed(argv: list[str], **kw) -> float:
 
 def main(runs: int = 7) -> None:
     print("machine: %s" % machine())
-    lock = ROOT / environment.read_marker(ENV)["lock"]
+    lock = ROOT / envdir.read_marker(ENV)["lock"]
     pins = sorted(completeness.lock_pins(lock))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     probe = [timed([PYTHON, "-m", "checks.probes.installed", *pins], env=env) for _ in range(runs)]

@@ -12,7 +12,7 @@ except ImportError:
     import os
     import shlex
 
-    from checks.markers import MARKER, OWNER
+    from checks.paths import MARKER, OWNER
 
     ours = any(os.path.exists(os.path.join(sys.prefix, name)) for name in (MARKER, OWNER))
     print("checks: error: this environment has no `packaging`, which the checks need (in your own environment: "

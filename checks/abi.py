@@ -26,7 +26,8 @@ from typing import Any
 
 from packaging.version import Version
 
-from checks.matrix import DEFAULT_PLUGIN, ROOT, MatrixError
+from checks.matrix import DEFAULT_PLUGIN, MatrixError
+from checks.paths import ROOT
 
 ABI_DIR = ROOT / "envs" / "abi"
 PLUGIN_DIR = "tensorflow-plugins"

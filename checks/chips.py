@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checks.matrix import ROOT, MatrixError
+from checks.matrix import MatrixError
+from checks.paths import ROOT
 
 CHIPS_PATH = ROOT / "envs" / "chips.json"
 

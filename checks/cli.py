@@ -65,11 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _profile(requested: str, pk: PackagesFacts, python: dict[str, Any]) -> str:
+def _profile(requested: str, pk: PackagesFacts, python: dict[str, Any], k: knowledge.Knowledge) -> str:
+    """Verify's profile; a GPU plugin is any of the matrix's plugins (Apple's or the community's)."""
     marker = (pk.get("environment") or {}).get("marker") or {}
+    versions = pk.get("versions") or {}
     return platforms.installed_profile(requested, marker.get("profile"), platforms.os_name(python["system"]),
                                        platforms.arch_name(python["machine"]),
-                                       bool((pk.get("versions") or {}).get("tensorflow-metal")))
+                                       any(versions.get(name) for name in k.matrix.plugin_names))
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class Session:
     where: str
 
 
-def open_session(args: argparse.Namespace) -> Session:
+def open_session(args: argparse.Namespace, k: knowledge.Knowledge) -> Session:
     """Replay a bundle or probe this environment; settle the options (command line > bundle > env > file)."""
     recorded: dict[str, Any] = {}
     bundle_facts: dict[str, Any] = {}
@@ -93,30 +95,30 @@ def open_session(args: argparse.Namespace) -> Session:
         except (OSError, ValueError) as exc:
             raise UsageError("cannot replay: %s" % exc) from None
     values = settings.settle(vars(args), recorded)
-    facts = replayed(bundle_facts, values["profile"]) if args.replay else gather(args, values)
+    facts = replayed(bundle_facts, values["profile"], k) if args.replay else gather(args, values, k)
     options = Options(profile=facts["profile"], require_gpu=values["require_gpu"],
                       min_speedup=values["min_speedup"], strict=values["strict"],
                       min_train_speedup=values["min_train_speedup"])
     return Session(facts, options, "replay of %s" % args.replay if args.replay else sys.prefix)
 
 
-def replayed(recorded: dict[str, Any], requested: str) -> Facts:
+def replayed(recorded: dict[str, Any], requested: str, k: knowledge.Knowledge) -> Facts:
     """Facts from a bundle's files; the same pure derivation as a live run."""
     raw = recorded["raw"]
     missing: PackagesFacts = {"not_recorded": True, "versions": {}, "environment": {"prefix": "?", "owned": False}}
     pk: PackagesFacts = recorded["packages"] or missing
     return {"raw": {"system": raw}, "system": system.derive(raw), "tensorflow": recorded["tensorflow"],
-            "packages": pk, "profile": _profile(requested, pk, raw["python"])}
+            "packages": pk, "profile": _profile(requested, pk, raw["python"], k)}
 
 
-def gather(args: argparse.Namespace, values: dict[str, Any]) -> Facts:
+def gather(args: argparse.Namespace, values: dict[str, Any], k: knowledge.Knowledge) -> Facts:
     """Run every probe: the packages, then the TensorFlow child, with the machine's commands alongside it.
 
     The system commands (system_profiler takes a second or more on a Mac) run in a thread while the
     child imports TensorFlow; each has its own timeout.
     """
-    pk = packages.collect()
-    profile = _profile(values["profile"], pk, system.interpreter())
+    pk = packages.collect(k.matrix)
+    profile = _profile(values["profile"], pk, system.interpreter(), k)
     probed: dict[str, Any] = {}
 
     def probe_system() -> None:
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         outputs.check(json=args.json, junit=args.junit, record=args.record)  # before any probe runs
         k = knowledge.load()
-        session = open_session(args)
+        session = open_session(args, k)
         outcomes = evaluate(session.facts, session.options, k)
         return render_and_write(args, session, outcomes)
     except TfmError as exc:

@@ -1,15 +1,25 @@
-"""One meaning of complete, for setup and verify alike: the marker names the lock, and every locked
-distribution is installed at its locked version with its files intact (``checks.probes.installed``)."""
+"""The one meaning of complete, for setup, its dry run, project sync and verify alike.
+
+An environment is complete when its interpreter answers with ``sys.prefix`` equal to the environment
+(a venv that lost ``pyvenv.cfg`` answers as its base interpreter: then nothing it says is about the
+environment), every locked distribution is installed at its locked version with its files intact, and
+no second TensorFlow distribution sits beside the locked one. ``judge`` decides it from what the
+environment's interpreter answered (``checks.probes.installed``); ``ask`` runs that probe for setup,
+verify runs it in-process. Whether the marker names the lock is setup's plan (``scripts/plan.py``).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from checks import lockfile
+from checks import lockfile, process
+from checks.paths import ROOT
 
 
 def lock_pins(*locks: Path | None) -> dict[str, str]:
@@ -68,3 +78,81 @@ def drift(locked: Mapping[str, str], installed: Mapping[str, str],
     changed = {n: (installed[n], v) for n, v in locked.items() if n in installed and not same(installed[n], v)}
     hurt: dict[str, Sequence[str]] = {n: list(f) for n, f in (damaged or {}).items() if n in locked}
     return Drift(missing, changed, hurt)
+
+
+def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one directory (links resolved)."""
+    return os.path.realpath(str(a)) == os.path.realpath(str(b))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an environment's interpreter said of itself (``checks.probes.installed.collect``)."""
+
+    prefix: str  # its sys.prefix
+    installed: Mapping[str, str]  # canonical name -> version
+    damaged: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Answer:
+        return cls(str(data["prefix"]), dict(data["installed"]), dict(data.get("damaged") or {}))
+
+
+@dataclass(frozen=True)
+class State:
+    """Whether an environment is complete, and if not, every way it is not."""
+
+    env: str
+    answered_as: str | None  # the interpreter's sys.prefix; None: it did not run
+    drift: Drift = field(default_factory=Drift)
+    extra_tensorflows: tuple[str, ...] = ()  # TensorFlow distributions beside the locked one
+
+    @property
+    def own(self) -> bool:
+        """The interpreter answers as the environment itself (an installer given it installs there)."""
+        return self.answered_as is not None and same_path(self.answered_as, self.env)
+
+    @property
+    def ok(self) -> bool:
+        return self.own and self.drift.ok and not self.extra_tensorflows
+
+    def describe(self) -> list[str]:
+        """One phrase per departure, e.g. ``missing: numpy==2.1.3``; the interpreter's answer first."""
+        if self.answered_as is None:
+            return ["its interpreter %s does not run" % os.path.join(self.env, "bin", "python")]
+        if not self.own:
+            return ["not a virtual environment: %s runs as the interpreter at %s (%s)" % (
+                os.path.join(self.env, "bin", "python"), self.answered_as,
+                "pyvenv.cfg is missing" if not os.path.exists(os.path.join(self.env, "pyvenv.cfg"))
+                else "pyvenv.cfg does not make it a venv")]
+        extra = ["a second TensorFlow distribution: %s beside the locked one" % ", ".join(self.extra_tensorflows)
+                 ] if self.extra_tensorflows else []
+        return extra + self.drift.describe()
+
+
+def judge(env: str | os.PathLike[str], answer: Answer | None, pins: Mapping[str, str],
+          tensorflows: Sequence[str]) -> State:
+    """Complete or not, from what the environment's interpreter answered (None: it did not run)."""
+    if answer is None:
+        return State(str(env), None)
+    if not same_path(answer.prefix, env):
+        return State(str(env), answer.prefix)
+    extra = tuple(sorted(n for n in tensorflows if n in answer.installed and n not in pins))
+    return State(str(env), answer.prefix, drift(pins, answer.installed, answer.damaged), extra)
+
+
+def ask(env: Path, names: Sequence[str]) -> Answer | None:
+    """Run ``checks.probes.installed`` with the environment's own interpreter (no TensorFlow import); None when
+    it does not run or answer."""
+    python = env / "bin" / "python"
+    if not python.exists():
+        return None
+    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    done = process.run([str(python), "-m", "checks.probes.installed", *sorted(names)], timeout=120, env=run_env)
+    data = done.last_json()
+    return Answer.from_json(data) if isinstance(data, dict) and "prefix" in data else None
+
+
+def state_of(env: Path, pins: Mapping[str, str], tensorflows: Sequence[str]) -> State:
+    """``judge`` over what ``env``'s interpreter answers now."""
+    return judge(env, ask(env, list(pins) + [n for n in tensorflows if n not in pins]), pins, tensorflows)

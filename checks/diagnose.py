@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from checks.facts import Facts
-from checks.matrix import ROOT, MatrixError
+from checks.matrix import MatrixError
+from checks.paths import ROOT
 
 DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
 

@@ -45,6 +45,8 @@ class EnvironmentFacts(TypedDict, total=False):
     marker: dict[str, Any] | None
     marker_error: str | None
     is_venv: bool
+    answers_as: str  # the interpreter's sys.prefix: another than prefix means the environment is no longer a venv
+    setup_running: int | None  # the pid of an `invoke setup` working on it now (tasks.py verify)
 
 
 class LockFacts(TypedDict, total=False):
@@ -55,6 +57,8 @@ class LockFacts(TypedDict, total=False):
     pinned: int
     drift: list[str]
     damaged: dict[str, list[str]]  # locked distributions with files missing or of another size than RECORD
+    extra_tensorflows: list[str]  # TensorFlow distributions beside the locked one
+    complete: bool  # completeness.judge: the one meaning of complete
     error: str
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from checks.matrix import ROOT
+from checks.paths import ROOT
 
 INVOKE = ".tools/bin/invoke"
 UV = ".tools/bin/uv"

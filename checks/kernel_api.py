@@ -20,7 +20,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from checks.matrix import ROOT, MatrixError
+from checks.matrix import MatrixError
+from checks.paths import ROOT
 
 DATA_PATH = ROOT / "envs" / "kernel-c-api.json"
 HEADER = "tensorflow/c/kernels_experimental.h"

@@ -20,8 +20,9 @@ from packaging.version import InvalidVersion, Version
 
 from checks import abi, chips, diagnose, kernel_api
 from checks.chips import Chip
-from checks.matrix import DEFAULT_PLUGIN, MATRIX_PATH, ROOT, Matrix, MatrixError, Pair, Target
+from checks.matrix import DEFAULT_PLUGIN, Matrix, MatrixError, Pair, Target
 from checks.matrix import load as load_matrix
+from checks.paths import MATRIX_PATH, ROOT
 
 VERDICTS = ("verified", "apple-claim", "unconfirmed", "broken", "unknown")
 STATIC = "static check of the wheels"

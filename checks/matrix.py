@@ -18,14 +18,12 @@ from packaging.version import InvalidVersion, Version
 
 from checks import platforms
 from checks.errors import UsageError
-
-ROOT = Path(__file__).resolve().parent.parent
-MATRIX_PATH = ROOT / "envs" / "matrix.json"
-LOCK_DIR = ROOT / "envs" / "locks"
+from checks.paths import LOCK_DIR, MATRIX_PATH, ROOT
 
 PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "broken")
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")  # the Python lines the suite knows, oldest first
 DEFAULT_PLUGIN = "tensorflow-metal"
+TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")  # a matrix without its list
 
 
 class MatrixError(UsageError):
@@ -81,6 +79,7 @@ class Target:
     name: str = ""  # lock file prefix (default: the profile)
     locks: str = ""  # sub-folder of lock_dir holding its locks
     plugin: Plugin | None = None  # the GPU plugin it pins, if any
+    tensorflows: tuple[str, ...] = TENSORFLOWS  # the matrix's TensorFlow distribution names
 
     def pin(self, name: str) -> str | None:
         """The exact version pinned for distribution ``name`` (``tensorflow-cpu`` …), if any."""
@@ -101,7 +100,7 @@ class Target:
     @property
     def tensorflow_pin(self) -> tuple[str, str]:
         """(distribution, version) of the TensorFlow this target installs."""
-        for name in ("tensorflow", "tensorflow-cpu", "tensorflow-macos"):
+        for name in self.tensorflows:
             version = self.pin(name)
             if version:
                 return name, version
@@ -156,6 +155,7 @@ class Matrix:
     targets: tuple[Target, ...]
     pairs: tuple[Pair, ...]
     plugins: tuple[Plugin, ...] = ()
+    tensorflows: tuple[str, ...] = TENSORFLOWS  # the distribution names of TensorFlow; an environment holds one
 
     @property
     def plugin_names(self) -> tuple[str, ...]:
@@ -209,11 +209,12 @@ def _parse(data: dict[str, Any], lock_dir: Path) -> Matrix:
     if data.get("schema_version") != 1:
         raise MatrixError("matrix: unsupported schema_version %r (expected 1)" % data.get("schema_version"))
     common = tuple(str(Requirement(r)) for r in data["common"])
+    tensorflows = tuple(str(n) for n in data.get("tensorflows") or TENSORFLOWS)
     plugins = tuple(_plugin(p) for p in data.get("plugins") or [DEFAULT_PLUGIN_RECORD])
-    targets = tuple(_target(t, lock_dir, plugins) for t in data["targets"])
+    targets = tuple(_target(t, lock_dir, plugins, tensorflows) for t in data["targets"])
     names = [p.name for p in plugins]
     pairs = tuple(_pair(p, names) for p in data["pairs"])
-    return Matrix(common, targets, pairs, plugins)
+    return Matrix(common, targets, pairs, plugins, tensorflows)
 
 
 DEFAULT_PLUGIN_RECORD = {"name": DEFAULT_PLUGIN, "artifact": "wheel", "library": "libmetal_plugin.dylib",
@@ -235,7 +236,8 @@ def _plugin(p: dict[str, Any]) -> Plugin:
         tuple(p.get("expected") or ()), p.get("why", ""))
 
 
-def _target(t: dict[str, Any], lock_dir: Path, plugins: Sequence[Plugin] = ()) -> Target:
+def _target(t: dict[str, Any], lock_dir: Path, plugins: Sequence[Plugin] = (),
+            tensorflows: tuple[str, ...] = TENSORFLOWS) -> Target:
     if t["profile"] not in platforms.PROFILES:
         raise MatrixError("matrix: unknown profile %r in targets" % t["profile"])
     reqs = tuple(str(Requirement(r)) for r in t["requirements"])
@@ -243,7 +245,7 @@ def _target(t: dict[str, Any], lock_dir: Path, plugins: Sequence[Plugin] = ()) -
     names = {Requirement(r).name for r in reqs}
     plugin = next((p for p in plugins if p.name in names), None)
     target = Target(t["profile"], t["platform"], reqs, SpecifierSet(t["python"]), macos, t["why"], t["source"],
-                    lock_dir, t.get("name", ""), t.get("locks", ""), plugin)
+                    lock_dir, t.get("name", ""), t.get("locks", ""), plugin, tensorflows)
     target.tensorflow_pin  # noqa: B018 - validates that a TensorFlow is pinned
     return target
 

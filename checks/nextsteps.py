@@ -21,8 +21,8 @@ from typing import Any
 from checks import fixes
 from checks.fixes import shown
 from checks.lockfile import pinned
-from checks.matrix import ROOT
 from checks.model import Outcome, Status
+from checks.paths import ROOT
 
 
 def kernel_name(prefix: Path) -> str:

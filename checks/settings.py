@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.errors import UsageError
-from checks.matrix import ROOT
+from checks.paths import ROOT
 
 DEFAULTS: dict[str, float | None] = {"min_speedup": 1.5, "budget": 3.0, "timeout": 300.0,
                                      "min_train_speedup": None}  # None: no training-speed gate

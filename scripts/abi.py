@@ -21,7 +21,7 @@ from typing import Any, Callable
 from checks import fixes, process
 from checks.abi import ABI_DIR
 from checks.errors import StepFailed, UsageError
-from checks.matrix import ROOT
+from checks.paths import ROOT
 from scripts import pypi
 
 GRID_PATH = ROOT / "envs" / "abi-grid.json"

@@ -23,7 +23,8 @@ from packaging.specifiers import SpecifierSet
 
 from checks import process
 from checks.errors import StepFailed
-from checks.matrix import LOCK_DIR, ROOT, Target
+from checks.matrix import Target
+from checks.paths import LOCK_DIR, ROOT
 from scripts import pypi
 from scripts.locks import UV_PLATFORMS, _write_atomic
 from scripts.uvtool import require_uv, uv_env

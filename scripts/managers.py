@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from checks import process
+from checks.completeness import same_path
 from checks.diagnose import Signature, diagnose, errors
+from checks.envdir import python_of
 from checks.errors import StepFailed, UsageError
-from scripts.environment import python_of
-from scripts.interpreters import probe
 from scripts.network import pip_env
 from scripts.uvtool import find_uv, require_uv, uv_env
 
@@ -56,68 +56,101 @@ def run_installer(argv: Sequence[str], signatures: Sequence[Signature], env: Map
             " ".join(argv[:3]), done.returncode, cause, "\n" + "\n".join(tail) if tail else ""))
 
 
-def create(manager: str, env: Path, python: str, signatures: Sequence[Signature]) -> None:
+def create_argv(manager: str, env: str | Path, python: str, minor: str, uv: str = "uv",
+                conda: str = "conda") -> list[str]:
+    """The command that creates the environment with ``python`` (an interpreter path; ``minor`` for conda)."""
+    if manager == "uv":
+        return [uv, "venv", "--allow-existing", "--no-project", "--python", python, str(env)]
+    if manager == "venv":
+        return [python, "-m", "venv", str(env)]
+    return [conda, "create", "--yes", "--prefix", str(env), "-c", "conda-forge", "python=%s" % minor, "pip"]
+
+
+def create(manager: str, env: Path, python: str, minor: str, signatures: Sequence[Signature]) -> None:
     """Create the environment (the directory already holds only the owner file)."""
-    if manager == "uv":
-        run_installer([require_uv(), "venv", "--allow-existing", "--no-project", "--python", python, str(env)],
-                      signatures, env=uv_env())
-    elif manager == "venv":
-        run_installer([python, "-m", "venv", str(env)], signatures)
-    else:
-        interp = probe(python)
-        if interp is None:
-            raise UsageError("--python %s: not a working Python interpreter" % python)
-        run_installer([require_conda(), "create", "--yes", "--prefix", str(env), "-c", "conda-forge",
-                       "python=%s" % interp.minor, "pip"], signatures)
+    run_installer(create_argv(manager, env, python, minor, require_uv() if manager == "uv" else "uv",
+                              require_conda() if manager == "conda" else "conda"),
+                  signatures, env=uv_env() if manager == "uv" else None)
 
 
-def install_argv(manager: str, python: str, lock: Path, uv: str = "uv") -> list[str]:
+def uv_target(env: str | Path) -> list[str]:
+    """uv's options that point it at the environment itself: ``--prefix ENV`` installs under ENV whatever the
+    interpreter answers (a venv without pyvenv.cfg answers as its base; uv caches interpreters' answers)."""
+    return ["--python", str(Path(env) / "bin" / "python"), "--prefix", str(env)]
+
+
+def install_argv(manager: str, env: str | Path, lock: Path, uv: str = "uv") -> list[str]:
     """The command that installs exactly the lock file, every file checked against its sha256 (wheels only)."""
+    python = str(Path(env) / "bin" / "python")
     if manager == "uv":
-        return [uv, "pip", "sync", "--python", python, "--require-hashes", "--only-binary", ":all:", str(lock)]
+        return [uv, "pip", "sync", *uv_target(env), "--require-hashes", "--only-binary", ":all:", str(lock)]
     return [python, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
             "--no-input", "--no-compile", "-r", str(lock)]
 
 
-def build_argv(manager: str, python: str, lock: Path, flags: Sequence[str], uv: str = "uv") -> list[str]:
+def build_argv(manager: str, env: str | Path, lock: Path, flags: Sequence[str], uv: str = "uv") -> list[str]:
     """The command that builds a plugin from its sdist (pinned by sha256 in ``lock``) against the environment's
     TensorFlow, with the plugin's own ``flags`` (--no-build-isolation --no-deps), verbose so the build's output
     shows, and without the installer's cache, which could hold a wheel built against another TensorFlow."""
+    python = str(Path(env) / "bin" / "python")
     if manager == "uv":
-        return [uv, "pip", "install", "--python", python, "--require-hashes", *flags, "--no-cache", "--verbose",
+        return [uv, "pip", "install", *uv_target(env), "--require-hashes", *flags, "--no-cache", "--verbose",
                 "-r", str(lock)]
     return [python, "-m", "pip", "install", "--require-hashes", *flags, "--no-cache-dir", "--no-input",
             "--verbose", "-r", str(lock)]
 
 
+def require_own(env: Path) -> None:
+    """Refuse to run an installer against ``env`` unless its interpreter answers with ``sys.prefix`` equal to
+    ``env``: a venv that lost pyvenv.cfg runs as its base interpreter, and pip would install there."""
+    done = process.run([str(python_of(env)), "-c", "import sys; print(sys.prefix)"], timeout=30)
+    answered = done.stdout.strip() if done.ok else None
+    if answered is None or not same_path(answered, env):
+        raise StepFailed("%s answers as %s, not as the environment: no installer runs against it" % (
+            python_of(env), answered or "nothing (it does not run)"))
+
+
 def install(manager: str, env: Path, lock: Path, signatures: Sequence[Signature]) -> None:
     """Install exactly the lock file, every file checked against its sha256."""
+    require_own(env)
     uv = require_uv() if manager == "uv" else "uv"
-    run_installer(install_argv(manager, str(python_of(env)), lock, uv), signatures,
-                  env=uv_env() if manager == "uv" else pip_env())
+    run_installer(install_argv(manager, env, lock, uv), signatures, env=uv_env() if manager == "uv" else pip_env())
 
 
 def build(manager: str, env: Path, lock: Path, flags: Sequence[str], signatures: Sequence[Signature]) -> None:
     """Build and install a plugin sdist against the TensorFlow already in ``env``; its output streams."""
+    require_own(env)
     uv = require_uv() if manager == "uv" else "uv"
-    run_installer(build_argv(manager, str(python_of(env)), lock, flags, uv), signatures,
+    run_installer(build_argv(manager, env, lock, flags, uv), signatures,
                   env=uv_env() if manager == "uv" else pip_env())
 
 
-def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signatures: Sequence[Signature],
-           fresh: bool = False) -> None:
-    """Install the lock into an existing environment in place: missing and other-version distributions are
-    replaced by the locked ones (hashes required), ``reinstall`` ones rewritten; the user's extras stay.
-    ``fresh``: not from uv's cache (on Linux uv hard-links files from its cache, so a file edited in the
-    environment can be the cache's own file, edited too)."""
-    py = str(python_of(env))
+def repair_argvs(manager: str, env: str | Path, lock: Path, reinstall: Sequence[str], remove: Sequence[str] = (),
+                 fresh: bool = False, uv: str = "uv") -> list[list[str]]:
+    """The commands that repair the environment in place: ``remove`` (a second TensorFlow distribution)
+    uninstalled first; then the lock installed over what is there (hashes required), missing and other-version
+    distributions replaced, ``reinstall`` ones rewritten; the user's extras stay. ``fresh``: not from uv's cache
+    (on Linux uv hard-links files from its cache, so a file edited in the environment can be the cache's own)."""
+    py = str(Path(env) / "bin" / "python")
+    out = []
     if manager == "uv":
-        argv = [require_uv(), "pip", "install", "--python", py, "--require-hashes", "--no-deps", "--only-binary",
-                ":all:", "-r", str(lock)] + (["--no-cache"] if fresh else [])
-        for name in reinstall:
-            argv += ["--reinstall-package", name]
-        run_installer(argv, signatures, env=uv_env())
-    else:
-        run_installer([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                       "--no-input", "--no-compile", "-r", str(lock)] + (["--force-reinstall"] if reinstall else []),
-                      signatures, env=pip_env())
+        if remove:
+            out.append([uv, "pip", "uninstall", *uv_target(env), *remove])
+        out.append([uv, "pip", "install", *uv_target(env), "--require-hashes", "--no-deps", "--only-binary", ":all:",
+                    "-r", str(lock)] + (["--no-cache"] if fresh else [])
+                   + [a for name in reinstall for a in ("--reinstall-package", name)])
+        return out
+    if remove:
+        out.append([py, "-m", "pip", "uninstall", "--yes", *remove])
+    out.append([py, "-m", "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:", "--no-input",
+                "--no-compile", "-r", str(lock)] + (["--force-reinstall"] if reinstall else []))
+    return out
+
+
+def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signatures: Sequence[Signature],
+           fresh: bool = False, remove: Sequence[str] = ()) -> None:
+    """Run ``repair_argvs`` against ``env``, once its interpreter answers as the environment."""
+    require_own(env)
+    uv = require_uv() if manager == "uv" else "uv"
+    for argv in repair_argvs(manager, env, lock, reinstall, remove, fresh, uv):
+        run_installer(argv, signatures, env=uv_env() if manager == "uv" else pip_env())

@@ -23,13 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -38,16 +36,9 @@ from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
 from checks.lockfile import canonical, pinned, pins_in
 from checks.matrix import Target
-from checks.probes.packages import TENSORFLOWS
-from scripts import environment, managers
 from scripts.locks import _write_atomic, inputs, uv_compile
-from scripts.progress import Steps
-
-if TYPE_CHECKING:
-    from scripts.provision import Plan
 
 TEAM_TARGETS = (("metal", "macos-arm64"), ("cpu", "linux-x86_64"))  # the Mac metal pair and the Linux cpu profile
-TF_DISTS = TENSORFLOWS
 LOCK_DIRNAME = "tfmetal-locks"
 DIGEST_LINE = "# Inputs-sha256: "
 
@@ -166,7 +157,7 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
 def _others(target: Target) -> list[str]:
     """The TensorFlow distribution names this target does not install."""
     mine = target.tensorflow_pin[0]
-    return [d for d in TF_DISTS if d != mine]
+    return [d for d in target.tensorflows if d != mine]
 
 
 def _pins_text(target: Target, python: str, every_tf_name: bool) -> str:
@@ -237,7 +228,7 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
         if with_pins.ok:
             continue
         _, alone = uv_compile([str(req)], target, python)
-        tf_alone = {n: v for n, v in pins_in(alone).items() if n in TF_DISTS}
+        tf_alone = {n: v for n, v in pins_in(alone).items() if n in target.tensorflows}
         if all(v == version for v in tf_alone.values()):  # none, or the pinned one: the conflict lies elsewhere
             return UsageError("%s (from %s) conflicts with the pinned set for %s: %s" % (
                 req, f.name, where, uv_reason(with_pins)))
@@ -255,35 +246,3 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
     return UsageError("the project's requirements cannot be resolved with the pinned set for %s (%s==%s and the "
                       "base lock as constraints): %s. Nothing was created." % (where, dist, version,
                                                                              uv_reason(failed)))
-
-
-def refuse_to_drop(p: Plan, force: bool) -> None:
-    """Setup without requirements on an environment built with a project's would drop its packages: only with
-    ``--force``."""
-    marker = environment.read_marker(p.env) if not force else None
-    files = ((marker or {}).get("project") or {}).get("requirements")
-    if files:
-        raise UsageError("%s was set up with your project's requirements; without them setup would remove their "
-                         "packages. Name them again (or pass --force to rebuild without them)" % p.env,
-                         fix=fixes.setup(p.env, *fixes.requirements_args(files)))
-
-
-def can_sync(p: Plan) -> bool:
-    """A project environment of ours, same profile and Python: install only the difference, keep the rest."""
-    marker = environment.read_marker(p.env) if p.project else None
-    if not marker:
-        return False
-    return marker.get("profile") == p.profile and environment.python_of(p.env).exists() \
-        and (marker.get("python") or {}).get("version") == p.interpreter.version
-
-
-def sync(k: Knowledge, p: Plan, steps: Steps, marker: Callable[[Plan, float], dict[str, Any]], start: float) -> Plan:
-    """Bring an existing environment to the project lock: uv installs what differs and removes what the lock
-    does not list (pip, for venv and conda, installs what differs); the marker is rewritten last."""
-    steps.total = 1
-    with steps.step("Sync %s with %s (only the difference, hashes required)" % (p.env, p.lock)):
-        managers.install(p.manager, p.env, p.lock, k.signatures)
-    environment.write_marker(p.env, marker(p, time.monotonic() - start))
-    print("Environment ready: %s (%.1f s). Next: %s" % (p.env, time.monotonic() - start,
-                                                         fixes.command("verify", env=p.env)), file=sys.stderr)
-    return p

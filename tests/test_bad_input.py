@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from checks.markers import OWNER
+from checks.paths import OWNER
 from tests.conftest import ROOT, invoke
 from tests.test_fixes import check_fix_line
 

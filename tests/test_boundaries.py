@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from checks import cli, knowledge, platforms, timing
+from checks import cli, envdir, knowledge, platforms, timing
 from checks.errors import UsageError
 from checks.model import Options, Outcome, Status, fail, pass_, skip, warn
 from checks.probes import packages as packages_probe
 from checks.registry import CHECKS
 from checks.report import exit_code
 from checks.rules import matmul
-from scripts import environment, provision
+from scripts import plan as planning
 from tests import machines
 from tests.test_rules import CPU, GPU, K, facts_for, side, tf_facts
 
@@ -264,17 +264,17 @@ def test_apple_silicon_reads_sysctl_only_on_macos(monkeypatch):
         calls.append(cmd)
         return answer
 
-    monkeypatch.setattr(provision.process, "run", run)
-    monkeypatch.setattr(provision.sys, "platform", "linux")
+    monkeypatch.setattr(planning.process, "run", run)
+    monkeypatch.setattr(planning.sys, "platform", "linux")
     answer = Done(True, "1\n")
-    assert provision.apple_silicon() is False and calls == []
-    monkeypatch.setattr(provision.sys, "platform", "darwin")
-    assert provision.apple_silicon() is True  # `sysctl -n hw.optional.arm64` prints 1 on Apple Silicon
+    assert planning.apple_silicon() is False and calls == []
+    monkeypatch.setattr(planning.sys, "platform", "darwin")
+    assert planning.apple_silicon() is True  # `sysctl -n hw.optional.arm64` prints 1 on Apple Silicon
     assert calls == [["sysctl", "-n", "hw.optional.arm64"]]
     answer = Done(True, "0\n")
-    assert provision.apple_silicon() is False
+    assert planning.apple_silicon() is False
     answer = Done(False, "")  # Intel Macs have no such key: sysctl fails
-    assert provision.apple_silicon() is False
+    assert planning.apple_silicon() is False
 
 
 # --- environment removal: only what setup created ---------------------------------------------------------
@@ -284,30 +284,30 @@ def test_remove_refuses_a_directory_setup_did_not_create(tmp_path):
     (env / "bin").mkdir(parents=True)
     (env / "keep.txt").write_text("user data")
     with pytest.raises(UsageError, match="refusing to delete"):
-        environment.remove(env)
+        envdir.remove(env)
     assert (env / "keep.txt").read_text() == "user data" and (env / "bin").is_dir()
-    environment.claim(env)
-    environment.remove(env)
+    envdir.claim(env)
+    envdir.remove(env)
     assert not env.exists()
 
 
 def test_a_changed_lock_makes_the_env_out_of_date(tmp_path):
     env = tmp_path / "env"
-    environment.claim(env)
+    envdir.claim(env)
     (env / "bin").mkdir()
     (env / "bin" / "python").write_text("")
     lock = tmp_path / "x.lock"
     lock.write_text("tensorflow==2.19.1 --hash=sha256:aa\n")
     interp = type("I", (), {"version": "3.11.7"})()
-    p = provision.Plan("cpu", "", None, interp, lock, "uv", env)  # type: ignore[arg-type]
-    environment.write_marker(env, {"profile": "cpu", "lock_sha256": provision.locks.sha256(lock),
+    p = planning.Plan("cpu", "", None, interp, lock, "uv", env)  # type: ignore[arg-type]
+    envdir.write_marker(env, {"profile": "cpu", "lock_sha256": planning.locks.sha256(lock),
                                    "python": {"version": "3.11.7"}})
-    assert provision.up_to_date(p)
+    assert planning.up_to_date(p, envdir.read_marker(env))
     lock.write_text("tensorflow==2.19.1 --hash=sha256:bb\n")
-    assert not provision.up_to_date(p)
+    assert not planning.up_to_date(p, envdir.read_marker(env))
     lock.write_text("tensorflow==2.19.1 --hash=sha256:aa\n")
-    assert provision.up_to_date(p)
-    assert not provision.up_to_date(provision.Plan("metal", "", None, interp, lock, "uv", env))  # type: ignore[arg-type]
+    assert planning.up_to_date(p, envdir.read_marker(env))
+    assert not planning.up_to_date(planning.Plan("metal", "", None, interp, lock, "uv", env), envdir.read_marker(env))  # type: ignore[arg-type]
 
 
 # --- binary architectures from the file header ------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.markers import MARKER
+from checks.paths import MARKER
 from scripts.network import pip_env, unreachable_by_uv
 from scripts.uvtool import find_uv
 from tests.conftest import invoke

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import xmlschema
 
-from checks.markers import MARKER, OWNER
+from checks.paths import MARKER, OWNER
 from tests.conftest import ROOT, invoke, pyenv_python
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]

@@ -162,7 +162,7 @@ def rendered(monkeypatch_module):
         evaluate(make(), Options(**{"profile": "metal", **options}), K)
     for bundle in sorted((ROOT / "tests" / "bundles").iterdir()):  # recorded machines as verify replays them
         for profile in ("cpu", "metal"):
-            facts = replayed(bundle_mod.read(str(bundle))[0], profile)
+            facts = replayed(bundle_mod.read(str(bundle))[0], profile, K)
             evaluate(facts, Options(profile=profile, require_gpu=True), K)
     return seen
 
@@ -193,7 +193,7 @@ def test_no_metal_fix_where_there_is_no_metal_target(name):
     """Linux and Intel Macs have no metal target; under Rosetta or in a VM the metal profile cannot run."""
     for profile in ("cpu", "metal"):
         for require_gpu in (False, True):
-            facts = replayed(bundle_mod.read(str(ROOT / "tests" / "bundles" / name))[0], profile)
+            facts = replayed(bundle_mod.read(str(ROOT / "tests" / "bundles" / name))[0], profile, K)
             outcomes = evaluate(facts, Options(profile=profile, require_gpu=require_gpu), K)
             said = [o.result.fix for o in outcomes if o.result.fix]
             assert not [f for f in said if "--profile metal" in f or "tensorflow-metal==" in f], said

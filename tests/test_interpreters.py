@@ -8,7 +8,8 @@ import pytest
 
 from checks import knowledge
 from checks.errors import UsageError
-from scripts import interpreters, provision
+from scripts import interpreters
+from scripts import plan as planning
 from tests.conftest import pyenv_python
 
 
@@ -32,7 +33,7 @@ def test_a_3_13_default_finds_a_3_12(tmp_path, monkeypatch):
     (bin_dir / "python3").symlink_to(py313)  # the default python3 is 3.13
     monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + "/usr/bin:/bin")
     notes = []
-    plan = provision.plan(knowledge.load(), python=str(bin_dir / "python3"), env=str(tmp_path / "env"),
+    plan = planning.plan(knowledge.load(), python=str(bin_dir / "python3"), env=str(tmp_path / "env"),
                           say=notes.append)
     assert plan.interpreter.minor == "3.12" and plan.interpreter.path == py312
     assert plan.lock.name == "cpu-linux-x86_64-py3.12.txt"
@@ -46,7 +47,7 @@ def test_no_suitable_python_names_the_command_that_gets_one(tmp_path, monkeypatc
     monkeypatch.setattr(interpreters, "_uv_managed", lambda minors=(): [])
     monkeypatch.setattr(interpreters, "FIXED_PLACES", ())
     with pytest.raises(UsageError) as exc:
-        provision.plan(knowledge.load(), python=py313, env=str(tmp_path / "env"))
+        planning.plan(knowledge.load(), python=py313, env=str(tmp_path / "env"))
     assert exc.value.code == 2
     assert exc.value.fix.splitlines() == [
         ".tools/bin/uv python install 3.12  # or: brew install python@3.12, or pyenv install 3.12",
@@ -57,8 +58,8 @@ def test_python_given_as_a_version_outside_the_range_falls_back_as_the_path_form
     """--python 3.13 (a real pyenv 3.13, outside the supported range) is found, then replaced as its path is."""
     py313 = pyenv_python("3.13")
     by_version, by_path = [], []
-    a = provision.plan(knowledge.load(), python="3.13", env="/tmp/unused-env-for-plan", say=by_version.append)
-    b = provision.plan(knowledge.load(), python=py313, env="/tmp/unused-env-for-plan", say=by_path.append)
+    a = planning.plan(knowledge.load(), python="3.13", env="/tmp/unused-env-for-plan", say=by_version.append)
+    b = planning.plan(knowledge.load(), python=py313, env="/tmp/unused-env-for-plan", say=by_path.append)
     assert a.interpreter == b.interpreter and a.interpreter.minor != "3.13"
     assert by_version == by_path and "3.13 is outside" in by_version[0]
 
@@ -69,14 +70,14 @@ def test_tensorflow_pinned_only_for_another_platform_is_refused_naming_this_plat
     here = next(t.tensorflow_pin[1] for t in k.matrix.targets if t.platform == "linux-x86_64")
     assert "2.16.2" in elsewhere and here != "2.16.2"  # the case of issue 11: macOS x86_64's pin
     with pytest.raises(UsageError) as exc:
-        provision.plan(k, tensorflow="2.16.2", env="/tmp/unused-env-for-plan")
+        planning.plan(k, tensorflow="2.16.2", env="/tmp/unused-env-for-plan")
     assert exc.value.code == 2 and "pins tensorflow-cpu==%s" % here in exc.value.message
     assert "cpu/linux-x86_64" in exc.value.message and "--tensorflow %s" % here in exc.value.fix
-    assert provision.plan(k, tensorflow=here, env="/tmp/unused-env-for-plan").target.platform == "linux-x86_64"
+    assert planning.plan(k, tensorflow=here, env="/tmp/unused-env-for-plan").target.platform == "linux-x86_64"
 
 
 def test_python_given_as_a_version_is_looked_up():
-    plan = provision.plan(knowledge.load(), python="3.10", env="/tmp/unused-env-for-plan")
+    plan = planning.plan(knowledge.load(), python="3.10", env="/tmp/unused-env-for-plan")
     assert plan.interpreter.minor == "3.10"
 
 
@@ -91,7 +92,9 @@ def test_conda_create_asks_for_the_interpreters_minor_version(tmp_path, monkeypa
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
     assert managers.resolve("conda") == "conda"
-    managers.create("conda", tmp_path / "env", pyenv_python("3.10"), knowledge.load().signatures)
+    interp = interpreters.probe(pyenv_python("3.10"))
+    assert interp is not None
+    managers.create("conda", tmp_path / "env", interp.path, interp.minor, knowledge.load().signatures)
     argv = log.read_text().split()
     assert argv[:4] == ["create", "--yes", "--prefix", str(tmp_path / "env")]
     assert "python=3.10" in argv and "conda-forge" in argv

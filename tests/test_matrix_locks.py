@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from checks import matrix
+from checks import matrix, paths
 from checks.matrix import MatrixError
 from scripts import locks
 
@@ -61,7 +61,7 @@ def test_cpu_profile_pins_the_same_tensorflow_minor_as_metal_on_apple_silicon_an
     (lambda d: d.pop("targets"), "targets"),
 ])
 def test_malformed_matrix_is_one_clear_error(tmp_path, mutate, words):
-    data = json.loads(matrix.MATRIX_PATH.read_text())
+    data = json.loads(paths.MATRIX_PATH.read_text())
     mutate(data)
     bad = tmp_path / "matrix.json"
     bad.write_text(json.dumps(data))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from checks.lockfile import canonical, pinned
-from checks.markers import MARKER
+from checks.paths import MARKER
 from scripts import locks
 from tests import localindex
 from tests.conftest import ROOT, invoke

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from checks.markers import MARKER, OWNER
+from checks.paths import MARKER, OWNER
 from scripts import envlock
 from tests.conftest import ROOT, invoke
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from checks import completeness
+from checks import completeness, envdir, knowledge
 from checks.lockfile import pins_in
-from checks.markers import MARKER, OWNER
-from scripts import environment
-from scripts.repair import drift_of
+from checks.paths import MARKER, OWNER
 from tests import localindex
 from tests.conftest import invoke
+
+K = knowledge.load()
 
 
 def test_lock_pins_are_canonical_names_and_versions():
@@ -46,11 +46,12 @@ def test_verify_reads_the_lock_as_setup_does(tmp_path):
     version = metadata.version("packaging")
     lock = tmp_path / "lock.txt"
     lock.write_text("packaging[extra]==%s.0 \\\n    --hash=sha256:ab\nnot-installed-here==1.0\n" % version)
-    facts = lock_state({"lock": str(lock)})
-    setup_view = drift_of(Path(sys.prefix), lock)  # setup asks this interpreter's environment the same question
+    facts = lock_state({"prefix": sys.prefix, "marker": {"lock": str(lock)}}, K.matrix.tensorflows)
+    # setup asks this interpreter's environment the same question, through its own interpreter
+    setup_view = completeness.state_of(Path(sys.prefix), completeness.lock_pins(lock), K.matrix.tensorflows)
     assert facts is not None and facts["pinned"] == 2
-    assert setup_view is not None
-    assert facts["drift"] == setup_view.pin_phrases() == ["not-installed-here 1.0 is missing"]
+    assert setup_view.own and facts["complete"] is False and not setup_view.ok
+    assert facts["drift"] == setup_view.drift.pin_phrases() == ["not-installed-here 1.0 is missing"]
 
 
 @pytest.fixture
@@ -87,9 +88,9 @@ def test_remove_never_deletes_through_a_link(tmp_path):
     link = tmp_path / "link"
     link.symlink_to(real)
     with pytest.raises(Exception, match="through the link"):
-        environment.remove(link)
+        envdir.remove(link)
     assert (real / "kept.txt").exists() and os.path.islink(link)
-    assert environment.resolve(link) == real.resolve()
+    assert envdir.resolve(link) == real.resolve()
 
 
 def test_verify_counts_the_plugin_lock_of_a_two_step_pair(tmp_path):
@@ -99,7 +100,8 @@ def test_verify_counts_the_plugin_lock_of_a_two_step_pair(tmp_path):
     lock, plugin = tmp_path / "lock.txt", tmp_path / "plugin.txt"
     lock.write_text("packaging==%s\n" % __import__("importlib.metadata").metadata.version("packaging"))
     plugin.write_text("not-built-here==0.4.1 \\\n    --hash=sha256:ab\n")
-    facts = lock_state({"lock": str(lock), "plugin_lock": str(plugin)})
+    facts = lock_state({"prefix": sys.prefix, "marker": {"lock": str(lock), "plugin_lock": str(plugin)}},
+                       K.matrix.tensorflows)
     assert facts is not None and facts["pinned"] == 2 and facts["drift"] == ["not-built-here 0.4.1 is missing"]
 
 
@@ -137,7 +139,7 @@ def test_verify_judges_an_env_that_lost_its_pyvenv_cfg_mid_setup_not_the_base_py
     env = tmp_path / "E"
     subprocess.run([base, "-m", "venv", "--without-pip", str(env)], check=True)
     (env / "pyvenv.cfg").unlink()
-    environment.claim(env)  # the owner file, as setup writes it
+    envdir.claim(env)  # the owner file, as setup writes it
     out = tmp_path / "v.json"
     invoke("verify", "--env", str(env), "--json", str(out), "--budget", "0.2", "--timeout", "30")
     setup = {c["id"]: c for c in json.loads(out.read_text())["checks"]}["environment.setup"]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from checks import knowledge, matrix
+from checks import knowledge, matrix, paths
 from scripts import interpreters, locks
 from tests.test_bad_input import invoke
 from tests.test_fixes import MAC_PROGRAMS, check_fix_line
@@ -24,10 +24,10 @@ def dry_run(tmp_path, *args):
 
 
 def test_the_community_pair_plans_two_steps_after_the_preflight(tmp_path):
-    before = subprocess.run(["git", "status", "--porcelain"], cwd=matrix.ROOT, capture_output=True, text=True).stdout
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=paths.ROOT, capture_output=True, text=True).stdout
     out = dry_run(tmp_path, "--platform", "macos-arm64", "--profile", "metal", "--tensorflow", "2.21.0",
                   "--python", "3.12")
-    assert subprocess.run(["git", "status", "--porcelain"], cwd=matrix.ROOT, capture_output=True,
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=paths.ROOT, capture_output=True,
                           text=True).stdout == before  # nothing written in the repository either
     target = K.matrix.target("metal", "macos-arm64", "2.21.0")
     step1, step2 = target.lock_path("3.12"), target.plugin_lock_path("3.12")
@@ -73,7 +73,7 @@ def test_every_profile_and_platform_has_a_plan(tmp_path, target):
 def test_the_ways_to_get_a_python_are_commands(os_name):
     hint = interpreters.install_hint("3.12", os_name)
     assert check_fix_line(hint, also=MAC_PROGRAMS) == [] and "3.12" in hint.split("  # ")[0]
-    for line in interpreters.install_fix("3.12", matrix.ROOT / ".venv-tf").splitlines():
+    for line in interpreters.install_fix("3.12", paths.ROOT / ".venv-tf").splitlines():
         assert check_fix_line(line) == [], line
 
 
@@ -95,7 +95,7 @@ def test_a_plugin_naming_an_unknown_diagnosis_is_a_one_line_matrix_error(tmp_pat
     import json
     import os
 
-    data = json.loads(matrix.MATRIX_PATH.read_text())
+    data = json.loads(paths.MATRIX_PATH.read_text())
     data["plugins"][1]["declines"] = ["no-such-diagnosis"]
     (tmp_path / "matrix.json").write_text(json.dumps(data))
     done = invoke("matrix", env=dict(os.environ, TFM_MATRIX=str(tmp_path / "matrix.json")))
@@ -111,7 +111,7 @@ def test_invoke_lock_leaves_the_two_step_target_to_its_own_generator():
     assert all(t.plugin is None or not t.plugin.two_step for t, _, _ in locks.all_locks(K.matrix))
     apple = K.matrix.target("metal", "macos-arm64")
     with pytest.raises(StepFailed, match="no lock generator"):
-        community_locks.write_for(apple, [], matrix.LOCK_DIR / "community")
+        community_locks.write_for(apple, [], paths.LOCK_DIR / "community")
 
 
 def _plan_python(out):
@@ -120,13 +120,13 @@ def _plan_python(out):
 
 def test_a_dry_run_here_plans_the_interpreter_setup_would_choose(tmp_path):
     """Without --platform the dry run is setup's own plan: the interpreter it picks, its lock, its fallback."""
-    from scripts import provision
-    chosen = provision.plan(K, env=str(tmp_path / "never-created"), say=lambda _: None)
+    from scripts import plan as planning
+    chosen = planning.plan(K, env=str(tmp_path / "never-created"), say=lambda _: None)
     out = dry_run(tmp_path)
     assert "Dry run for this machine (linux-x86_64)" in out
     assert _plan_python(out) == chosen.interpreter.describe()
     assert "  lock     %s (" % matrix.shown(chosen.lock) in out
-    assert "$ .tools/bin/uv venv --python %s " % chosen.interpreter.path in out
+    assert "$ .tools/bin/uv venv --allow-existing --no-project --python %s " % chosen.interpreter.path in out
 
 
 def test_a_dry_run_here_with_a_python_outside_the_range_falls_back_as_setup_does(tmp_path):
@@ -142,11 +142,12 @@ def test_a_dry_run_here_with_a_python_outside_the_range_falls_back_as_setup_does
 
 
 def test_a_dry_run_with_requirements_shows_the_project_locks_and_resolves_nothing(tmp_path):
-    from scripts import project, provision
+    from scripts import plan as planning
+    from scripts import project
     reqs = tmp_path / "proj" / "requirements.txt"
     reqs.parent.mkdir()
     reqs.write_text("tabulate\n", encoding="utf-8")
-    python = provision.plan(K, env=str(tmp_path / "never-created"), say=lambda _: None).interpreter.minor
+    python = planning.plan(K, env=str(tmp_path / "never-created"), say=lambda _: None).interpreter.minor
     lock = reqs.parent / "tfmetal-locks" / ("cpu-linux-x86_64-py%s.txt" % python)
     out = dry_run(tmp_path, "--requirements", str(reqs))
     assert "project  %s: its lock %s is resolved first" % (reqs, lock) in out

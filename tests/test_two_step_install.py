@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from checks import knowledge
-from checks.matrix import ROOT
+from checks.paths import ROOT
 from scripts.uvtool import find_uv
 from tests import localindex
 
@@ -150,6 +150,7 @@ def test_an_unknown_build_failure_says_so_and_leaves_no_marker(tmp_path):
 def test_a_failed_preflight_changes_nothing(tmp_path, monkeypatch):
     """setup's own preflight, on the recorded outputs of a Mac without the Command Line Tools (dwyl/dev-setup#51)."""
     from checks.errors import UsageError
+    from scripts import plan as planning
     from scripts import provision
     from tests.test_preflight import MACOS_14_4_1, NO_CLT
 
@@ -157,7 +158,7 @@ def test_a_failed_preflight_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("TFM_MATRIX", env["TFM_MATRIX"])
     k = knowledge.load()
     monkeypatch.setattr(provision.sys, "platform", "darwin")
-    monkeypatch.setattr(provision, "apple_silicon", lambda: False)
+    monkeypatch.setattr(planning, "apple_silicon", lambda: False)
     monkeypatch.setattr(provision.preflight_probe, "probe",
                         lambda wanted: {"sdk": NO_CLT, "make": NO_CLT, "macos": MACOS_14_4_1})
     with pytest.raises(UsageError) as err:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from importlib import metadata
 from typing import Any
 
@@ -51,11 +52,10 @@ def damaged(names: set[str] | None = None, limit: int = 5) -> dict[str, list[str
 
 
 def collect(names: set[str] | None = None) -> dict[str, Any]:
-    return {"installed": distributions(), "damaged": damaged(names)}
+    """What this interpreter is (its ``sys.prefix``) and what it has installed (``completeness.Answer``)."""
+    return {"prefix": sys.prefix, "installed": distributions(), "damaged": damaged(names)}
 
 
 if __name__ == "__main__":
-    import sys
-
     wanted = set(sys.argv[1:]) or None
     print(json.dumps(collect(wanted)))

@@ -7,38 +7,36 @@ import json
 import os
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
 from checks import completeness
 from checks.facts import EnvironmentFacts, LockFacts, PackagesFacts
-from checks.markers import MARKER, OWNER
-from checks.matrix import ROOT
+from checks.matrix import Matrix, Plugin
+from checks.paths import MARKER, OWNER, ROOT
 from checks.probes import installed
 
-TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")  # one package, four names
-DISTRIBUTIONS = (*TENSORFLOWS, "tensorflow-metal", "tensorflow-metal-plugin", "keras", "tf-keras", "numpy", "packaging",
-                 "psutil")
-PLUGIN_DISTRIBUTIONS = ("tensorflow-metal", "tensorflow-metal-plugin")  # both install libmetal_plugin.dylib
+OTHERS = ("keras", "tf-keras", "numpy", "packaging", "psutil")  # beside the matrix's TensorFlow and plugin names
 # Settings that change what TensorFlow or a Metal plugin does without showing in the package list.
 ENV_VARS = ("TF_DISABLE_METAL", "TF_METAL_SYNCHRONOUS", "TF_METAL_SKIP_VERSION_CHECK", "TF_USE_LEGACY_KERAS",
             "PYTHONPATH", "SYSTEM_VERSION_COMPAT", "CONDA_PREFIX")
 SUITE_ROOT = str(Path(__file__).resolve().parents[2])  # invoke verify puts it first on PYTHONPATH
 
 
-def collect(prefix: str | None = None) -> PackagesFacts:
-    """Versions of the distributions that matter, the Metal plugin file, and the marker."""
+def collect(m: Matrix, prefix: str | None = None) -> PackagesFacts:
+    """Versions of the distributions that matter (names from the matrix), the GPU plugin's file, the marker,
+    and the environment against its lock (``checks.completeness``)."""
     versions: dict[str, str | None] = {}
-    for name in DISTRIBUTIONS:
+    for name in (*m.tensorflows, *m.plugin_names, *OTHERS):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
     env = _environment(prefix or started_prefix())
-    return {"versions": versions, "metal_plugin": _metal_plugin(), "environment": env,
-            "lock": lock_state(env.get("marker")), "unmet": unmet_requirements(), "binaries": binary_arches(),
-            "env": settings_env(os.environ), "distributions": installed_distributions()}
+    return {"versions": versions, "metal_plugin": _metal_plugin(m.plugins), "environment": env,
+            "lock": lock_state(env, m.tensorflows), "unmet": unmet_requirements(m.tensorflows),
+            "binaries": binary_arches(), "env": settings_env(os.environ), "distributions": installed_distributions()}
 
 
 def settings_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -59,7 +57,7 @@ def installed_distributions() -> dict[str, str]:
     return dict(sorted(installed.distributions().items()))  # tensorflow_cpu and Tensorflow-CPU: tensorflow-cpu
 
 
-def unmet_requirements() -> list[str]:
+def unmet_requirements(tensorflows: Sequence[str]) -> list[str]:
     """What ``pip check`` reports: requirements of installed distributions that are missing or off."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
@@ -71,8 +69,8 @@ def unmet_requirements() -> list[str]:
             installed[canonicalize_name(name)] = dist
     # tensorflow-cpu and tensorflow-macos ship the same `tensorflow` package as tensorflow: a requirement on
     # one name is met by whichever the environment has (setup installs exactly one; see scripts/project.py)
-    tf = next((installed[n] for n in TENSORFLOWS if n in installed), None)
-    provided = dict(installed, **{n: tf for n in TENSORFLOWS if n not in installed}) if tf else installed
+    tf = next((installed[n] for n in tensorflows if n in installed), None)
+    provided = dict(installed, **{n: tf for n in tensorflows if n not in installed}) if tf else installed
     problems = []
     for key, dist in sorted(installed.items()):  # only what is installed, not the names it provides
         for line in dist.requires or []:
@@ -90,9 +88,11 @@ def unmet_requirements() -> list[str]:
     return problems
 
 
-def lock_state(marker: dict | None) -> LockFacts | None:
+def lock_state(env: EnvironmentFacts, tensorflows: Sequence[str]) -> LockFacts | None:
     """This environment against the lock its setup marker names (and the lock of a plugin built at install
-    time): the pins it misses or holds at another version (None for an environment without a marker)."""
+    time), judged by ``completeness.judge`` as setup judges it: the pins it misses or holds at another version,
+    damaged files, a second TensorFlow (None for an environment without a marker)."""
+    marker = env.get("marker")
     if not marker or not marker.get("lock"):
         return None
     path, plugin = (ROOT / marker[key] if marker.get(key) else None for key in ("lock", "plugin_lock"))
@@ -101,9 +101,11 @@ def lock_state(marker: dict | None) -> LockFacts | None:
         pins = completeness.lock_pins(path, plugin)
     except (OSError, UnicodeDecodeError) as exc:
         return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
-    found = completeness.drift(pins, installed.distributions(), installed.damaged(set(pins)))
+    answer = completeness.Answer(sys.prefix, installed.distributions(), installed.damaged(set(pins)))
+    state = completeness.judge(env["prefix"], answer, pins, tensorflows)
     return {"path": marker["lock"], "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "pinned": len(pins),
-            "drift": found.pin_phrases(), "damaged": {n: list(f) for n, f in found.damaged.items()}}
+            "drift": state.drift.pin_phrases(), "damaged": {n: list(f) for n, f in state.drift.damaged.items()},
+            "extra_tensorflows": list(state.extra_tensorflows), "complete": state.ok}
 
 
 MACHO_CPU = {0x0100000C: "arm64", 0x01000007: "x86_64"}
@@ -141,26 +143,27 @@ def binary_arches(per_dist: int = 2) -> dict[str, list[str]]:
     return found
 
 
-def _metal_plugin() -> str | None:
-    """Path of ``tensorflow-plugins/libmetal_plugin.dylib`` as installed by either plugin, if present."""
-    for dist in PLUGIN_DISTRIBUTIONS:
+def _metal_plugin(plugins: Sequence[Plugin]) -> str | None:
+    """Path of the library a matrix plugin installs (``tensorflow-plugins/libmetal_plugin.dylib``), if present."""
+    for plugin in plugins:
         try:
-            files = metadata.files(dist) or []
+            files = metadata.files(plugin.name) or []
         except metadata.PackageNotFoundError:
             continue
         for f in files:
             path = Path(str(f.locate()))
-            if f.name == "libmetal_plugin.dylib" and path.exists():
+            if f.name == plugin.library and path.exists():
                 return str(path)
     return None
 
 
 def started_prefix() -> str:
     """The environment this interpreter was started from: ``sys.prefix``; or, when ``E/bin/python`` runs as its
-    base interpreter because ``E`` lost its ``pyvenv.cfg`` (a setup stopped half-way), ``E`` itself if setup's
-    owner file says it is ours, so the check judges the environment that was asked for."""
+    base interpreter because ``E`` lost its ``pyvenv.cfg``, ``E`` itself (a directory of setup's, or one laid out
+    as a venv), so the checks judge the environment that was asked for and say it is no longer a venv."""
     started = Path(sys.executable).parent.parent
-    if started != Path(sys.prefix) and (started / OWNER).exists():
+    if not completeness.same_path(started, sys.prefix) and ((started / OWNER).exists()
+                                                              or (started / "bin" / "activate").exists()):
         return str(started)
     return sys.prefix
 
@@ -175,4 +178,4 @@ def _environment(prefix: str) -> EnvironmentFacts:
         except (OSError, ValueError) as exc:
             marker_error = str(exc)
     return {"prefix": str(root), "owned": (root / OWNER).exists(), "marker": marker, "marker_error": marker_error,
-            "is_venv": sys.prefix != sys.base_prefix}
+            "is_venv": sys.prefix != sys.base_prefix, "answers_as": sys.prefix}

@@ -9,7 +9,7 @@ import tempfile
 
 from checks import process
 from checks.facts import TensorFlowFacts
-from checks.matrix import ROOT
+from checks.paths import ROOT
 
 
 def collect(budget_s: float, gpu: bool, timeout_s: float, memory_bytes: int | None = None,

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from checks import markers, timing
+from checks import paths, timing
 from checks.probes import training
 
 REFERENCE_ROWS = 64  # the checked block is REFERENCE_ROWS x REFERENCE_ROWS
@@ -36,7 +36,7 @@ def main(config: dict[str, Any]) -> int:
     out = config["out"]
     facts: dict[str, Any] = {"stage": "import", "config": {k: v for k, v in config.items() if k != "out"}}
     _save(facts, out)
-    if os.path.exists(os.path.join(sys.prefix, markers.OWNER)):
+    if os.path.exists(os.path.join(sys.prefix, paths.OWNER)):
         sys.dont_write_bytecode = False  # setup installs without bytecode: compile what TensorFlow imports, once
     t0 = time.perf_counter()
     tf = importlib.import_module("tensorflow")  # the import being probed comes first

@@ -7,8 +7,8 @@ from __future__ import annotations
 from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge
-from checks.markers import OWNER
 from checks.model import Options, Result, fail, pass_, skip
+from checks.paths import OWNER
 from checks.rules.common import NOT_RECORDED, recorded
 
 

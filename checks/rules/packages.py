@@ -10,14 +10,11 @@ from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge, judge_pair
 from checks.model import Options, Result, fail, pass_, skip, warn
-from checks.probes.packages import TENSORFLOWS
 from checks.rules.common import NOT_RECORDED, no_metal_reason, recorded
 
-TF_DISTS = TENSORFLOWS
 
-
-def _installed_tf(versions: dict[str, Any]) -> dict[str, str]:
-    return {d: versions[d] for d in TF_DISTS if versions.get(d)}
+def _installed_tf(versions: dict[str, Any], k: Knowledge) -> dict[str, str]:
+    return {d: versions[d] for d in k.matrix.tensorflows if versions.get(d)}
 
 
 def tensorflow(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -26,7 +23,7 @@ def tensorflow(facts: Facts, options: Options, k: Knowledge) -> Result:
     versions = facts["packages"]["versions"]
     platform = facts["system"]["platform"]
     target = k.matrix.target(options.profile, platform)
-    installed = _installed_tf(versions)
+    installed = _installed_tf(versions, k)
     keep = {"installed": installed, "platform": platform, "profile": options.profile}
     if not installed:
         return fail("TensorFlow is not installed in this environment",
@@ -73,12 +70,12 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
             k.matrix.plugin_names), want, facts=keep)
     record = k.matrix.plugin(name)
     if not plugin:
-        rebuild = fixes.repair(facts, "--force", "--tensorflow", next(iter(_installed_tf(versions).values()), ""),
+        rebuild = fixes.repair(facts, "--force", "--tensorflow", next(iter(_installed_tf(versions, k).values()), ""),
                             why="rebuilds %s" % name) if record and record.two_step else \
             fixes.repair(facts, "--force", why="reinstalls every file of the hash-locked set")
         return fail("%s %s is installed but libmetal_plugin.dylib is missing" % (name, installed_metal), rebuild,
                     facts=keep)
-    tf_version = next(iter(_installed_tf(versions).values()), None)
+    tf_version = next(iter(_installed_tf(versions, k).values()), None)
     if tf_version is None:
         return fail("%s %s without TensorFlow" % (name, installed_metal), want, facts=keep)
     try:
@@ -117,7 +114,7 @@ def consistency(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(NOT_RECORDED)
     pk = facts["packages"]
     versions = pk["versions"]
-    installed = _installed_tf(versions)
+    installed = _installed_tf(versions, k)
     problems: list[tuple[str, str | None]] = []  # (problem, fix command or None)
     if len(set(installed.values())) > 1 or {"tensorflow-cpu", "tensorflow-intel"} & set(installed) and \
             "tensorflow" in installed:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.errors import UsageError
-from checks.markers import MARKER, OWNER
+from checks.paths import MARKER, OWNER
 
 OWNER_TEXT = "Created by `invoke setup` (tf-metal suite). `invoke setup --force` may delete this directory.\n"
 
