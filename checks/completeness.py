@@ -19,7 +19,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from checks import lockfile, process
-from checks.paths import ROOT
+from checks.paths import ROOT, same_path
 
 
 def lock_pins(*locks: Path | None) -> dict[str, str]:
@@ -78,11 +78,6 @@ def drift(locked: Mapping[str, str], installed: Mapping[str, str],
     changed = {n: (installed[n], v) for n, v in locked.items() if n in installed and not same(installed[n], v)}
     hurt: dict[str, Sequence[str]] = {n: list(f) for n, f in (damaged or {}).items() if n in locked}
     return Drift(missing, changed, hurt)
-
-
-def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether two paths name one directory (links resolved)."""
-    return os.path.realpath(str(a)) == os.path.realpath(str(b))
 
 
 @dataclass(frozen=True)

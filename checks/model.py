@@ -52,6 +52,7 @@ class Check:
     id: str
     title: str
     rule: Callable[[Facts, Options, Knowledge], Result]
+    needs: tuple[str, ...] = ("environment",)  # gates (checks.registry.GATES) that must open before the rule runs
 
     @property
     def family(self) -> str:

@@ -89,9 +89,11 @@ def _ipykernel(prefix: Path, marker: dict[str, Any], root: Path) -> list[str]:
 
 
 def next_command(outcomes: Sequence[Outcome], strict: bool = False) -> str | None:
-    """The fix of the first check that failed the run (its first line), as the run's last line."""
+    """The one command to run next, as the run's last line: where the environment family failed, its fix (setup
+    puts the environment back to its lock, which heals what the other checks saw of the drift; a rebuild is
+    chosen over a repair); else the fix of the first check that failed the run (its first line)."""
     bad = {Status.FAIL, Status.WARN} if strict else {Status.FAIL}
-    for o in outcomes:
-        if o.result.status in bad and o.result.fix:
-            return "next: %s" % o.result.fix.splitlines()[0]
-    return None
+    failed = [o for o in outcomes if o.result.status in bad and o.result.fix]
+    ours = [o for o in failed if o.check.family == "environment"]
+    chosen = sorted(ours, key=lambda o: "--force" not in (o.result.fix or ""))[:1] or failed[:1]
+    return "next: %s" % (chosen[0].result.fix or "").splitlines()[0] if chosen else None

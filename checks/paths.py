@@ -8,6 +8,7 @@ complete: an environment without it is incomplete.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: fix lines are run from here
@@ -18,3 +19,8 @@ DEFAULT_ENV = ROOT / ".venv-tf"
 
 OWNER = ".tfmetal-owner"
 MARKER = ".tfmetal-setup.json"
+
+
+def same_path(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one directory (links resolved)."""
+    return os.path.realpath(str(a)) == os.path.realpath(str(b))

@@ -1,12 +1,26 @@
-"""Every check, in the order it runs and prints. To add a check, add a rule and a line here."""
+"""Every check, in the order it runs and prints, and where each applies. To add a check, add a rule and a line
+here.
+
+A check ``needs`` gates: each gate is decided once per run from the facts (``GATES``), and a closed gate
+skips every check that needs it with the gate's reason, so the reason is said once, by the check that owns it.
+"""
 
 from __future__ import annotations
 
+from typing import Callable
+
+from checks.facts import Facts
 from checks.model import Check
 from checks.rules import architecture, environment, matmul, packages, tensorflow, training
 
+GATES: dict[str, Callable[[Facts], str | None]] = {
+    # the interpreter answers as the environment (environment.setup says why not, and how to rebuild it)
+    "environment": lambda facts: "not judged: %s (environment.setup)" % environment.not_itself(facts)
+    if environment.not_itself(facts) else None,
+}
+
 CHECKS: tuple[Check, ...] = (
-    Check("environment.setup", "Environment complete", environment.setup_marker),
+    Check("environment.setup", "Environment complete", environment.setup_marker, needs=()),
     Check("environment.lock", "Environment matches its lock", environment.lock_match),
     Check("architecture.interpreter", "Interpreter architecture", architecture.interpreter),
     Check("architecture.virtualization", "Bare metal or VM", architecture.virtualization),

@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from checks import process
-from checks.completeness import same_path
 from checks.diagnose import Signature, diagnose, errors
 from checks.envdir import python_of
 from checks.errors import StepFailed, UsageError
+from checks.paths import same_path
 from scripts.network import pip_env
 from scripts.uvtool import find_uv, require_uv, uv_env
 

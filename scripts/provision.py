@@ -16,11 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from checks import completeness, envdir, fixes, matrix, platforms, preflight, settings
+from checks import completeness, envdir, envlock, fixes, matrix, platforms, preflight, settings
 from checks.errors import Interrupted, StepFailed, UsageError
 from checks.knowledge import Knowledge
 from checks.paths import DEFAULT_ENV
-from scripts import envlock, interpreters, locks, managers, network, project
+from scripts import interpreters, locks, managers, network, project
 from scripts import plan as planning
 from scripts import preflight as preflight_probe
 from scripts.plan import Decision, Plan, Step

@@ -15,5 +15,6 @@ def test_unmet_requirements_name_only_installed_distributions(tmp_path, monkeypa
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s" % (
             name.replace("_", "-"), version, "".join("Requires-Dist: %s\n" % r for r in requires)))
     monkeypatch.syspath_prepend(str(tmp_path))
-    mine = [p for p in unmet_requirements(knowledge.load().matrix.tensorflows) if "zz-missing-numpy" in p or "needs-tf" in p]
+    names = knowledge.load().matrix.tensorflows
+    mine = [p for p in unmet_requirements(names) if "zz-missing-numpy" in p or "needs-tf" in p]
     assert mine == ["tensorflow-cpu 2.19.1 requires zz-missing-numpy<2.2, which is not installed"]

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from checks import envlock
 from checks.paths import MARKER, OWNER
-from scripts import envlock
 from tests.conftest import ROOT, invoke
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]

@@ -110,8 +110,8 @@ def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):
     import fcntl
     import threading
 
+    from checks import envlock
     from checks.errors import UsageError
-    from scripts import envlock
 
     env = tmp_path / "env"
     path = envlock.lock_path(env)

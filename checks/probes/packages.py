@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from checks import completeness
+from checks import completeness, envlock
 from checks.facts import EnvironmentFacts, LockFacts, PackagesFacts
 from checks.matrix import Matrix, Plugin
-from checks.paths import MARKER, OWNER, ROOT
+from checks.paths import MARKER, OWNER, ROOT, same_path
 from checks.probes import installed
 
 OTHERS = ("keras", "tf-keras", "numpy", "packaging", "psutil")  # beside the matrix's TensorFlow and plugin names
@@ -162,7 +162,7 @@ def started_prefix() -> str:
     base interpreter because ``E`` lost its ``pyvenv.cfg``, ``E`` itself (a directory of setup's, or one laid out
     as a venv), so the checks judge the environment that was asked for and say it is no longer a venv."""
     started = Path(sys.executable).parent.parent
-    if not completeness.same_path(started, sys.prefix) and ((started / OWNER).exists()
+    if not same_path(started, sys.prefix) and ((started / OWNER).exists()
                                                               or (started / "bin" / "activate").exists()):
         return str(started)
     return sys.prefix
@@ -178,4 +178,5 @@ def _environment(prefix: str) -> EnvironmentFacts:
         except (OSError, ValueError) as exc:
             marker_error = str(exc)
     return {"prefix": str(root), "owned": (root / OWNER).exists(), "marker": marker, "marker_error": marker_error,
-            "is_venv": sys.prefix != sys.base_prefix, "answers_as": sys.prefix}
+            "is_venv": sys.prefix != sys.base_prefix, "answers_as": sys.prefix,
+            "setup_running": envlock.holder(root)}

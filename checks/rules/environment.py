@@ -1,15 +1,29 @@
 """Is this environment complete, as ``invoke setup`` left it? The marker and the owner file
 (``environment.setup``), and the lock it names installed as locked (``environment.lock``): the same
-question setup asks before it calls an environment complete (``scripts/repair.py``)."""
+question setup asks before it calls an environment complete (``checks.completeness``)."""
 
 from __future__ import annotations
+
+import os
 
 from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip
-from checks.paths import OWNER
+from checks.paths import OWNER, same_path
 from checks.rules.common import NOT_RECORDED, recorded
+
+
+def not_itself(facts: Facts) -> str | None:
+    """Why this interpreter's answers are not about the environment (a venv that lost pyvenv.cfg runs as its
+    base interpreter); None when it is the environment's own. The registry's ``environment`` gate."""
+    env = (facts.get("packages") or {}).get("environment") or {}
+    answered, prefix = env.get("answers_as"), env.get("prefix")
+    if not answered or not prefix or same_path(answered, prefix):
+        return None
+    return "not a virtual environment: %s/bin/python runs as the interpreter at %s (%s)" % (
+        prefix, answered, "its pyvenv.cfg is missing" if not os.path.exists(os.path.join(prefix, "pyvenv.cfg"))
+        else "its pyvenv.cfg does not make it one")
 
 
 def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -17,6 +31,15 @@ def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(NOT_RECORDED)
     env = facts["packages"]["environment"]
     marker = env.get("marker")
+    running = env.get("setup_running")
+    if running:
+        return fail("`invoke setup` (pid %s) is working on this environment now; it is complete once setup says "
+                    "so" % running, fixes.setup(env["prefix"], why="after pid %s ends: finishes it if it did not"
+                                                % running), facts=env)
+    broken = not_itself(facts)
+    if broken:
+        return fail(broken + ", so nothing it reports is about this environment",
+                    fixes.repair(facts, why="rebuilds it; setup never installs into another interpreter"), facts=env)
     if env.get("marker_error"):
         return fail("setup marker is unreadable: %s" % env["marker_error"],
                     fixes.setup(env["prefix"], "--force", why="rebuilds it and writes a new marker"), facts=env)
@@ -54,8 +77,9 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
     if marker.get("lock_sha256") and lock.get("sha256") and lock["sha256"] != marker["lock_sha256"]:
         return fail("outdated: %s changed since this environment was set up" % lock["path"],
                     fixes.setup(prefix, *args, why="rebuilds it from the new lock"), facts=dict(lock))
-    drift = list(lock.get("drift") or []) + ["%s has damaged files: %s" % (n, ", ".join(f[:2]))
-                                              for n, f in sorted((lock.get("damaged") or {}).items())]
+    drift = ["%s is installed beside the locked TensorFlow" % n for n in lock.get("extra_tensorflows") or []] \
+        + list(lock.get("drift") or []) + ["%s has damaged files: %s" % (n, ", ".join(f[:2]))
+                                           for n, f in sorted((lock.get("damaged") or {}).items())]
     if drift:
         listed = "; ".join(drift[:3]) + ("; ..." if len(drift) > 3 else "")
         return fail("%d of %d pinned packages differ from %s: %s" % (len(drift), lock.get("pinned", 0), lock["path"],

@@ -55,3 +55,21 @@ def _holder(fd: int, wait_s: float = 1.0) -> str:
         if pid or time.monotonic() > deadline:
             return pid or "unknown"
         time.sleep(0.02)
+
+
+def holder(env: Path) -> int | None:
+    """The pid of a live setup holding ``env``'s lock, without taking the lock (verify must not block a setup
+    that starts meanwhile): the holder writes its pid and clears the file before it lets go; a pid left by a
+    killed setup is no longer alive."""
+    try:
+        text = lock_path(env).read_text(encoding="ascii", errors="replace").strip()
+        pid = int(text)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    return pid
