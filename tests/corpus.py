@@ -49,26 +49,28 @@ def load(directory: Path = CORPUS) -> list[Entry]:
 
 
 def verdict(entry: Entry, found_ids: list[str], harmless: set[str]) -> str:
-    """right, wrong or unknown: the first diagnosis (errors lead) against the expected id. For an expected
-    "unknown", any error diagnosis is wrong (harmless lines may be recognised)."""
+    """right, wrong or unknown. An error is right when the first diagnosis (errors lead) is the expected one;
+    a harmless line when no error is claimed and it is among those recognised; an expected "unknown" when no
+    error is claimed (harmless lines may be recognised). ``harmless``: the ids of the harmless classes."""
     errors = [i for i in found_ids if i not in harmless]
-    first = errors[0] if errors else (found_ids[0] if found_ids else None)
     if entry.expected == UNKNOWN:
         return "right" if not errors else "wrong"
-    if first is None:
+    if entry.expected in harmless:
+        return "wrong" if errors else ("right" if entry.expected in found_ids else "unknown")
+    if not errors:
         return "unknown"
-    return "right" if first == entry.expected else "wrong"
+    return "right" if errors[0] == entry.expected else "wrong"
 
 
 def measure(entries: list[Entry]) -> list[tuple[Entry, str, list[str]]]:
     from checks import knowledge
 
     k = knowledge.load({})
+    harmless = {s.id for s in k.signatures if s.harmless}
     out = []
     for e in entries:
-        found = k.diagnose(e.text)
-        ids = [d.id for d in found]
-        out.append((e, verdict(e, ids, {d.id for d in found if d.harmless}), ids))
+        ids = [d.id for d in k.diagnose(e.text)]
+        out.append((e, verdict(e, ids, harmless), ids))
     return out
 
 
