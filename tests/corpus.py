@@ -14,7 +14,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 KEYS = ("source", "date", "cause", "expected", "split")
-SPLITS = ("train", "heldout", "heldout2")
+SPLITS = ("train", "heldout", "heldout2", "heldout3")
 UNKNOWN = "unknown"
 
 
