@@ -97,7 +97,10 @@ def report(results: list[tuple[Entry, str, list[str]]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    print(report(measure(load())))
+    try:
+        print(report(measure(load())))
+    except BrokenPipeError:  # piped into head
+        pass
     return 0
 
 
