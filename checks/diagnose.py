@@ -36,6 +36,10 @@ class Machine:
 
 @dataclass(frozen=True)
 class Signature:
+    """A class of errors: any pattern of ``match`` (the wordings of one cause, anchored on what stays the same:
+    a signal, an op and device, an object's module) together with every pattern of ``needs`` (the context the
+    cause requires, such as the plugin's file name). ``extract`` patterns only fill placeholders when found."""
+
     id: str
     patterns: tuple[re.Pattern[str], ...]
     cause: str
@@ -45,6 +49,8 @@ class Signature:
     hides: tuple[str, ...] = ()  # ids this one explains away (a consequence, not a second cause)
     known: dict[str, Any] = field(default_factory=dict)  # {"group", "values", "otherwise"} -> {known}
     fixes: tuple[tuple[dict[str, Any], str], ...] = ()  # (when, fix): the first that fits the machine
+    needs: tuple[re.Pattern[str], ...] = ()
+    extract: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,17 @@ def load_signatures(path: Path = DIAGNOSES_PATH) -> tuple[Signature, ...]:
         raise MatrixError("diagnoses %s: %s" % (path, exc)) from None
 
 
+def _compiled(patterns: list[str]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.MULTILINE | re.IGNORECASE) for p in patterns)
+
+
 def _signature(d: dict[str, Any]) -> Signature:
-    return Signature(d["id"], tuple(re.compile(p, re.MULTILINE) for p in d["match"]), d["cause"], d["fix"],
-                     d["source"], bool(d.get("harmless")), tuple(d.get("hides", ())), d.get("known", {}),
-                     tuple((f["when"], f["fix"]) for f in d.get("fixes", ())))
+    if not d["match"]:
+        raise ValueError("%s: no pattern in match" % d["id"])
+    fixes = tuple((f["when"], f["fix"]) for f in d.get("fixes", ()))
+    return Signature(d["id"], _compiled(d["match"]), d["cause"], d["fix"], d["source"], bool(d.get("harmless")),
+                     tuple(d.get("hides", ())), d.get("known", {}), fixes, _compiled(d.get("needs", [])),
+                     _compiled(d.get("extract", [])))
 
 
 def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None = None) -> list[Diagnosis]:
@@ -81,9 +94,10 @@ def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None
     found = []
     for sig in signatures:
         matches = [m for m in (p.search(text) for p in sig.patterns) if m is not None]
-        if len(matches) == len(sig.patterns):
+        context = [m for m in (p.search(text) for p in sig.needs) if m is not None]
+        if matches and len(context) == len(sig.needs):
             groups: dict[str, str] = {}
-            for m in matches:
+            for m in [m for m in (p.search(text) for p in sig.extract) if m is not None] + context + matches:
                 groups.update({k: v for k, v in m.groupdict().items() if v})
             if sig.known:
                 values = sig.known["values"]

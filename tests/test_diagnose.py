@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from checks.diagnose import Machine, diagnose, errors, load_signatures, render
+from tests import corpus
 from tests.conftest import ROOT
 
 SIGNATURES = load_signatures()
@@ -172,7 +173,8 @@ def test_cli_reads_stdin_and_says_so_when_unknown():
     cmd = [sys.executable, "-m", "checks", "diagnose", "-"]
     done = subprocess.run(cmd, input=QUOTES["metal-library-not-loaded"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and "[metal-library-not-loaded]" in done.stdout
-    done = subprocess.run(cmd, input="Segmentation fault in foo", capture_output=True, text=True, cwd=ROOT)
+    unknown = next(e.text for e in corpus.load() if e.slug == "unknown-libgomp-not-loaded")  # a real, unknown error
+    done = subprocess.run(cmd, input=unknown, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1 and "no known diagnosis" in done.stdout and "report" in done.stdout
     done = subprocess.run(cmd[:-1] + ["/nonexistent"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2
@@ -261,3 +263,22 @@ def test_advice_names_the_suites_commands_as_they_run_from_the_repository_root()
         for advice in (sig.fix, *(fix for _, fix in sig.fixes)):
             for use in re.findall(r"(\S*invoke (?:setup|verify)[^`]*)", advice):
                 assert use.lstrip("`(").startswith(".tools/bin/invoke") and "--env ENV" in use, (sig.id, use)
+
+
+def test_plugin_version_advice_is_the_suites_command_not_a_bare_pip():
+    """Setup's environments have no pip: the Apple plugin's load failures advise `.tools/bin/invoke setup`, and an
+    uninstall goes through the tools' uv with the environment's interpreter."""
+    for sig in load_signatures():
+        if sig.id in ("metal-symbol-not-found", "metal-flat-namespace", "metal-library-not-loaded"):
+            for advice in (sig.fix, *(fix for _, fix in sig.fixes)):
+                assert "pip install" not in advice.replace(".tools/bin/uv pip", ""), (sig.id, advice)
+                assert advice.startswith((".tools/bin/", "a native arm64 Python")), (sig.id, advice)
+
+
+def test_details_are_extracted_where_the_message_has_them():
+    timeout = ("Error: command buffer exited with error status.\n\tThe Metal Performance Shaders operations encoded on "
+               "it may not have completed.\n\tError: \n\t(null)\n\tCaused GPU Timeout Error "
+               "(00000002:kIOAccelCommandBufferCallbackErrorTimeout)")  # pytorch/pytorch#125954
+    assert "(Caused GPU Timeout Error)" in diagnose(timeout, SIGNATURES)[0].cause
+    assert "[Op:StatelessRandomGetKeyCounter]" in QUOTES["no-gpu-kernel"]
+    assert "(StatelessRandomGetKeyCounter)" in diagnose(QUOTES["no-gpu-kernel"], SIGNATURES)[0].cause
