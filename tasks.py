@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from checks import console, envdir, fixes, knowledge, outputs, paths, process, settings, views  # noqa: E402
 from checks.cli import build_parser  # noqa: E402
-from checks.errors import TfmError, UsageError  # noqa: E402
+from checks.errors import UsageError, boundary  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
 from scripts import community_locks, locks, provision  # noqa: E402
 
@@ -31,28 +31,40 @@ VERIFY_HELP = {o.name: o.help for o in settings.VERIFY_OPTIONS}
 console.install()
 
 
+def _parse_errors_exit_2() -> None:
+    """invoke's own parse errors (an unknown option or task, a missing value) are bad input: exit 2 with invoke's
+    one line, as every other bad input of the suite, not invoke's 1. The running program is invoke's
+    ``invoke.main.program`` (both ``invoke`` and ``python -m invoke``); its task parsing runs after this file
+    is loaded."""
+    from invoke import ParseError
+    from invoke.main import program
+
+    parse = program.parse_tasks
+
+    def parse_tasks() -> None:
+        try:
+            parse()
+        except ParseError as exc:
+            raise Exit("error: %s" % exc, code=2) from None
+
+    program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+_parse_errors_exit_2()
+
+
 def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int | None]], Callable[..., None]]:
-    """The one error mapping of every task: load the knowledge (``$TFM_MATRIX``) and check the settings file
-    (``$TFM_CONFIG``) first, pass the knowledge in as ``k``, and turn every TfmError into one line and its exit
-    code, Ctrl-C into 130, any other exception (a bug) into one line and 2. The task's return value, if any,
-    is its exit code."""
+    """Every task behind ``errors.boundary``: load the knowledge (``$TFM_MATRIX``) and check the settings file
+    (``$TFM_CONFIG``) first, pass the knowledge in as ``k``; the task's return value, if any, is its exit code."""
     def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
         @functools.wraps(fn)
         def wrapper(c: Any, *args: Any, **kwargs: Any) -> None:
-            try:
+            def run() -> int | None:
                 k = knowledge.load()
                 settings.load_config(settings.config_path())
-                code = fn(c, k, *args, **kwargs)
-            except TfmError as exc:
-                raise Exit("error: %s" % exc.line(), code=exc.code) from None
-            except KeyboardInterrupt:
-                raise Exit(interrupted, code=130) from None
-            except Exit:
-                raise
-            except BrokenPipeError:  # `| head` closed the output: exit 141 quietly
-                console.quiet_exit()
-            except Exception as exc:  # noqa: BLE001 - a bug is one line and exit 2, as in python -m checks
-                raise Exit("internal error: %s: %s (please report it)" % (type(exc).__name__, exc), code=2) from None
+                return fn(c, k, *args, **kwargs)
+
+            code = boundary(run, say=lambda line: print(line, file=sys.stderr), interrupted=interrupted)
             if code:
                 raise Exit(code=code)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from checks import __version__, console, knowledge, nextsteps, outputs, platforms, settings
-from checks.errors import TfmError, UsageError
+from checks import __version__, knowledge, nextsteps, outputs, platforms, settings
+from checks.errors import UsageError, boundary
 from checks.evaluate import evaluate
 from checks.facts import Facts, PackagesFacts
 from checks.model import Options, Outcome
@@ -162,13 +162,9 @@ def diagnose_main(argv: list[str], k: knowledge.Knowledge | None = None) -> int:
         else:
             with open(source, encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
-        found = (k or knowledge.load()).diagnose(text)
     except OSError as exc:
-        print("checks: error: cannot read %s: %s" % (source, exc.strerror), file=sys.stderr)
-        return 2
-    except TfmError as exc:
-        print("checks: error: %s" % exc.line(), file=sys.stderr)
-        return exc.code
+        raise UsageError("cannot read %s: %s" % (source, exc.strerror)) from None
+    found = (k or knowledge.load()).diagnose(text)
     print(render(found))
     return 0 if found else 1
 
@@ -179,26 +175,18 @@ STARTED = time.monotonic()
 def main(argv: list[str] | None = None) -> int:
     """parse -> session (live or replay) -> evaluate -> render and write; every error is one line."""
     argv = sys.argv[1:] if argv is None else argv
+    say = lambda line: print("checks: %s" % line, file=sys.stderr)  # noqa: E731 - one sink, two boundaries
     if argv[:1] == ["diagnose"]:
-        return diagnose_main(argv[1:])
-    try:
+        return boundary(lambda: diagnose_main(argv[1:]), say=say)
+    def run() -> int:
         args = build_parser().parse_args(argv)
         outputs.check(json=args.json, junit=args.junit, record=args.record)  # before any probe runs
         k = knowledge.load()
         session = open_session(args, k)
         outcomes = evaluate(session.facts, session.options, k)
         return render_and_write(args, session, outcomes)
-    except TfmError as exc:
-        print("checks: error: %s" % exc.line(), file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        print("checks: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `| head` closed the output: no report left to write, exit 141 quietly
-        console.quiet_exit()
-    except Exception as exc:  # noqa: BLE001 - an internal error is exit 2 with one line, not a traceback
-        print("checks: internal error: %s: %s (please report it)" % (type(exc).__name__, exc), file=sys.stderr)
-        return 2
+
+    return boundary(run, say=say)
 
 
 def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[Outcome]) -> int:

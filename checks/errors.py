@@ -1,11 +1,13 @@
 """The one error model: an error the user can act on, with its exit code and (when there is one) its fix.
 
-Every front door maps these the same way: ``tasks.py`` through its ``front_door`` decorator,
-``python -m checks`` in ``checks.cli.main``. The message is one line; the fix is a command that
+Every front door maps these through ``boundary``: ``tasks.py`` (its ``front_door`` decorator, and invoke's own
+parse errors) and ``python -m checks`` (``checks.cli.main``). The message is one line; the fix is a command that
 works pasted from the repository root.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 
 class TfmError(Exception):
@@ -42,3 +44,28 @@ class Interrupted(TfmError):
     """Ctrl-C or SIGTERM (exit 130)."""
 
     code = 130
+
+
+INTERNAL = 2  # a bug: one line, exit 2, as for bad input (the user cannot act on a traceback)
+INTERRUPTED = 130
+
+
+def boundary(run: Callable[[], int | None], say: Callable[[str], None], interrupted: str = "interrupted") -> int:
+    """The one mapping of an entry point's failures to one line and an exit code: a TfmError its own code,
+    Ctrl-C 130, any other exception (a bug) 2; ``| head`` closing the output exits 141 quietly. Returns the
+    exit code (0, or what ``run`` returned)."""
+    from checks import console
+
+    try:
+        return run() or 0
+    except TfmError as exc:
+        say("error: %s" % exc.line())
+        return exc.code
+    except KeyboardInterrupt:
+        say(interrupted)
+        return INTERRUPTED
+    except BrokenPipeError:
+        console.quiet_exit()
+    except Exception as exc:  # noqa: BLE001 - a bug is one line and exit 2, never a traceback
+        say("internal error: %s: %s (please report it)" % (type(exc).__name__, exc))
+        return INTERNAL
