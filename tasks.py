@@ -181,7 +181,8 @@ def abi(c, k: Knowledge, tensorflow=None, metal=None, refresh=False):
         try:
             import lief  # noqa: F401 - only --refresh parses wheels
         except ImportError:
-            raise UsageError("invoke abi --refresh needs LIEF, one of the developer tools", fix="make dev") from None
+            raise UsageError("invoke abi --refresh needs LIEF, one of the developer tools",
+                             fix=fixes.make("dev")) from None
         from scripts import abi as refresh_mod
 
         start = time.monotonic()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checks import fixes
 from checks.facts import Facts
 from checks.matrix import MatrixError
-from checks.paths import ROOT
+from checks.paths import DEFAULT_ENV, ROOT
 
 DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
 
@@ -88,15 +90,18 @@ def _signature(d: dict[str, Any]) -> Signature:
                      _compiled(d.get("extract", [])))
 
 
-def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None = None) -> list[Diagnosis]:
+def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None = None,
+             env: str | os.PathLike[str] | None = None) -> list[Diagnosis]:
     """Every known signature found in ``text``: errors first (table order, so the more specific signature
-    leads), then harmless lines. Placeholders are filled from the text; with ``machine`` the fix fits it."""
+    leads), then harmless lines. Placeholders are filled from the text, ``{env}`` with the environment the text
+    is about (the default one when not known) as a fix line names it; with ``machine`` the fix fits it."""
+    where = fixes.shown(env or DEFAULT_ENV)
     found = []
     for sig in signatures:
         matches = [m for m in (p.search(text) for p in sig.patterns) if m is not None]
         context = [m for m in (p.search(text) for p in sig.needs) if m is not None]
         if matches and len(context) == len(sig.needs):
-            groups: dict[str, str] = {}
+            groups: dict[str, str] = {"env": where}
             for m in [m for m in (p.search(text) for p in sig.extract) if m is not None] + context + matches:
                 groups.update({k: v for k, v in m.groupdict().items() if v})
             if sig.known:

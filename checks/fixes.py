@@ -18,7 +18,8 @@ from checks.paths import ROOT
 
 INVOKE = ".tools/bin/invoke"
 UV = ".tools/bin/uv"
-PROGRAMS = (INVOKE, "make", UV)  # what a fix line may run (tests/test_fixes.py checks every rule's fix)
+PYTHON = ".tools/bin/python"
+PROGRAMS = (INVOKE, "make", UV, PYTHON)  # what a fix line may run (tests/test_fixes.py checks every rule's fix)
 
 
 def path_word(path: str | os.PathLike[str], root: Path = ROOT) -> str:
@@ -76,3 +77,22 @@ def repair(facts: Mapping[str, Any], *args: str, why: str = "") -> str:
 def lines(fix: str) -> list[str]:
     """The fix lines of one result's fix (several steps: one per line)."""
     return [ln for ln in fix.splitlines() if ln.strip()]
+
+
+def _line(words: Sequence[str], why: str) -> str:
+    return " ".join(shlex.quote(w) for w in words) + ("  # " + why if why else "")
+
+
+def make(target: str, why: str = "") -> str:
+    """``make TARGET  # WHY``: the tools environment (``tools``) or the developer tools (``dev``)."""
+    return _line(["make", target], why)
+
+
+def uv(*args: str, why: str = "") -> str:
+    """``.tools/bin/uv ARGS  # WHY`` (the tools environment's uv)."""
+    return _line([UV, *args], why)
+
+
+def python_module(module: str, *args: str, why: str = "") -> str:
+    """``.tools/bin/python -m MODULE ARGS  # WHY``: one of the suite's scripts, with the tools' interpreter."""
+    return _line([PYTHON, "-m", module, *args], why)

@@ -89,9 +89,11 @@ class Knowledge:
         """The static verdict of the wheels for a pair, or None when no fingerprint covers it."""
         return abi.predict(tensorflow, version, self.fingerprints, plugin)
 
-    def diagnose(self, text: str, machine: diagnose.Machine | None = None) -> list[diagnose.Diagnosis]:
-        """The known signatures in ``text`` (errors first, harmless lines last); fixes fit ``machine``."""
-        return diagnose.diagnose(text, self.signatures, machine)
+    def diagnose(self, text: str, machine: diagnose.Machine | None = None,
+                 env: str | None = None) -> list[diagnose.Diagnosis]:
+        """The known signatures in ``text`` (errors first, harmless lines last); fixes fit ``machine`` and name
+        ``env`` (default: the default environment)."""
+        return diagnose.diagnose(text, self.signatures, machine, env)
 
     def chip(self, system: Mapping[str, Any]) -> Chip:
         return chips.identify(system, self.chips)

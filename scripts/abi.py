@@ -35,7 +35,8 @@ def _lief() -> Any:
     try:
         import lief
     except ImportError:
-        raise UsageError("`invoke abi --refresh` needs LIEF, one of the developer tools", fix="make dev") from None
+        raise UsageError("`invoke abi --refresh` needs LIEF, one of the developer tools",
+                         fix=fixes.make("dev")) from None
 
     lief.logging.disable()
     return lief

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from packaging.specifiers import SpecifierSet
 
-from checks import process
+from checks import fixes, process
 from checks.errors import StepFailed
 from checks.matrix import Target
 from checks.paths import LOCK_DIR, ROOT
@@ -65,7 +65,7 @@ def plugin_lock_text(data: dict[str, Any], python: str) -> str:
 
 def index_files(project: str) -> list[dict[str, Any]]:
     """The files the package index lists for ``project`` (PEP 691 JSON: filename, hashes, requires-python)."""
-    fix = ".tools/bin/python -m scripts.community_locks  # again, once PyPI answers"
+    fix = fixes.python_module("scripts.community_locks", why="again, once PyPI answers")
     return pypi.project(project, fix)["files"]
 
 

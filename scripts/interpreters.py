@@ -113,12 +113,12 @@ def _key(interp: Interpreter) -> Version:
 def install_fix(minor: str, env: Path) -> str:
     """The fix lines that get a Python ``minor`` (uv of the tools environment; setup finds uv's Pythons)
     and then build ``env`` with it."""
-    return "\n".join([".tools/bin/uv python install %s  # or: brew install python@%s, or pyenv install %s"
-                      % (minor, minor, minor), fixes.setup(env, "--python", minor)])
+    return "\n".join([fixes.uv("python", "install", minor, why="or: brew install python@%s, or pyenv install %s"
+                                 % (minor, minor)), fixes.setup(env, "--python", minor)])
 
 
 def install_hint(minor: str, os_name: str) -> str:
     """The command that gets a Python ``minor`` (the preflight's fix for a missing interpreter)."""
     if os_name == "macos":
-        return "brew install python@%s  # or: .tools/bin/uv python install %s" % (minor, minor)
-    return ".tools/bin/uv python install %s  # or: pyenv install %s" % (minor, minor)
+        return "brew install python@%s  # or: %s" % (minor, fixes.uv("python", "install", minor))
+    return fixes.uv("python", "install", minor, why="or: pyenv install %s" % minor)

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from checks import process
+from checks import fixes, process
 from checks.diagnose import Signature, diagnose, errors
 from checks.envdir import python_of
 from checks.errors import StepFailed, UsageError
@@ -39,17 +39,18 @@ def resolve(name: str) -> str:
     if name == "auto":
         return "uv" if find_uv() else "venv"
     if name == "uv" and not find_uv():
-        raise UsageError("--manager uv: uv is not installed", fix="make tools  # installs it into .tools/")
+        raise UsageError("--manager uv: uv is not installed", fix=fixes.make("tools", why="installs it into .tools/"))
     if name == "conda" and not conda_tool():
         raise UsageError("--manager conda: none of %s is on PATH" % ", ".join(CONDA_TOOLS))
     return name
 
 
-def run_installer(argv: Sequence[str], signatures: Sequence[Signature], env: Mapping[str, str] | None = None) -> None:
+def run_installer(argv: Sequence[str], signatures: Sequence[Signature], env: Mapping[str, str] | None = None,
+                  target: Path | None = None) -> None:
     """Run an installer through ``process.stream``; a failure is a StepFailed with its known diagnosis."""
     done = process.stream(argv, env=env, interrupted="interrupted: the environment is incomplete")
     if not done.ok:
-        found = errors(diagnose(done.stdout, signatures))
+        found = errors(diagnose(done.stdout, signatures, env=target))
         cause = " Cause: %s What helps: %s" % (found[0].cause, found[0].fix) if found else ""
         tail = done.stdout.splitlines()[-8:] or ([done.error] if done.error else [])
         raise StepFailed("`%s` failed with exit code %s.%s%s" % (
@@ -70,7 +71,7 @@ def create(manager: str, env: Path, python: str, minor: str, signatures: Sequenc
     """Create the environment (the directory already holds only the owner file)."""
     run_installer(create_argv(manager, env, python, minor, require_uv() if manager == "uv" else "uv",
                               require_conda() if manager == "conda" else "conda"),
-                  signatures, env=uv_env() if manager == "uv" else None)
+                  signatures, env=uv_env() if manager == "uv" else None, target=env)
 
 
 def uv_target(env: str | Path) -> list[str]:
@@ -114,7 +115,8 @@ def install(manager: str, env: Path, lock: Path, signatures: Sequence[Signature]
     """Install exactly the lock file, every file checked against its sha256."""
     require_own(env)
     uv = require_uv() if manager == "uv" else "uv"
-    run_installer(install_argv(manager, env, lock, uv), signatures, env=uv_env() if manager == "uv" else pip_env())
+    run_installer(install_argv(manager, env, lock, uv), signatures, env=uv_env() if manager == "uv" else pip_env(),
+                  target=env)
 
 
 def build(manager: str, env: Path, lock: Path, flags: Sequence[str], signatures: Sequence[Signature]) -> None:
@@ -122,7 +124,7 @@ def build(manager: str, env: Path, lock: Path, flags: Sequence[str], signatures:
     require_own(env)
     uv = require_uv() if manager == "uv" else "uv"
     run_installer(build_argv(manager, env, lock, flags, uv), signatures,
-                  env=uv_env() if manager == "uv" else pip_env())
+                  env=uv_env() if manager == "uv" else pip_env(), target=env)
 
 
 def repair_argvs(manager: str, env: str | Path, lock: Path, reinstall: Sequence[str], remove: Sequence[str] = (),
@@ -153,4 +155,4 @@ def repair(manager: str, env: Path, lock: Path, reinstall: Sequence[str], signat
     require_own(env)
     uv = require_uv() if manager == "uv" else "uv"
     for argv in repair_argvs(manager, env, lock, reinstall, remove, fresh, uv):
-        run_installer(argv, signatures, env=uv_env() if manager == "uv" else pip_env())
+        run_installer(argv, signatures, env=uv_env() if manager == "uv" else pip_env(), target=env)

@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 
+from checks import fixes
 from checks.errors import UsageError
 
 
@@ -26,7 +27,7 @@ def require_uv() -> str:
     """uv's path, or a usage error that says how to get it."""
     uv = find_uv()
     if not uv:
-        raise UsageError("uv is not installed", fix="make tools")
+        raise UsageError("uv is not installed", fix=fixes.make("tools", why="installs it into .tools/"))
     return uv
 
 

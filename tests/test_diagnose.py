@@ -255,14 +255,26 @@ def test_cli_says_harmless_lines_are_harmless():
 
 
 def test_advice_names_the_suites_commands_as_they_run_from_the_repository_root():
-    """'what helps' is advice, not a fix line, but a command it names works pasted: `.tools/bin/invoke …` with the
-    environment as ENV, never a bare `invoke` (not on PATH)."""
+    """'what helps' is advice, not a fix line, but a command it names works pasted: `.tools/bin/invoke …` naming the
+    environment the text is about ({env}, filled in), never a bare `invoke` (not on PATH) nor a literal ENV."""
     import re
 
     for sig in load_signatures():
         for advice in (sig.fix, *(fix for _, fix in sig.fixes)):
+            assert not re.search(r"\bENV\b", advice), (sig.id, advice)
             for use in re.findall(r"(\S*invoke (?:setup|verify)[^`]*)", advice):
-                assert use.lstrip("`(").startswith(".tools/bin/invoke") and "--env ENV" in use, (sig.id, use)
+                assert use.lstrip("`(").startswith(".tools/bin/invoke") and "--env {env}" in use, (sig.id, use)
+
+
+def test_advice_names_the_environment_the_text_is_about():
+    from checks import knowledge
+    from checks.diagnose import diagnose
+
+    k = knowledge.load()
+    text = "Illegal instruction (core dumped)"
+    assert "--env .venv-tf " in diagnose(text, k.signatures)[0].fix + " "  # invoke diagnose: the default one
+    found = diagnose(text, k.signatures, env="/tmp/my env")[0]
+    assert "--env '/tmp/my env'" in found.fix and "{env}" not in found.fix, found.fix
 
 
 def test_plugin_version_advice_is_the_suites_command_not_a_bare_pip():

@@ -20,10 +20,10 @@ def _stderr_tail(process: dict[str, Any]) -> list[str]:
     return lines[-STDERR_LINES:]
 
 
-def _explained(result: Result, stderr: str, k: Knowledge, machine: Machine) -> Result:
+def _explained(result: Result, stderr: str, k: Knowledge, machine: Machine, env: str) -> Result:
     """Run the child's stderr through the known error signatures: their cause and fix (fitted to this
     machine) lead; harmless log lines are left out."""
-    found = errors(k.diagnose(stderr, machine))
+    found = errors(k.diagnose(stderr, machine, env))
     if not found:
         return result
     d = found[0]
@@ -44,7 +44,7 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
         return result
     proc = (facts.get("tensorflow") or {}).get("process") or {}
     stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
-    return _explained(result, stderr, k, Machine.from_facts(facts, options.profile))
+    return _explained(result, stderr, k, Machine.from_facts(facts, options.profile), fixes.env_of(facts))
 
 
 def _imported(facts: Facts) -> Result:
@@ -85,7 +85,7 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not tf_imported(facts):
         return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
     stderr = (((facts.get("tensorflow") or {}).get("process") or {}).get("stderr") or "")
-    found = k.diagnose(stderr, Machine.from_facts(facts, options.profile)) if stderr else []
+    found = k.diagnose(stderr, Machine.from_facts(facts, options.profile), fixes.env_of(facts)) if stderr else []
     if not listed:
         decline = next((d for d in found if any(d.id in p.declines for p in k.matrix.plugins)), None)
         if decline is not None:  # the plugin said why it offers no device
