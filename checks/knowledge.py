@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from checks import abi, chips, diagnose, kernel_api
+from checks import abi, chips, diagnose, kernel_api, platforms
 from checks.chips import Chip
 from checks.matrix import DEFAULT_PLUGIN, Matrix, MatrixError, Pair, Target
 from checks.matrix import load as load_matrix
@@ -103,7 +103,7 @@ class Knowledge:
         return kernel_api.for_tensorflow(self.kernel_facts, tensorflow)
 
     def metal_target(self) -> Target | None:
-        return self.matrix.target("metal", "macos-arm64")
+        return self.matrix.target("metal", platforms.MAC_GPU)
 
     def working_pair(self) -> tuple[str, str, str] | None:
         """(TensorFlow version, plugin, plugin version) that setup installs on Apple Silicon."""

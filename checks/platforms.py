@@ -28,6 +28,9 @@ def platform_key(os: str, arch: str) -> str:
     return "%s-%s" % (os, "aarch64" if os == "linux" and arch == "arm64" else arch)
 
 
+MAC_GPU = "macos-arm64"  # the one platform with a Metal GPU: platform_key("macos", "arm64")
+
+
 def choose_profile(requested: str, os: str, arch: str, on_apple_silicon: bool) -> tuple[str, str]:
     """Setup's (profile, reason). auto: metal on macOS arm64 (also for an x86_64 Python on Apple Silicon,
     for which an arm64 one is looked for), cpu elsewhere. Raises UsageError for an impossible request."""

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from packaging.specifiers import SpecifierSet
 
-from checks import fixes, process
+from checks import fixes, platforms, process
 from checks.errors import StepFailed
 from checks.matrix import Target
 from checks.paths import LOCK_DIR, ROOT
@@ -45,7 +45,7 @@ def supported_pythons(wheels: list[str], requires_python: str) -> list[str]:
     return sorted((v for v in found if spec.contains(v + ".0")), key=lambda v: tuple(map(int, v.split("."))))
 
 
-def lock_paths(python: str, platform: str = "macos-arm64", out_dir: Path = COMMUNITY_DIR) -> tuple[Path, Path]:
+def lock_paths(python: str, platform: str = platforms.MAC_GPU, out_dir: Path = COMMUNITY_DIR) -> tuple[Path, Path]:
     """(step 1: TensorFlow set + build requirements, step 2: the plugin sdist) for one Python."""
     return (out_dir / ("metal-community-%s-py%s.txt" % (platform, python)),
             out_dir / ("metal-community-plugin-%s-py%s.txt" % (platform, python)))
@@ -79,7 +79,7 @@ def tensorflow_wheels(requirement: str) -> list[str]:
 def compile_set(requirements: list[str], python: str, out: Path, header: str, uv: str | None = None) -> None:
     """Resolve step 1 with uv for macOS arm64, every file hashed (the same flags as scripts/locks.py)."""
     uv = uv or require_uv()
-    platform, macos = UV_PLATFORMS["macos-arm64"]
+    platform, macos = UV_PLATFORMS[platforms.MAC_GPU]
     env = dict(uv_env(), MACOSX_DEPLOYMENT_TARGET=macos or "")
     with tempfile.TemporaryDirectory() as tmp:
         req_in = Path(tmp) / "requirements.in"

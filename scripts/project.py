@@ -31,14 +31,14 @@ from typing import Any, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from checks import fixes, matrix, process
+from checks import fixes, matrix, platforms, process
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
 from checks.lockfile import canonical, pinned, pins_in
 from checks.matrix import Target
 from scripts.locks import _write_atomic, inputs, uv_compile
 
-TEAM_TARGETS = (("metal", "macos-arm64"), ("cpu", "linux-x86_64"))  # the Mac metal pair and the Linux cpu profile
+TEAM_TARGETS = (("metal", platforms.MAC_GPU), ("cpu", "linux-x86_64"))  # the Mac metal pair and the Linux cpu profile
 LOCK_DIRNAME = "tfmetal-locks"
 DIGEST_LINE = "# Inputs-sha256: "
 

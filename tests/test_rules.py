@@ -120,6 +120,18 @@ def test_macos_older_than_12_fails_for_metal():
     assert "11.7.10" in results["architecture.macos"].summary
 
 
+def test_the_macos_floor_is_the_installed_pairs():
+    """macOS 14.4.1 (a real M1's sw_vers) is enough for Apple's plugin (>=12.0) but not for the community plugin,
+    whose record needs macOS 15: the floor comes from the matrix's record of the pair installed."""
+    apple, _ = run(facts_for(machines.M1_NATIVE))
+    assert apple["architecture.macos"].status == Status.PASS
+    pkgs = packages()
+    pkgs["versions"].update({"tensorflow-metal": None, "tensorflow-metal-plugin": "0.4.1", "tensorflow": "2.21.0"})
+    community, _ = run(facts_for(machines.M1_NATIVE, pkgs=pkgs))
+    result = community["architecture.macos"]
+    assert result.status == Status.FAIL and ">=15.0" in result.summary and "tensorflow-metal-plugin" in result.summary
+
+
 def test_macos_compat_mode_10_16_warns():
     raw = copy.deepcopy(machines.M1_NATIVE)
     raw["python"]["mac_ver"] = "10.16"  # pyinstaller PR #6329: Python sees 10.16 in compatibility mode

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from checks import fixes
+from checks import fixes, platforms
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
@@ -67,10 +68,26 @@ def macos_version(facts: Facts, options: Options, k: Knowledge) -> Result:
     except InvalidVersion:
         return warn("macOS version not recognised: %r" % raw, details=["report `sw_vers -productVersion`"],
                     facts=keep)
-    if version < Version("12.0") and options.profile == "metal":
-        return fail("macOS %s is older than 12.0, the minimum of tensorflow-metal and TensorFlow's arm64 wheels"
-                    % raw, None, details=["upgrade to macOS 12 or newer"], facts=keep)
+    floor, label = _macos_floor(facts, k)
+    if options.profile == "metal" and floor and not floor.contains(version):
+        return fail("macOS %s is outside %s, which %s needs" % (raw, floor, label), None,
+                    details=["upgrade macOS (System Settings > General > Software Update)"], facts=keep)
     return pass_("macOS %s" % raw, facts=keep)
+
+
+def _macos_floor(facts: Facts, k: Knowledge) -> tuple[SpecifierSet | None, str]:
+    """The macOS range of the pair this environment holds (the matrix's metal target whose plugin is installed,
+    else the installed plugin's own record, else the default pair's), and its label."""
+    versions = (facts.get("packages") or {}).get("versions") or {}
+    targets = k.matrix.targets_for("metal", platforms.MAC_GPU)
+    held = next((t for t in targets if t.plugin and versions.get(t.plugin.name)), None)
+    if held and held.macos:
+        return held.macos, held.label
+    plugin = next((p for p in k.matrix.plugins if versions.get(p.name)), None)
+    if plugin:
+        return plugin.macos, plugin.name
+    default = targets[0] if targets else None
+    return (default.macos, default.label) if default else (None, "")
 
 
 def chip(facts: Facts, options: Options, k: Knowledge) -> Result:

@@ -6,7 +6,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from checks import fixes
+from checks import fixes, platforms
 from checks.facts import Facts
 from checks.knowledge import Knowledge, judge_pair
 from checks.model import Options, Result, fail, pass_, skip, warn
@@ -175,9 +175,9 @@ def _plugin_conflicts(facts: Facts, versions: dict[str, Any], k: Knowledge) -> l
         if len(both) > 1:
             listed = " and ".join("%s %s" % (n, versions[n]) for n in both)
             default = k.metal_target()
-            others = [t.tensorflow_pin[1] for t in k.matrix.targets_for("metal", "macos-arm64") if t is not default]
+            others = [t.tensorflow_pin[1] for t in k.matrix.targets_for("metal", platforms.MAC_GPU) if t is not default]
             why = "keeps only %s" % (default.label if default else "one plugin") + "".join(
-                "; or --tensorflow %s for %s" % (v, k.matrix.target("metal", "macos-arm64", v).label)  # type: ignore[union-attr]
+                "; or --tensorflow %s for %s" % (v, k.matrix.target("metal", platforms.MAC_GPU, v).label)  # type: ignore[union-attr]
                 for v in others)
             pair = ["--tensorflow", default.tensorflow_pin[1]] if default else []  # named: setup keeps the env's own
             return [("%s are both installed: each installs tensorflow-plugins/%s, so one overwrote the other"
