@@ -19,7 +19,7 @@ def evaluate(facts: Facts, options: Options, k: Knowledge) -> list[Outcome]:
         start = time.perf_counter()
         reason = next((closed[n] for n in check.needs if closed.get(n)), None)
         try:
-            result = skip(reason) if reason else check.rule(facts, options, k)
+            result = skip(reason, reason=reason) if reason else check.rule(facts, options, k)
         except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
             result = fail("internal error in this check: %s: %s" % (type(exc).__name__, exc),
                           "report this bug with the JSON output (--json)",

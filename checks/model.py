@@ -32,6 +32,7 @@ class Result:
     details: list[str] = field(default_factory=list)
     fix: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # a skip's reason shared with other checks (a gate's): the report says it once
 
 
 @dataclass(frozen=True)
@@ -85,5 +86,5 @@ def fail(summary: str, fix: str | None, **kw: Any) -> Result:
     return Result(Status.FAIL, summary, fix=fix, **kw)
 
 
-def skip(summary: str, **kw: Any) -> Result:
-    return Result(Status.SKIP, summary, **kw)
+def skip(summary: str, reason: str | None = None, **kw: Any) -> Result:
+    return Result(Status.SKIP, summary, reason=reason, **kw)

@@ -48,19 +48,11 @@ def use_colour(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool
 
 
 def shared_skip_reasons(outcomes: Sequence[Outcome]) -> dict[str, str]:
-    """Per check id, the skip reason it shares with another skipped check of its family (printed once).
-
-    A skip shares reason R when its summary is R or ends with ``"; " + R``, and another skip of the family's does."""
-    out: dict[str, str] = {}
-    skips = [o for o in outcomes if o.result.status == Status.SKIP]
-    for o in skips:
-        reason = o.result.summary
-        sharing = [s for s in skips if s.check.family == o.check.family
-                   and (s.result.summary == reason or s.result.summary.endswith("; " + reason))]
-        if len(sharing) > 1:
-            for s in sharing:
-                out.setdefault(s.check.id, reason)
-    return out
+    """Per check id, the skip reason (``Result.reason``, a gate's) it shares with another skipped check of its
+    family: printed once."""
+    skips = [o for o in outcomes if o.result.status == Status.SKIP and o.result.reason]
+    return {o.check.id: o.result.reason for o in skips if o.result.reason and sum(
+        1 for s in skips if s.check.family == o.check.family and s.result.reason == o.result.reason) > 1}
 
 
 def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.stdout,

@@ -120,6 +120,8 @@ CASES = [  # (facts, options) for the fixes the rule tests do not reach
     (lambda: _with({"lock": _lock(error="cannot read the lock: No such file or directory")}), {}),
     (lambda: _with({"lock": _lock(sha256="def")}), {}),
     (lambda: _with(env_over={"owned": False}), {}),
+    (lambda: _with(env_over={"answers_as": "/usr"}), {}),  # a venv that lost pyvenv.cfg runs as its base
+    (lambda: _with(env_over={"setup_running": 4242}), {}),
     (lambda: _with({"lock": _lock(installed={"tensorflow": "2.19.1"}, damaged={"tensorflow": ["t/__init__.py"]})}),
      {}),
     (lambda: _with({"versions": {"tensorflow": None, "tensorflow-metal": "1.2.0"}}), {}),

@@ -56,4 +56,4 @@ def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
                 facts, "--profile", "metal", "--force", why="rebuilds it with tensorflow-metal"))
         return fail("--require-gpu: %s (%s)" % (what, reason), None,
                     details=["this machine cannot run the metal profile: use a bare-metal Apple Silicon Mac"])
-    return skip(reason)
+    return skip(reason, reason)

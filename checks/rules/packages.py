@@ -60,7 +60,8 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
             return warn("%s %s is installed, but the cpu profile does not use it" % (name, installed_metal),
                         fixes.repair(facts, why="syncs the env to the cpu lock, which has no Metal plugin"),
                         facts=keep)
-        return skip(no_metal_reason(facts, options.profile) or "cpu profile", facts=keep)
+        reason = no_metal_reason(facts, options.profile) or "cpu profile"
+        return skip(reason, reason, facts=keep)
     cannot = no_metal_reason(facts, "metal")
     if cannot:  # the metal profile asked of a machine that cannot run it: architecture.interpreter says so
         return skip(cannot, facts=keep)

@@ -81,7 +81,7 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep = {"gpus": listed, "details": info.get("gpu_details")}
     gate = gpu_gate(facts, options, "no Metal GPU here")
     if gate:
-        return skip(gate.summary, facts=keep) if gate.status == Status.SKIP else gate
+        return skip(gate.summary, gate.reason, facts=keep) if gate.status == Status.SKIP else gate
     if not tf_imported(facts):
         return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
     stderr = (((facts.get("tensorflow") or {}).get("process") or {}).get("stderr") or "")

@@ -234,7 +234,7 @@ def speed(facts: Facts, options: Options, k: Knowledge) -> Result:
     gate = gpu_gate(facts, options, "no GPU training step to time")
     if gate:
         if gate.status == Status.SKIP and cpu_ms is not None:
-            return skip("CPU %.2f ms per step (%s); %s" % (cpu_ms, _size(tr), gate.summary),
+            return skip("CPU %.2f ms per step (%s); %s" % (cpu_ms, _size(tr), gate.summary), gate.reason,
                         facts={"cpu_ms": cpu_ms})
         return gate
     gpu = tr.get("gpu") or {}
