@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MATRIX_PATH = ROOT / "envs" / "matrix.json"
 LOCK_DIR = ROOT / "envs" / "locks"
 
-PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "broken")
+PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "predicted", "broken")  # predicted: from the files
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")  # the Python lines the suite knows, oldest first
 DEFAULT_PLUGIN = "tensorflow-metal"
 
