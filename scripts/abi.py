@@ -282,6 +282,7 @@ def refresh(say: Callable[[str], None] = print, out_dir: Path = ABI_DIR) -> dict
         start = time.monotonic()
         wheel, via = real_tensorflow(entry, grid, say)
         fp = tensorflow_fingerprint(lief, wheel, version, via, symbols)
+        fp["pythons"] = macos_pythons(entry.get("dist", "tensorflow"), version, grid)
         changes["tensorflow-%s" % version] = _write(fp, out_dir)
         say("  tensorflow %-8s %d images loaded before plugins (%.1f s)" % (version, len(fp["loaded"]),
                                                                           time.monotonic() - start))
