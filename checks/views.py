@@ -154,8 +154,8 @@ def pair_lines(k: Knowledge, tensorflow: str | None, metal: str | None, plugin: 
             lines.append("static verdict and report: %s" % ("agree" if j.agrees else "DISAGREE"))
         return lines + ["Loading is not running: a pair that loads can still fail later."]
     metals = sorted({v.metal for v in verdicts}, key=Version)
-    lines = ["Static verdicts (L: loads, S: symbol not found, F: flat-namespace symbol not found, N: library not "
-             "loaded)", "  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals))]
+    lines = ["Static verdicts of tensorflow-metal (L: loads, S: symbol not found, F: flat-namespace symbol not found, "
+             "N: library not loaded)", "  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals))]
     codes = {"loads": "L", "symbol": "S", "library": "N"}
     for tf_version in sorted({v.tensorflow for v in verdicts}, key=Version):
         row = {v.metal: ("F" if v.error and "flat namespace" in v.error else codes[v.kind])
