@@ -208,17 +208,19 @@ def abi(c, k: Knowledge, tensorflow=None, metal=None, plugin=None, refresh=False
     return 1 if static_fails or j.phase == "install" else 0  # like a failed check: the pair does not load
 
 
-@task(help={"summary": "FILE: write the summary there too (markdown, for a pull request)"})
+@task(help={"summary": "FILE: write the summary there too (markdown, for a pull request)",
+            "locks": "also write the two-step locks of a target the refresh adds (resolves against PyPI with uv)"})
 @front_door()
-def refresh(c, k: Knowledge, summary=None):
+def refresh(c, k: Knowledge, summary=None, locks=False):
     """Read new releases from PyPI, record their facts and add the pairs they predict.
 
     The projects (envs/releases.json): tensorflow, tensorflow-macos, tensorflow-metal, tensorflow-metal-plugin and
-    metal-pluggable-device (its earlier name). Pairs are added with status predicted; never verified."""
+    metal-pluggable-device (its earlier name). Pairs are added with status predicted, never verified; a pair of a
+    plugin built from its sdist also gets a target (`invoke setup --tensorflow V`) and, with --locks, its locks."""
     from scripts import releases
 
     start = time.monotonic()
-    result = releases.refresh(print)
+    result = releases.refresh(print, locks=locks)
     lines = result.lines() + ["(%.0f s)" % (time.monotonic() - start)]
     print("\n".join(lines))
     if summary:

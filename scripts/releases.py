@@ -18,13 +18,14 @@ import email.parser
 import json
 import re
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename
 from packaging.version import InvalidVersion, Version
 
@@ -235,7 +236,8 @@ def declaration(sdist: Path, listed: Mapping[str, Any], plugin: str, project: st
     tensorflow = [r for r in map(Requirement, requires) if r.name == "tensorflow"
                   and (r.marker is None or r.marker.evaluate(MACOS_ARM64))]
     return {"kind": plugin, "project": project, "version": version, "artifact": "sdist",
-            "file": listed["filename"], "sha256": listed["hashes"]["sha256"], "size": listed.get("size"),
+            "file": listed["filename"], "url": listed["url"], "sha256": listed["hashes"]["sha256"],
+            "size": listed.get("size"),
             "upload_time": listed.get("upload-time"), "requires_python": meta.get("Requires-Python"),
             "requires_dist": requires, "tensorflow": str(tensorflow[0].specifier) if tensorflow else None,
             "build_requires": build, "tf_supported_version": supported.strip() if supported else None,
@@ -357,8 +359,9 @@ class Refresh:
         return out
 
 
-def refresh(say: Say = print, paths: Paths | None = None) -> Refresh:
-    """Ask the index for every watched project's releases, read the unseen ones, add the predicted pairs."""
+def refresh(say: Say = print, paths: Paths | None = None, locks: bool = False) -> Refresh:
+    """Ask the index for every watched project's releases, read the unseen ones, add the predicted pairs (and, for
+    a plugin built from its sdist, a target that pins the pair; with ``locks``, its locks too)."""
     paths = paths or Paths()
     data = _load(paths.releases)
     result = Refresh()
@@ -394,11 +397,52 @@ def refresh(say: Say = print, paths: Paths | None = None) -> Refresh:
     if any(result.new.values()):
         result.files.append("envs/releases.json: %s" % _dump(paths.releases, data, indent=1))
     result.pairs = candidates(paths, new_tf, new_plugins)
-    result.files += update_matrix(paths, new_plugins, result.pairs)
-    if result.pairs:
-        result.notes.append("Locks: none change (setup installs only the targets of envs/matrix.json). To install a "
-                            "predicted pair, add a target that pins it, then run `%s`." % fixes.command("lock"))
+    targets = new_targets(paths, result.pairs)
+    result.files += update_matrix(paths, new_plugins, result.pairs, targets)
+    for target in targets:
+        folder = "envs/locks/%s/" % target["locks"]
+        if locks:
+            from checks.matrix import load as load_matrix
+            from scripts import community_locks
+
+            m = load_matrix(paths.matrix)
+            parsed = next(t for t in m.targets if t.name == target["name"])
+            written = community_locks.write_for(parsed, list(m.common), parsed.lock_dir / parsed.locks, paths.declared)
+            result.files.append("%s: %d locks written" % (folder, len(written)))
+        else:
+            result.notes.append("Locks: the new target %s has none yet; `%s` writes them into %s" % (
+                target["name"], fixes.command("lock", why="resolves against PyPI"), folder))
+    if result.pairs and not targets:
+        result.notes.append("Locks: none change (a predicted pair of a wheel plugin gets no target by itself)")
     return result
+
+
+def new_targets(paths: Paths, pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A setup target for each predicted pair of a plugin built from its sdist whose TensorFlow line no target pins
+    yet: `invoke setup --tensorflow V` can then install it, from its own two-step locks."""
+    matrix = _load(paths.matrix)
+    plugins = {p["name"]: p for p in matrix.get("plugins") or []}
+    fps = abi.load_fingerprints(paths.abi)
+    out = []
+    for pair in pairs:
+        plugin = plugins[pair["plugin"]]
+        line = SpecifierSet(pair["tensorflow"])
+        pinned = [t for t in matrix["targets"] if any(
+            Requirement(r).name == "tensorflow" and line.contains(next(iter(Requirement(r).specifier)).version,
+                                                                  prereleases=True) for r in t["requirements"])]
+        if plugin.get("artifact") != "sdist" or pinned or not pair["python"]:
+            continue
+        tensorflow = max((v for v in fps["tensorflow"] if line.contains(v, prereleases=True)), key=Version)
+        minor = ".".join(pair["tensorflow"].strip("=*").split(".")[:2])
+        newest = pair["python"][-1].split(".")
+        out.append({"profile": "metal", "platform": "macos-arm64", "name": "metal-community-%s" % minor,
+                    "locks": "community-%s" % minor,
+                    "requirements": ["tensorflow==%s" % tensorflow, "%s==%s" % (pair["plugin"], pair["metal"])],
+                    "python": ">=%s,<%s.%d" % (pair["python"][0], newest[0], int(newest[1]) + 1),
+                    "macos": pair["macos"],
+                    "why": "Predicted, not verified by any user report: %s" % "; ".join(pair["evidence"].values()),
+                    "source": pair["source"]})
+    return out
 
 
 def candidates(paths: Paths, new_tf: list[str], new_plugins: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -425,8 +469,6 @@ def candidates(paths: Paths, new_tf: list[str], new_plugins: list[tuple[str, str
         line = "==%s.*" % ".".join(map(str, Version(tf).release[:2]))
         if (line, plugin, version) in lines_done or plugin not in plugins:
             continue
-        from packaging.specifiers import SpecifierSet
-
         if any(p.get("plugin", "tensorflow-metal") == plugin and Version(p["metal"]) == Version(version)
                and SpecifierSet(p["tensorflow"]).contains(tf, prereleases=True) for p in matrix["pairs"]):
             continue
@@ -465,13 +507,19 @@ def candidates(paths: Paths, new_tf: list[str], new_plugins: list[tuple[str, str
     return out
 
 
-def update_matrix(paths: Paths, new_plugins: list[tuple[str, str]], pairs: list[dict[str, Any]]) -> list[str]:
-    """Add new plugin releases to their plugin's ``versions`` and the predicted pairs, keeping the file's layout
-    (one record per line): edited as text, checked against the same edit made on the parsed data."""
+def update_matrix(paths: Paths, new_plugins: list[tuple[str, str]], pairs: list[dict[str, Any]],
+                  targets: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """Add new plugin releases to their plugin's ``versions``, the predicted pairs and their targets, keeping the
+    file's layout (one record per line): edited as text, checked against the same edit made on the parsed data."""
     if not new_plugins and not pairs:
         return []
     text = paths.matrix.read_text(encoding="utf-8")
     data = json.loads(text)
+    if targets:  # after the last metal target: the first target of a (profile, platform) stays its default
+        last = max(i for i, t in enumerate(data["targets"]) if t["profile"] == "metal")
+        data["targets"][last + 1:last + 1] = list(targets)
+        at = text.index('    {"profile": "cpu"')
+        text = text[:at] + "".join("    %s,\n" % json.dumps(t) for t in targets) + text[at:]
     for plugin, version in new_plugins:
         record = next((p for p in data["plugins"] if p["name"] == plugin), None)
         if record is None or version in record.get("versions", []):
@@ -490,7 +538,8 @@ def update_matrix(paths: Paths, new_plugins: list[tuple[str, str]], pairs: list[
         text = json.dumps(data, indent=1) + "\n"
     paths.matrix.write_text(text, encoding="utf-8")
     return ["envs/matrix.json: changed (%s)" % ", ".join(
-        ["%s %s added to its releases" % p for p in new_plugins] + ["%d predicted pair(s)" % len(pairs)])]
+        ["%s %s added to its releases" % p for p in new_plugins] + ["%d predicted pair(s)" % len(pairs)] +
+        ["target %s" % t["name"] for t in targets])]
 
 
 def parse_plugin(text: str, paths: Paths | None = None) -> tuple[str, str]:

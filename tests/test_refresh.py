@@ -3,6 +3,7 @@ recorded, and becomes exactly one predicted pair; nothing else changes. Offline 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -66,7 +67,13 @@ def test_refresh_adds_exactly_the_new_release(index):
     assert record["file"] == sdist.name and record["requires_python"] == ">=3.10"
 
     old_m, new_m = json.loads(before["matrix.json"]), json.loads(after["matrix.json"])
-    assert new_m["pairs"][:-1] == old_m["pairs"] and new_m["targets"] == old_m["targets"]
+    assert new_m["pairs"][:-1] == old_m["pairs"]
+    target = new_m["targets"][2]  # after the two metal targets: 2.19.1 stays the default
+    assert new_m["targets"][:2] + new_m["targets"][3:] == old_m["targets"]
+    assert (target["name"], target["locks"], target["requirements"], target["python"], target["macos"]) == (
+        "metal-community-2.22", "community-2.22", ["tensorflow==2.22.0rc0", "tensorflow-metal-plugin==0.5.0"],
+        ">=3.10,<3.15", ">=15.0")
+    assert target["why"].startswith("Predicted, not verified by any user report")
     pair = new_m["pairs"][-1]
     assert (pair["tensorflow"], pair["plugin"], pair["metal"], pair["status"]) == (
         "==2.22.*", "tensorflow-metal-plugin", "0.5.0", "predicted")
@@ -79,7 +86,7 @@ def test_refresh_adds_exactly_the_new_release(index):
         p for p in old_m["plugins"] if p["name"] != "tensorflow-metal-plugin"]
     # the file keeps its layout: the diff is two lines, not a rewrite
     diff = [ln for ln in set(after["matrix.json"].splitlines()) ^ set(before["matrix.json"].splitlines())]
-    assert len(diff) == 5  # the versions line and the last pair line (now with a comma), old and new; the new pair
+    assert len(diff) == 6  # versions and the last pair line (now with a comma), old and new; the pair; the target
 
     seen = json.loads(after["releases.json"])["projects"]["tensorflow-metal-plugin"]["seen"]
     assert seen[-1] == "0.5.0" and seen[:-1] == json.loads(before["releases.json"])["projects"][
@@ -112,3 +119,32 @@ def test_a_release_the_index_lacks_names_the_known_ones(index):
     with pytest.raises(Exception, match=r"no project metal-pluggable-device \(the community plugin's earlier name.*\); "
                                         r"known releases of tensorflow-metal-plugin: .*0\.4\.1"):
         releases.record_plugin("metal-pluggable-device", "0.3.0", lambda line: None, paths)
+
+
+def test_with_locks_the_new_target_gets_its_two_step_locks(index, monkeypatch):
+    """The plumbing of --locks: the TensorFlow set is resolved by uv (stubbed here: the local index has no
+    TensorFlow), the plugin's lock pins the new sdist by its sha256, under the target's own lock names."""
+    from scripts import community_locks
+
+    paths, sdist = index
+    wheels_222 = ["tensorflow-2.22.0rc0-cp3%d-cp3%d-macosx_12_0_arm64.whl" % (m, m) for m in range(10, 15)]
+    monkeypatch.setattr(community_locks, "tensorflow_wheels", lambda requirement: wheels_222)
+    resolved = []
+
+    def compile_set(requirements, python, out, header, uv=None):
+        resolved.append((python, requirements))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(header + "tensorflow==2.22.0rc0 \\\n    --hash=sha256:%s\n" % ("0" * 64), encoding="utf-8")
+
+    monkeypatch.setattr(community_locks, "compile_set", compile_set)
+    result = releases.refresh(lambda line: None, paths, locks=True)
+    folder = paths.envs / "locks" / "community-2.22"
+    assert "envs/locks/community-2.22/: 10 locks written" in result.files
+    assert [p for p, _ in resolved] == ["3.10", "3.11", "3.12", "3.13", "3.14"]
+    assert resolved[0][1][:3] == ["tensorflow==2.22.0rc0", "setuptools>=64", "wheel"]
+    step2 = (folder / "metal-community-2.22-plugin-macos-arm64-py3.12.txt").read_text(encoding="utf-8")
+    assert "tensorflow-metal-plugin==0.5.0 \\\n    --hash=sha256:%s" % hashlib.sha256(sdist.read_bytes()).hexdigest() \
+        in step2
+    m = knowledge.load({"TFM_MATRIX": str(paths.matrix)}).matrix
+    target = m.target("metal", "macos-arm64", "2.22.0rc0")
+    assert target.lock_path("3.12").exists() and target.plugin_lock_path("3.12").exists()
