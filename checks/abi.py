@@ -1,6 +1,7 @@
 """Will tensorflow-metal load with a TensorFlow? Decided from the wheels' Mach-O facts, without a Mac (pure).
 
-The facts are fingerprints in ``envs/abi/`` (made by ``invoke abi --refresh`` from the macOS arm64 wheels),
+The facts are fingerprints in ``envs/abi/`` (made from the macOS arm64 wheels by ``invoke abi --refresh``, or for one
+release by ``invoke abi --tensorflow V`` / ``invoke refresh``: scripts/releases.py),
 read once by ``checks.knowledge.load``; everything else here is pure. The rules dyld follows
 (docs/facts/abi.md explains them):
 

@@ -2,7 +2,8 @@
 
 ``tensorflow/c/kernels_experimental.h`` declares the entry points a PluggableDevice needs to read and update
 resource variables (``TF_AssignUpdateVariable``, ``TF_GetInputTensorFromVariable``, ...). The facts in
-envs/kernel-c-api.json (made by ``invoke abi --refresh`` from the macOS arm64 wheels, each with its sha256) say
+envs/kernel-c-api.json (made by ``invoke abi --refresh`` from the macOS arm64 wheels, each with its sha256; a new
+release is added by ``invoke abi --tensorflow V`` or ``invoke refresh``) say
 which binaries of each TensorFlow wheel export each declared name. Upstream: tensorflow/tensorflow#126374
 (the exports vanished in 2.20.0) and #126377 (restored on master, expected in 2.22).
 
