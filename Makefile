@@ -13,7 +13,7 @@ SETUP_ARGS ?=
 VERIFY_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help tools dev setup verify test lint lock lock-tools matrix clean
+.PHONY: help tools dev setup verify test lint lint-workflows lock lock-tools matrix clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,9 +44,15 @@ verify: setup ## Bootstrap, set up, and verify the environment (the main job)
 test: dev ## Run the tests (real installs, real TensorFlow; several minutes)
 	$(TOOLS_PY) -m pytest $(PYTEST_ARGS)
 
-lint: dev ## Lint with ruff, type-check with mypy (checks/, scripts/, tasks.py)
+lint: dev lint-workflows ## Lint with ruff, type-check with mypy (checks/, scripts/, tasks.py), check the workflows
 	$(TOOLS)/bin/ruff check .
 	$(TOOLS)/bin/mypy --python-version 3.10 --ignore-missing-imports checks scripts tasks.py
+
+lint-workflows: dev ## Schema-check and audit .github/workflows/ (check-jsonschema, zizmor; Python 3.11+ tools)
+	@if [ -x $(TOOLS)/bin/zizmor ] && [ -x $(TOOLS)/bin/check-jsonschema ]; then \
+		$(TOOLS)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml && \
+		$(TOOLS)/bin/zizmor --offline --no-progress .github/workflows/; \
+	else echo "lint-workflows: skipped (check-jsonschema and zizmor need a Python 3.11+ .tools/)"; fi
 
 lock: tools ## Re-resolve the lock files in envs/locks/ from envs/matrix.json
 	$(INVOKE) lock

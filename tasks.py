@@ -162,21 +162,31 @@ def lock(c, k: Knowledge):
 
 
 @task(help={
-    "tensorflow": "TensorFlow version (e.g. 2.19.1; a patch release uses its line's fingerprint)",
-    "metal": "tensorflow-metal version (e.g. 1.2.0)",
-    "refresh": "rebuild envs/abi/ and envs/kernel-c-api.json from the PyPI wheels first (about 2 GB, cached)",
+    "tensorflow": "TensorFlow version, any on PyPI, prereleases included (e.g. 2.19.1, 2.22.0rc0); one not recorded "
+                  "is read from its macOS arm64 wheel (a final patch release uses its line's record)",
+    "metal": "tensorflow-metal version (e.g. 1.2.0): the same as --plugin tensorflow-metal==V",
+    "plugin": "NAME==VERSION of a Metal plugin: tensorflow-metal, tensorflow-metal-plugin (metal-pluggable-device, "
+              "its earlier name); one not recorded is read from the package index",
+    "refresh": "re-read every wheel of envs/abi-grid.json first (about 2.4 GB; says how much before downloading)",
 })
 @front_door()
-def abi(c, k: Knowledge, tensorflow=None, metal=None, refresh=False):
-    """Predict from the wheels' binaries whether tensorflow-metal loads with a TensorFlow.
+def abi(c, k: Knowledge, tensorflow=None, metal=None, plugin=None, refresh=False):
+    """Predict from the wheels whether a Metal plugin loads with a TensorFlow (macOS arm64), read from PyPI on demand.
 
-    For macOS arm64; also whether that TensorFlow exports the kernel C API for resource variables.
+    A plugin wheel is judged by the static check of its binaries, a plugin sdist by what it declares; also whether
+    that TensorFlow exports the kernel C API for resource variables.
 
-    Exit codes: 0 printed (the pair loads, or the grid); 1 the named pair does not load; 2 a bad version, a
-    malformed matrix, or no fingerprint for the pair."""
+    Exit codes: 0 printed (the pair loads, or the grid); 1 the named pair does not load (or declares another
+    TensorFlow), or a download failed; 2 a bad version, a release the index does not have, a malformed matrix."""
     for name, value in (("tensorflow", tensorflow), ("metal", metal)):
         if value and not knowledge.valid_version(value):
             raise UsageError("--%s %r is not a version" % (name, value))
+    if metal and plugin:
+        raise UsageError("--metal V is --plugin tensorflow-metal==V: give one of them")
+    from scripts import releases
+
+    project, version = releases.parse_plugin(plugin) if plugin else ("tensorflow-metal", metal)
+    name = releases.plugin_of(project, releases.Paths()) or project
     if refresh:
         try:
             import lief  # noqa: F401 - only --refresh parses wheels
@@ -189,20 +199,45 @@ def abi(c, k: Knowledge, tensorflow=None, metal=None, refresh=False):
         changes = refresh_mod.refresh()
         size = sum(p.stat().st_size for p in refresh_mod.CACHE.glob("*.whl"))
         print("refreshed in %.0f s; wheels in %s: %.2f GB" % (time.monotonic() - start, refresh_mod.CACHE, size / 1e9))
-        for name, what in changes.items():
+        for file, what in changes.items():
             if what != "unchanged":
-                print("  %s: %s" % (name, what))
+                print("  %s: %s" % (file, what))
         from scripts import kernel_api as kernel_refresh
 
         print("  %s: %s" % (kernel_refresh.DATA_PATH.name, kernel_refresh.refresh()))
         k = knowledge.load()
-    lines = views.abi_lines(k, tensorflow, metal)
+    changed = releases.ensure(tensorflow, project if version else None, version, print)
+    if changed:
+        print("recorded: " + "; ".join(changed) + "\n")
+        k = knowledge.load()
+    lines = views.abi_lines(k, tensorflow, version, name)
     if lines is None:
-        raise UsageError("no fingerprint covers that pair; add it to envs/abi-grid.json and run "
-                         "`invoke abi --refresh`")
+        raise UsageError("nothing recorded covers that request", fix=fixes.command("abi", why="what is recorded"))
     print("\n".join(lines))
-    static = judge_pair(k, tensorflow, metal).static if tensorflow and metal else None
-    return 1 if static is not None and not static.loads else 0  # like a failed check: the pair does not load
+    if not (tensorflow and version):
+        return 0
+    j = judge_pair(k, tensorflow, version, name)
+    static_fails = j.static is not None and not j.static.loads
+    return 1 if static_fails or j.phase == "install" else 0  # like a failed check: the pair does not load
+
+
+@task(help={"summary": "FILE: write the summary there too (markdown, for a pull request)",
+            "locks": "also write the two-step locks of a target the refresh adds (resolves against PyPI with uv)"})
+@front_door()
+def refresh(c, k: Knowledge, summary=None, locks=False):
+    """Read new releases from PyPI, record their facts and add the pairs they predict.
+
+    The projects (envs/releases.json): tensorflow, tensorflow-macos, tensorflow-metal, tensorflow-metal-plugin and
+    metal-pluggable-device (its earlier name). Pairs are added with status predicted, never verified; a pair of a
+    plugin built from its sdist also gets a target (`invoke setup --tensorflow V`) and, with --locks, its locks."""
+    from scripts import releases
+
+    start = time.monotonic()
+    result = releases.refresh(print, locks=locks)
+    lines = result.lines() + ["(%.0f s)" % (time.monotonic() - start)]
+    print("\n".join(lines))
+    if summary:
+        Path(summary).write_text("\n".join(["## invoke refresh", "", "```"] + lines + ["```", ""]), encoding="utf-8")
 
 
 @task

@@ -1,6 +1,7 @@
 """Will tensorflow-metal load with a TensorFlow? Decided from the wheels' Mach-O facts, without a Mac (pure).
 
-The facts are fingerprints in ``envs/abi/`` (made by ``invoke abi --refresh`` from the macOS arm64 wheels),
+The facts are fingerprints in ``envs/abi/`` (made from the macOS arm64 wheels by ``invoke abi --refresh``, or for one
+release by ``invoke abi --tensorflow V`` / ``invoke refresh``: scripts/releases.py),
 read once by ``checks.knowledge.load``; everything else here is pure. The rules dyld follows
 (docs/facts/abi.md explains them):
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from checks.matrix import DEFAULT_PLUGIN, MatrixError
@@ -77,6 +79,32 @@ def load_fingerprints(abi_dir: Path = ABI_DIR) -> Fingerprints:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise MatrixError("fingerprint %s: %s" % (path, exc)) from None
     return out
+
+
+DECLARED_DIR = ROOT / "envs" / "declared"
+Declarations = dict[str, dict[str, dict[str, Any]]]  # plugin -> version -> what its sdist declares
+
+
+def load_declared(declared_dir: Path = DECLARED_DIR) -> Declarations:
+    """{plugin: {version: record}} from envs/declared/*.json: what a plugin published as an sdist declares
+    (its Requires-Dist on TensorFlow, Requires-Python, build requirements), read by scripts/releases.py."""
+    out: Declarations = {}
+    for path in sorted(Path(declared_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            Version(record["version"])
+            if record["tensorflow"] is not None:
+                SpecifierSet(record["tensorflow"])
+            out.setdefault(record["kind"], {})[record["version"]] = record
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MatrixError("declaration %s: %s" % (path, exc)) from None
+    return out
+
+
+def declares(record: dict[str, Any], tensorflow: str) -> bool:
+    """Does the plugin release declare (Requires-Dist) a TensorFlow that contains ``tensorflow``?"""
+    spec = record.get("tensorflow")
+    return spec is not None and SpecifierSet(spec).contains(tensorflow, prereleases=True)
 
 
 def _exports(img: dict[str, Any], by_install: dict[str, dict[str, Any]]) -> set[str]:
@@ -145,14 +173,22 @@ def known_symbols(fps: Fingerprints) -> set[str]:
     return {name for fp in fps["tensorflow"].values() for img in fp["loaded"] for name in img["exports"]}
 
 
+def fingerprint_for(tensorflow: str, fps: Fingerprints) -> dict[str, Any] | None:
+    """TensorFlow ``tensorflow``'s fingerprint, or a final release of its minor line standing in for another final
+    (patch) release. A prerelease stands only for itself, and none stands in for it."""
+    wanted = Version(tensorflow)
+    exact = next((fp for v, fp in fps["tensorflow"].items() if Version(v) == wanted), None)
+    if exact is not None or wanted.is_prerelease:
+        return exact
+    return next((fp for v, fp in sorted(fps["tensorflow"].items(), key=lambda kv: Version(kv[0]))
+                 if Version(v).release[:2] == wanted.release[:2] and not Version(v).is_prerelease), None)
+
+
 def predict(tensorflow: str, metal: str, fps: Fingerprints, plugin: str = DEFAULT_PLUGIN) -> Verdict | None:
     """The verdict for a pair; the TensorFlow fingerprint of the same minor line stands in for a patch release.
     None when no fingerprint covers the pair."""
     plugin_fp = fps.get(plugin, {}).get(str(Version(metal)))
-    line = Version(tensorflow).release[:2]
-    tf = fps["tensorflow"].get(tensorflow) or next(
-        (fp for v, fp in sorted(fps["tensorflow"].items(), key=lambda kv: Version(kv[0]))
-         if Version(v).release[:2] == line), None)
+    tf = fingerprint_for(tensorflow, fps)
     if not plugin_fp or not tf:
         return None
     return verdict(tf, plugin_fp, known_symbols(fps))

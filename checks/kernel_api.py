@@ -2,7 +2,8 @@
 
 ``tensorflow/c/kernels_experimental.h`` declares the entry points a PluggableDevice needs to read and update
 resource variables (``TF_AssignUpdateVariable``, ``TF_GetInputTensorFromVariable``, ...). The facts in
-envs/kernel-c-api.json (made by ``invoke abi --refresh`` from the macOS arm64 wheels, each with its sha256) say
+envs/kernel-c-api.json (made by ``invoke abi --refresh`` from the macOS arm64 wheels, each with its sha256; a new
+release is added by ``invoke abi --tensorflow V`` or ``invoke refresh``) say
 which binaries of each TensorFlow wheel export each declared name. Upstream: tensorflow/tensorflow#126374
 (the exports vanished in 2.20.0) and #126377 (restored on master, expected in 2.22).
 
@@ -63,11 +64,14 @@ def judge(fact: Mapping[str, Any]) -> KernelApi:
 
 
 def for_tensorflow(data: Mapping[str, Any], version: str) -> KernelApi | None:
-    """The verdict for TensorFlow ``version``; a patch release uses its minor line's record. None if unrecorded."""
-    line = Version(version).release[:2]
+    """The verdict for TensorFlow ``version``; a final patch release uses its minor line's final record (a prerelease
+    only its own). None if unrecorded."""
+    wanted = Version(version)
     facts = data["tensorflow"]
-    fact = next((f for f in facts if f["version"] == version), None) or next(
-        (f for f in facts if Version(f["version"]).release[:2] == line), None)
+    fact = next((f for f in facts if Version(f["version"]) == wanted), None)
+    if fact is None and not wanted.is_prerelease:  # a final release of the line stands in for a patch release
+        fact = next((f for f in facts if Version(f["version"]).release[:2] == wanted.release[:2]
+                     and not Version(f["version"]).is_prerelease), None)
     return judge(fact) if fact else None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from checks.matrix import DEFAULT_PLUGIN, Matrix, MatrixError, Pair, Target
 from checks.matrix import load as load_matrix
 from checks.paths import MATRIX_PATH, ROOT
 
-VERDICTS = ("verified", "apple-claim", "unconfirmed", "broken", "unknown")
+VERDICTS = ("verified", "apple-claim", "unconfirmed", "predicted", "broken", "unknown")
+DECLARED = "its declared requirements"
 STATIC = "static check of the wheels"
 TRAINING_PATH = ROOT / "envs" / "training.json"
 
@@ -84,10 +85,15 @@ class Knowledge:
     signatures: tuple[diagnose.Signature, ...]
     training: TrainingKnowledge
     kernel_facts: Mapping[str, Any]  # envs/kernel-c-api.json: what each TensorFlow wheel exports (checks.kernel_api)
+    declared: abi.Declarations = field(default_factory=dict)  # envs/declared/: what each sdist plugin release declares
 
     def predict(self, tensorflow: str, version: str, plugin: str = DEFAULT_PLUGIN) -> abi.Verdict | None:
         """The static verdict of the wheels for a pair, or None when no fingerprint covers it."""
         return abi.predict(tensorflow, version, self.fingerprints, plugin)
+
+    def declaration(self, plugin: str, version: str) -> Mapping[str, Any] | None:
+        """What release ``version`` of a plugin published as an sdist declares (None: not recorded)."""
+        return self.declared.get(plugin, {}).get(str(Version(version)))
 
     def diagnose(self, text: str, machine: diagnose.Machine | None = None,
                  env: str | None = None) -> list[diagnose.Diagnosis]:
@@ -135,7 +141,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Knowledge:
             raise MatrixError("matrix %s: plugin %s names diagnoses that envs/diagnoses.json lacks: %s"
                               % (path, plugin.name, ", ".join(unknown)))
     return Knowledge(m, path, abi.load_fingerprints(), chips.load_table(), signatures, load_training(),
-                     kernel_api.load_facts())
+                     kernel_api.load_facts(), abi.load_declared())
 
 
 @dataclass(frozen=True)
@@ -184,11 +190,13 @@ class Judgement:
 
 
 def judge_pair(k: Knowledge, tensorflow: str, version: str, plugin: str = DEFAULT_PLUGIN) -> Judgement:
-    """Judge a pair: a user report of verified or broken wins; else a static "cannot load" makes it broken;
-    else the report's status (apple-claim, unconfirmed) or unknown. Raises InvalidVersion for a bad version."""
+    """Judge a pair: a user report of verified or broken wins; else a static "cannot load" makes it broken, and so
+    does a plugin release whose declared TensorFlow (its Requires-Dist) excludes this one; else the report's status
+    (apple-claim, unconfirmed, predicted) or unknown. Raises InvalidVersion for a bad version."""
     Version(tensorflow), Version(version)
     pair = k.matrix.pair(tensorflow, version, plugin)
     static = k.predict(tensorflow, version, plugin)
+    declared = k.declaration(plugin, version)
     alternative = k.alternative()
 
     def judged(verdict: str, reason: str, source: str, error: str | None = None,
@@ -204,10 +212,17 @@ def judge_pair(k: Knowledge, tensorflow: str, version: str, plugin: str = DEFAUL
         return judged("broken", "cannot load (%s: %s)" % (STATIC, static.short()),
                       STATIC + " (invoke abi --tensorflow %s --metal %s)" % (tensorflow, version), static.short(),
                       "import")
+    if declared is not None and not abi.declares(dict(declared), tensorflow):
+        error = "it declares tensorflow%s" % (declared.get("tensorflow") or " nowhere")
+        return judged("broken", "cannot be installed with it (%s: %s)" % (DECLARED, error), declared["source"],
+                      error, "install")
     if pair is not None:
         return judged(pair.status, "%s, not verified by a user report" % pair.status, pair.source)
     if static is not None:
         return judged("unknown", "no report, but the %s says it loads" % STATIC, STATIC)
+    if declared is not None:
+        return judged("unknown", "no report, but it declares tensorflow%s" % declared["tensorflow"],
+                      declared["source"])
     return judged("unknown", "no record of this pair", "-")
 
 

@@ -20,7 +20,7 @@ from checks import platforms
 from checks.errors import UsageError
 from checks.paths import LOCK_DIR, MATRIX_PATH, ROOT
 
-PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "broken")
+PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "predicted", "broken")  # predicted: from the files
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")  # the Python lines the suite knows, oldest first
 DEFAULT_PLUGIN = "tensorflow-metal"
 TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")  # a matrix without its list

@@ -78,13 +78,57 @@ def compare(k: Knowledge) -> list[dict[str, str]]:
 
 def abi_lines(k: Knowledge, tensorflow: str | None = None, metal: str | None = None,
               plugin: str = "tensorflow-metal") -> list[str] | None:
-    """The lines `invoke abi` prints: one pair explained, or the grid with its agreement with user reports, then
-    the kernel C API exports (of ``tensorflow``, or one line per recorded TensorFlow). None when no fingerprint
+    """The lines `invoke abi` prints: one pair explained (a plugin wheel by the static check of the binaries, a
+    plugin sdist by what it declares), or the grid of static verdicts and every plugin sdist's declarations, then
+    the kernel C API exports (of ``tensorflow``, or one line per recorded TensorFlow). None when nothing recorded
     covers the request."""
-    lines = pair_lines(k, tensorflow, metal, plugin)
-    if lines is None:
-        return None
+    if metal is not None and k.declaration(plugin, metal) is not None:
+        lines = declared_pair_lines(k, tensorflow, metal, plugin) if tensorflow else declared_lines(k, None, plugin)
+    else:
+        grid = pair_lines(k, tensorflow, metal, plugin)
+        if grid is None:
+            return None
+        lines = grid
+        if metal is None:
+            lines += [line for name in sorted(k.declared) for line in [""] + declared_lines(k, tensorflow, name)]
     return lines + [""] + (kernel_api_lines(k, tensorflow) if tensorflow else kernel_api_summary(k))
+
+
+def declared_lines(k: Knowledge, tensorflow: str | None, plugin: str) -> list[str]:
+    """Each recorded release of a plugin published as an sdist: what it declares, and (with ``tensorflow``) the
+    judgement of the pair."""
+    head = "%s: an sdist compiled at install time, judged by what each release declares (no binary to read)" % plugin
+    row = "  %-8s %-22s %-16s %-9s %s"
+    lines = [head, row % ("release", "declares tensorflow", "builds against", "python",
+                          "with TensorFlow %s" % tensorflow if tensorflow else "build requirements")]
+    for version, record in sorted(k.declared.get(plugin, {}).items(), key=lambda kv: Version(kv[0])):
+        if tensorflow:
+            j = judge_pair(k, tensorflow, version, plugin)
+            last = "%s: %s" % (j.verdict, j.reason)
+        else:
+            last = ", ".join(record.get("build_requires") or []) or "-"
+        lines.append(row % (version, record.get("tensorflow") or "-", record.get("tf_supported_version") or "-",
+                            record.get("requires_python") or "-", last))
+    return lines
+
+
+def declared_pair_lines(k: Knowledge, tensorflow: str, version: str, plugin: str) -> list[str]:
+    """One TensorFlow with one release of an sdist plugin: its declarations, the report, the judgement."""
+    record = k.declaration(plugin, version) or {}
+    j = judge_pair(k, tensorflow, version, plugin)
+    admits = "admits" if j.phase != "install" else "excludes"
+    lines = ["TensorFlow %s + %s %s (macOS arm64, what the sdist declares): Requires-Dist tensorflow%s %s %s" % (
+        tensorflow, plugin, version, record.get("tensorflow") or " (none)", admits, tensorflow),
+        "  Requires-Python %s; builds with %s; TF_SUPPORTED_VERSION %s" % (
+            record.get("requires_python") or "-", ", ".join(record.get("build_requires") or []) or "nothing declared",
+            record.get("tf_supported_version") or "-"),
+        "  %s (sha256 %s...)" % (record.get("file"), str(record.get("sha256"))[:12])]
+    if j.reported is not None:
+        p = j.reported
+        lines.append("reported: %s%s (%s)" % (p.status, " (%s): %s" % (p.phase or "import", p.error)
+                                             if p.error else "", p.source))
+    lines.append("judgement: %s, %s" % (j.verdict, j.reason))
+    return lines + ["Declaring is not loading: the build and the import decide (`invoke setup`, `invoke verify`)."]
 
 
 def pair_lines(k: Knowledge, tensorflow: str | None, metal: str | None, plugin: str) -> list[str] | None:
@@ -110,8 +154,8 @@ def pair_lines(k: Knowledge, tensorflow: str | None, metal: str | None, plugin: 
             lines.append("static verdict and report: %s" % ("agree" if j.agrees else "DISAGREE"))
         return lines + ["Loading is not running: a pair that loads can still fail later."]
     metals = sorted({v.metal for v in verdicts}, key=Version)
-    lines = ["Static verdicts (L: loads, S: symbol not found, F: flat-namespace symbol not found, N: library not "
-             "loaded)", "  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals))]
+    lines = ["Static verdicts of tensorflow-metal (L: loads, S: symbol not found, F: flat-namespace symbol not found, "
+             "N: library not loaded)", "  %-11s %s" % ("tensorflow", " ".join("%-6s" % x for x in metals))]
     codes = {"loads": "L", "symbol": "S", "library": "N"}
     for tf_version in sorted({v.tensorflow for v in verdicts}, key=Version):
         row = {v.metal: ("F" if v.error and "flat namespace" in v.error else codes[v.kind])

@@ -18,6 +18,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
+from packaging.utils import parse_wheel_filename
+
 from checks import fixes, process
 from checks.abi import ABI_DIR
 from checks.errors import StepFailed, UsageError
@@ -42,22 +44,76 @@ def _lief() -> Any:
     return lief
 
 
-def download(spec: str, grid: dict[str, Any], say: Callable[[str], None], python: str | None = None) -> Path:
-    """The wheel for ``name==version`` from the cache, else from the package index (sha256 checked)."""
+def human(size: int | None) -> str:
+    """A download size as the user reads it: ``245.3 MB``; ``size unknown`` when the index gives none."""
+    return "size unknown" if size is None else "%.1f MB" % (size / 1e6) if size < 1e9 else "%.2f GB" % (size / 1e9)
+
+
+def cached(listed: dict[str, Any], cache: Path | None = None) -> Path | None:
+    """The cached copy of a listed file, when its sha256 is the one the index lists (else None)."""
+    target = (cache or CACHE) / listed["filename"]
+    expected = listed.get("hashes", {}).get("sha256")
+    return target if expected and target.is_file() and _sha256(target) == expected else None
+
+
+def fetch(listed: dict[str, Any], say: Callable[[str], None], fix: str, cache: Path | None = None) -> Path:
+    """A listed file from the cache (kept by its sha256), else downloaded after one line that gives its size."""
+    cache = cache or CACHE
+    hit = cached(listed, cache)
+    if hit is not None:
+        return hit
+    cache.mkdir(parents=True, exist_ok=True)
+    say("  downloading %s (%s) into %s ..." % (listed["filename"], human(listed.get("size")), cache))
+    start = time.monotonic()
+    path = pypi.download(listed, cache, fix)
+    say("    %s in %.0f s" % (human(path.stat().st_size), time.monotonic() - start))
+    return path
+
+
+_PAGES: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def page(name: str, index: str = pypi.INDEX) -> dict[str, Any]:
+    """The index's JSON page for ``name``, read once per run."""
+    if (name, index) not in _PAGES:
+        _PAGES[(name, index)] = pypi.project(name, fixes.command("abi", why="again, once the package index answers"),
+                                             index)
+    return _PAGES[(name, index)]
+
+
+def macos_pythons(name: str, version: str, grid: dict[str, Any], index: str = pypi.INDEX) -> list[str]:
+    """X.Y of every CPython with a wheel of ``name==version`` for the grid's platform (macOS arm64)."""
+    found = set()
+    for f in page(name, index)["files"]:
+        if not f["filename"].endswith(".whl") or f.get("yanked"):
+            continue
+        _, v, _, tags = parse_wheel_filename(f["filename"])
+        if str(v) != version:
+            continue
+        for tag in tags:
+            mac_arm = tag.platform.startswith("macosx_") and tag.platform.endswith("_arm64")
+            if mac_arm and tag.interpreter.startswith("cp"):
+                found.add("%s.%s" % (tag.interpreter[2], tag.interpreter[3:]))
+    return sorted(found, key=lambda x: tuple(map(int, x.split("."))))
+
+
+def listed_wheel(spec: str, grid: dict[str, Any], python: str | None = None,
+                 index: str = pypi.INDEX) -> dict[str, Any]:
+    """The index's file for ``name==version`` on the grid's platform and Python (or ``python``)."""
     name, version = spec.split("==")
     python = python or grid["python"]
-    pattern = "%s-%s-cp%s-*.whl" % (name.replace("-", "_"), version, python.replace(".", ""))
-    found = sorted(CACHE.glob(pattern))
-    if found:
-        return found[0]
-    fix = fixes.command("abi", "--refresh", why="again, once the package index answers")
-    listed = pypi.best_wheel(pypi.project(name, fix)["files"], version, pypi.platform_tags(grid["platform"], python))
+    listed = pypi.best_wheel(page(name, index)["files"], version,
+                             pypi.platform_tags(grid["platform"], python))
     if listed is None:
         raise StepFailed("the package index lists no %s wheel for CPython %s on %s" % (spec, python, grid["platform"]),
                          fix=fixes.command("abi", "--refresh", why="after correcting envs/abi-grid.json"))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    say("  downloading %s (%s) ..." % (spec, listed["filename"]))
-    return pypi.download(listed, CACHE, fix)
+    return listed
+
+
+def download(spec: str, grid: dict[str, Any], say: Callable[[str], None], python: str | None = None) -> Path:
+    """The wheel for ``name==version``: the cached copy whose sha256 the index lists, else downloaded."""
+    return fetch(listed_wheel(spec, grid, python), say, fixes.command("abi", "--refresh",
+                                                                    why="again, once the package index answers"))
 
 
 def real_tensorflow(entry: dict[str, str], grid: dict[str, Any], say: Callable[[str], None]) -> tuple[Path, str | None]:
@@ -195,10 +251,24 @@ def _write(fp: dict[str, Any], out_dir: Path) -> str:
     return "new" if old is None else ("unchanged" if old == text else "changed")
 
 
+def announce(grid: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Before any download: how many of the grid's wheels are not cached yet and how large they are."""
+    listed = [listed_wheel("tensorflow-metal==%s" % v, grid) for v in grid["metal"]] + [
+        listed_wheel("%s==%s" % (e.get("dist", "tensorflow"), e["version"]), grid, e.get("python"))
+        for e in grid["tensorflow"]]
+    missing = [f for f in listed if cached(f) is None]
+    total = sum(f.get("size") or 0 for f in missing)
+    say("%d wheels to read, %d of them cached in %s; to download: %d (%s)%s" % (
+        len(listed), len(listed) - len(missing), CACHE, len(missing), human(total),
+        "; the 2.13-2.15 tensorflow wheels are shims: their tensorflow-macos wheels follow, each announced"
+        if any(e["version"].startswith(("2.13", "2.14", "2.15")) for e in grid["tensorflow"]) else ""))
+
+
 def refresh(say: Callable[[str], None] = print, out_dir: Path = ABI_DIR) -> dict[str, str]:
     """Rebuild every fingerprint of the grid; return {file: new|changed|unchanged}."""
     lief = _lief()
     grid = json.loads(GRID_PATH.read_text(encoding="utf-8"))
+    announce(grid, say)
     out_dir.mkdir(parents=True, exist_ok=True)
     changes, symbols = {}, set()
     for version in grid["metal"]:
@@ -213,6 +283,7 @@ def refresh(say: Callable[[str], None] = print, out_dir: Path = ABI_DIR) -> dict
         start = time.monotonic()
         wheel, via = real_tensorflow(entry, grid, say)
         fp = tensorflow_fingerprint(lief, wheel, version, via, symbols)
+        fp["pythons"] = macos_pythons(entry.get("dist", "tensorflow"), version, grid)
         changes["tensorflow-%s" % version] = _write(fp, out_dir)
         say("  tensorflow %-8s %d images loaded before plugins (%.1f s)" % (version, len(fp["loaded"]),
                                                                           time.monotonic() - start))

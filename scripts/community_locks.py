@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from packaging.specifiers import SpecifierSet
 
-from checks import fixes, platforms, process
+from checks import abi, fixes, platforms, process
 from checks.errors import StepFailed
 from checks.matrix import Target
 from checks.paths import LOCK_DIR, ROOT
@@ -45,17 +45,18 @@ def supported_pythons(wheels: list[str], requires_python: str) -> list[str]:
     return sorted((v for v in found if spec.contains(v + ".0")), key=lambda v: tuple(map(int, v.split("."))))
 
 
-def lock_paths(python: str, platform: str = platforms.MAC_GPU, out_dir: Path = COMMUNITY_DIR) -> tuple[Path, Path]:
+def lock_paths(python: str, platform: str = platforms.MAC_GPU, out_dir: Path = COMMUNITY_DIR,
+               name: str = "metal-community") -> tuple[Path, Path]:
     """(step 1: TensorFlow set + build requirements, step 2: the plugin sdist) for one Python."""
-    return (out_dir / ("metal-community-%s-py%s.txt" % (platform, python)),
-            out_dir / ("metal-community-plugin-%s-py%s.txt" % (platform, python)))
+    return (out_dir / ("%s-%s-py%s.txt" % (name, platform, python)),
+            out_dir / ("%s-plugin-%s-py%s.txt" % (name, platform, python)))
 
 
 def tensorflow_set(data: dict[str, Any], common: list[str]) -> list[str]:
     return [data["tensorflow"], *data["build_requires"], *common]
 
 
-def plugin_lock_text(data: dict[str, Any], python: str) -> str:
+def plugin_lock_text(data: dict[str, Any], python: str, name: str = "metal-community") -> str:
     return ("# Step 2 of the community pair, %s, Python %s: install after step 1 (%s) with\n"
             "#   python -m pip install --require-hashes --no-build-isolation --no-deps -r <this file>\n"
             "# Source: %s\n%s==%s \\\n    --hash=sha256:%s\n") % (
@@ -97,25 +98,28 @@ def compile_set(requirements: list[str], python: str, out: Path, header: str, uv
 
 
 def write_all(common: list[str], say: Callable[[str], None] = print, refresh_index: bool = True,
-              out_dir: Path = COMMUNITY_DIR) -> list[Path]:
-    """Re-derive the Pythons and the sdist's hash from the index, then write both locks for each Python."""
-    data = load()
-    if refresh_index:
-        data["tensorflow_wheels"] = tensorflow_wheels(data["tensorflow"])
-        sdist = next((f for f in index_files(data["plugin"]) if f["filename"] == data["sdist"]), None)
-        if sdist is None:
-            raise StepFailed("%s is no longer on the package index" % data["sdist"])
-        data["sha256"] = sdist["hashes"]["sha256"]
-        DATA_PATH.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+              out_dir: Path = COMMUNITY_DIR, data: dict[str, Any] | None = None,
+              name: str = "metal-community") -> list[Path]:
+    """Re-derive the Pythons and the sdist's hash from the index, then write both locks for each Python
+    (``data``: another pair's record, as ``from_declaration`` makes it, instead of metal-community.json)."""
+    if data is None:
+        data = load()
+        if refresh_index:
+            data["tensorflow_wheels"] = tensorflow_wheels(data["tensorflow"])
+            sdist = next((f for f in index_files(data["plugin"]) if f["filename"] == data["sdist"]), None)
+            if sdist is None:
+                raise StepFailed("%s is no longer on the package index" % data["sdist"])
+            data["sha256"] = sdist["hashes"]["sha256"]
+            DATA_PATH.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     written = []
     for python in supported_pythons(data["tensorflow_wheels"], data["requires_python"]):
-        step1, step2 = lock_paths(python, data["platform"], out_dir)
+        step1, step2 = lock_paths(python, data["platform"], out_dir, name)
         inputs = tensorflow_set(data, common)
         header = ("# Step 1 of the community pair, %s, Python %s: the TensorFlow set and the plugin's build "
                   "requirements\n# (no build isolation in step 2). Made by scripts/community_locks.py.\n"
                   "# Inputs: %s\n") % (data["platform"], python, " ".join(inputs))
         compile_set(inputs, python, step1, header)
-        _write_atomic(step2, plugin_lock_text(data, python))
+        _write_atomic(step2, plugin_lock_text(data, python, name))
         say("  %s, %s" % (step1.name, step2.name))
         written += [step1, step2]
     for stale in sorted(set(out_dir.glob("*.txt")) - set(written)):
@@ -123,16 +127,33 @@ def write_all(common: list[str], say: Callable[[str], None] = print, refresh_ind
     return written
 
 
-def write_for(target: Target, common: list[str], out_dir: Path) -> list[Path]:
-    """`invoke lock` for a matrix target whose plugin is built from its sdist: this module's locks, when the
-    target is the pair it records (one generator per plugin; another sdist plugin needs its own)."""
+def from_declaration(record: dict[str, Any], tensorflow: str) -> dict[str, Any]:
+    """The lock record of a pair whose plugin release was read by `invoke refresh` (envs/declared/): the same
+    fields as metal-community.json, the TensorFlow's macOS arm64 wheels read from the index."""
+    requirement = "tensorflow==%s" % tensorflow
+    return {"plugin": record["kind"], "version": record["version"], "sdist": record["file"], "url": record["url"],
+            "sha256": record["sha256"], "requires_python": record.get("requires_python") or "",
+            "requires_dist": record["requires_dist"], "build_requires": record["build_requires"],
+            "tensorflow": requirement, "platform": "macos-arm64", "tensorflow_wheels": tensorflow_wheels(requirement)}
+
+
+def write_for(target: Target, common: list[str], out_dir: Path, declared_dir: Path | None = None) -> list[Path]:
+    """`invoke lock` for a matrix target whose plugin is built from its sdist: the pair metal-community.json records,
+    or a pair whose plugin release `invoke refresh` read (its declaration in envs/declared/)."""
     data = load()
     plugin = target.plugin
-    if plugin is None or plugin.name != data["plugin"] or target.pin(plugin.name) != data["version"] \
-            or target.tensorflow_pin[1] != data["tensorflow"].split("==")[1]:
-        raise StepFailed("no lock generator for %s: %s records %s %s with %s" % (
-            target.label, DATA_PATH.name, data["plugin"], data["version"], data["tensorflow"]))
-    return write_all(common, out_dir=out_dir)
+    if plugin is not None and plugin.name == data["plugin"] and target.pin(plugin.name) == data["version"] \
+            and target.tensorflow_pin[1] == data["tensorflow"].split("==")[1]:
+        return write_all(common, out_dir=out_dir)
+    version = target.pin(plugin.name) if plugin is not None else None
+    record = abi.load_declared(declared_dir or abi.DECLARED_DIR).get(plugin.name if plugin else "", {}).get(
+        version or "")
+    if plugin is None or record is None:
+        raise StepFailed("no lock generator for %s: %s records %s %s with %s, and envs/declared/ has no %s %s" % (
+            target.label, DATA_PATH.name, data["plugin"], data["version"], data["tensorflow"],
+            plugin.name if plugin else "plugin", version))
+    return write_all(common, out_dir=out_dir, data=from_declaration(record, target.tensorflow_pin[1]),
+                     name=target.name or target.profile)
 
 
 if __name__ == "__main__":  # python -m scripts.community_locks

@@ -93,8 +93,8 @@ def refresh(say: Callable[[str], None] = print, path: Path = DATA_PATH) -> str:
             entry["version"], len(fact["declared"]) - len(missing), len(fact["declared"])))
         entries.append(fact)
     for version in newer_releases([e["version"] for e in entries], published_versions()):
-        say("  tensorflow %s is on the index and not in %s: add it there (and to envs/abi-grid.json) and "
-            "run `.tools/bin/invoke abi --refresh`" % (version, path.name))
+        say("  tensorflow %s is on the index and not in %s: `%s` reads it" % (
+            version, path.name, fixes.command("abi", "--tensorflow", version)))
     text = json.dumps(dict(data, tensorflow=entries), indent=1, sort_keys=True) + "\n"
     old = path.read_text(encoding="utf-8")
     path.write_text(text, encoding="utf-8")

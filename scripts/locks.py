@@ -17,7 +17,8 @@ from typing import Callable
 from checks import process
 from checks.errors import StepFailed
 from checks.lockfile import pinned
-from checks.matrix import LOCK_DIR, Matrix, Target, python_versions
+from checks.matrix import Matrix, Target, python_versions
+from checks.paths import LOCK_DIR
 from scripts.uvtool import require_uv, uv_env
 
 # matrix platform -> (uv --python-platform, MACOSX_DEPLOYMENT_TARGET: the oldest macOS the lock must serve)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from checks import __version__, envdir, fixes, matrix, platforms, process, settings
+from checks import __version__, envdir, fixes, lanes, matrix, platforms, process, settings
 from checks.completeness import State
 from checks.errors import UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
@@ -61,6 +61,7 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
         raise UsageError("--tensorflow %r is not a version" % version)
     if any(t.tensorflow_pin[1] == version for t in k.matrix.targets if profile in ("auto", t.profile)):
         return  # a target pins it (2.21.0: the community Metal pair)
+    lanes.check(k, profile, version)  # no pair covers it (2.22): what exists for it, and what does not yet
     working = k.working_pair()
     if profile in ("metal", "auto") and working:
         pin_tf, plugin, pin_plugin = working

@@ -18,6 +18,7 @@ import os
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any, Callable
 
 PADDING_MODULES = 4000
 
@@ -190,3 +191,58 @@ def add_packaging(environ: dict[str, str]) -> None:
     dist = metadata.distribution("packaging")
     files = {str(f): f.read_text() for f in dist.files or [] if str(f).startswith("packaging/") and f.suffix == ".py"}
     make_wheel(Path(environ["UV_FIND_LINKS"]), "packaging", dist.version, files)
+
+
+def serve_index(pages: dict[str, dict[str, Any]], files: dict[str, Path]) -> tuple[str, Callable[[], None]]:
+    """A PEP 691 JSON index on 127.0.0.1: ``/simple/NAME/`` answers ``pages[NAME]`` (404 for a name not there),
+    ``/files/FILE`` the bytes of ``files[FILE]``. Returns (the index URL, a function that stops the server)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parts = self.path.strip("/").split("/")
+            if len(parts) == 2 and parts[0] == "simple" and parts[1] in pages:
+                body, kind = json.dumps(pages[parts[1]]).encode(), "application/vnd.pypi.simple.v1+json"
+            elif len(parts) == 2 and parts[0] == "files" and parts[1] in files:
+                body, kind = files[parts[1]].read_bytes(), "application/octet-stream"
+            else:
+                self.send_error(404, "Not Found")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return "http://127.0.0.1:%d/simple/" % server.server_address[1], stop
+
+
+def index_file(url: str, path: Path) -> dict[str, Any]:
+    """A file as a PEP 691 page lists it (URL, sha256, size)."""
+    data = path.read_bytes()
+    return {"filename": path.name, "url": url.replace("/simple/", "/files/") + path.name,
+            "hashes": {"sha256": hashlib.sha256(data).hexdigest()}, "size": len(data), "requires-python": ">=3.10"}
+
+
+def make_plugin_sdist(out_dir: Path, name: str, version: str, pkg_info: str, extra: dict[str, str]) -> Path:
+    """An sdist holding PKG-INFO and ``extra`` files (pyproject.toml, TF_SUPPORTED_VERSION, ...)."""
+    base = "%s-%s" % (name.replace("-", "_"), version)
+    sdist = out_dir / ("%s.tar.gz" % base)
+    with tarfile.open(sdist, "w:gz") as tf:
+        for path, text in dict(extra, **{"PKG-INFO": pkg_info}).items():
+            data = text.encode()
+            info = tarfile.TarInfo("%s/%s" % (base, path))
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return sdist

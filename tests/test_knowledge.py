@@ -14,8 +14,9 @@ from checks import knowledge, platforms, process, settings
 from checks.errors import Interrupted, StepFailed, TfmError, UsageError
 from checks.evaluate import evaluate
 from checks.knowledge import judge_pair
-from checks.matrix import MATRIX_PATH, MatrixError, Pair
+from checks.matrix import MatrixError, Pair
 from checks.model import Options, Status
+from checks.paths import MATRIX_PATH
 from checks.probes.system import derive
 from tests import machines
 from tests.conftest import ROOT, invoke
