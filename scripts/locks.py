@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
-from checks import process
+from checks import platforms, process
 from checks.errors import StepFailed
 from checks.lockfile import pinned
 from checks.matrix import Matrix, Target, python_versions
@@ -23,7 +23,7 @@ from scripts.uvtool import require_uv, uv_env
 
 # matrix platform -> (uv --python-platform, MACOSX_DEPLOYMENT_TARGET: the oldest macOS the lock must serve)
 UV_PLATFORMS: dict[str, tuple[str, str | None]] = {
-    "macos-arm64": ("aarch64-apple-darwin", "12.0"),
+    platforms.MAC_GPU: ("aarch64-apple-darwin", "12.0"),
     "macos-x86_64": ("x86_64-apple-darwin", "10.15"),
     "linux-x86_64": ("x86_64-manylinux_2_28", None),
     "linux-aarch64": ("aarch64-manylinux_2_28", None),

@@ -29,7 +29,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename
 from packaging.version import InvalidVersion, Version
 
-from checks import abi, fixes, kernel_api
+from checks import abi, fixes, kernel_api, platforms
 from checks.errors import StepFailed, UsageError
 from checks.paths import ROOT
 from scripts import abi as wheels
@@ -435,7 +435,7 @@ def new_targets(paths: Paths, pairs: list[dict[str, Any]]) -> list[dict[str, Any
         tensorflow = max((v for v in fps["tensorflow"] if line.contains(v, prereleases=True)), key=Version)
         minor = ".".join(pair["tensorflow"].strip("=*").split(".")[:2])
         newest = pair["python"][-1].split(".")
-        out.append({"profile": "metal", "platform": "macos-arm64", "name": "metal-community-%s" % minor,
+        out.append({"profile": "metal", "platform": platforms.MAC_GPU, "name": "metal-community-%s" % minor,
                     "locks": "community-%s" % minor,
                     "requirements": ["tensorflow==%s" % tensorflow, "%s==%s" % (pair["plugin"], pair["metal"])],
                     "python": ">=%s,<%s.%d" % (pair["python"][0], newest[0], int(newest[1]) + 1),
