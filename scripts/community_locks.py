@@ -134,7 +134,8 @@ def from_declaration(record: dict[str, Any], tensorflow: str) -> dict[str, Any]:
     return {"plugin": record["kind"], "version": record["version"], "sdist": record["file"], "url": record["url"],
             "sha256": record["sha256"], "requires_python": record.get("requires_python") or "",
             "requires_dist": record["requires_dist"], "build_requires": record["build_requires"],
-            "tensorflow": requirement, "platform": platforms.MAC_GPU, "tensorflow_wheels": tensorflow_wheels(requirement)}
+            "tensorflow": requirement, "platform": platforms.MAC_GPU,
+            "tensorflow_wheels": tensorflow_wheels(requirement)}
 
 
 def write_for(target: Target, common: list[str], out_dir: Path, declared_dir: Path | None = None) -> list[Path]:
