@@ -13,7 +13,6 @@ their own folder so that `invoke lock`, which prunes envs/locks/*.txt to the mat
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from pathlib import Path
@@ -24,18 +23,13 @@ from packaging.specifiers import SpecifierSet
 from checks import abi, fixes, platforms, process
 from checks.errors import StepFailed
 from checks.matrix import Target
-from checks.paths import LOCK_DIR, ROOT
+from checks.paths import LOCK_DIR
 from scripts import pypi
 from scripts.locks import UV_PLATFORMS, _write_atomic
 from scripts.uvtool import require_uv, uv_env
 
-DATA_PATH = ROOT / "envs" / "metal-community.json"
 COMMUNITY_DIR = LOCK_DIR / "community"
 WHEEL_TAG = re.compile(r"-cp(\d)(\d+)-cp\d+-macosx_\d+_\d+_arm64\.whl$")
-
-
-def load(path: Path = DATA_PATH) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def supported_pythons(wheels: list[str], requires_python: str) -> list[str]:
@@ -97,20 +91,10 @@ def compile_set(requirements: list[str], python: str, out: Path, header: str, uv
     _write_atomic(out, header + body)
 
 
-def write_all(common: list[str], say: Callable[[str], None] = print, refresh_index: bool = True,
-              out_dir: Path = COMMUNITY_DIR, data: dict[str, Any] | None = None,
-              name: str = "metal-community") -> list[Path]:
-    """Re-derive the Pythons and the sdist's hash from the index, then write both locks for each Python
-    (``data``: another pair's record, as ``from_declaration`` makes it, instead of metal-community.json)."""
-    if data is None:
-        data = load()
-        if refresh_index:
-            data["tensorflow_wheels"] = tensorflow_wheels(data["tensorflow"])
-            sdist = next((f for f in index_files(data["plugin"]) if f["filename"] == data["sdist"]), None)
-            if sdist is None:
-                raise StepFailed("%s is no longer on the package index" % data["sdist"])
-            data["sha256"] = sdist["hashes"]["sha256"]
-            DATA_PATH.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+def write_all(common: list[str], data: dict[str, Any], say: Callable[[str], None] = print,
+              out_dir: Path = COMMUNITY_DIR, name: str = "metal-community") -> list[Path]:
+    """Write both locks for each Python that has a TensorFlow wheel (``data``: the pair's lock record, made by
+    ``record`` from the matrix's target and the plugin release's declaration)."""
     written = []
     for python in supported_pythons(data["tensorflow_wheels"], data["requires_python"]):
         step1, step2 = lock_paths(python, data["platform"], out_dir, name)
@@ -127,37 +111,43 @@ def write_all(common: list[str], say: Callable[[str], None] = print, refresh_ind
     return written
 
 
-def from_declaration(record: dict[str, Any], tensorflow: str) -> dict[str, Any]:
-    """The lock record of a pair whose plugin release was read by `invoke refresh` (envs/declared/): the same
-    fields as metal-community.json, the TensorFlow's macOS arm64 wheels read from the index."""
+def from_declaration(record: dict[str, Any], tensorflow: str, wheels: list[str] | None = None) -> dict[str, Any]:
+    """The lock record of a pair: the plugin release's declaration (envs/declared/, read from its sdist by
+    `invoke refresh` or `invoke abi --plugin`) with the TensorFlow the target pins and that TensorFlow's macOS
+    arm64 wheels (read from the index unless given)."""
     requirement = "tensorflow==%s" % tensorflow
     return {"plugin": record["kind"], "version": record["version"], "sdist": record["file"], "url": record["url"],
             "sha256": record["sha256"], "requires_python": record.get("requires_python") or "",
             "requires_dist": record["requires_dist"], "build_requires": record["build_requires"],
             "tensorflow": requirement, "platform": platforms.MAC_GPU,
-            "tensorflow_wheels": tensorflow_wheels(requirement)}
+            "tensorflow_wheels": tensorflow_wheels(requirement) if wheels is None else wheels}
 
 
-def write_for(target: Target, common: list[str], out_dir: Path, declared_dir: Path | None = None) -> list[Path]:
-    """`invoke lock` for a matrix target whose plugin is built from its sdist: the pair metal-community.json records,
-    or a pair whose plugin release `invoke refresh` read (its declaration in envs/declared/)."""
-    data = load()
+def declaration(target: Target, declared_dir: Path | None = None) -> dict[str, Any]:
+    """What the plugin release a target pins declared (the one record of the pair's sdist), or StepFailed with the
+    command that records it."""
     plugin = target.plugin
-    if plugin is not None and plugin.name == data["plugin"] and target.pin(plugin.name) == data["version"] \
-            and target.tensorflow_pin[1] == data["tensorflow"].split("==")[1]:
-        return write_all(common, out_dir=out_dir)
     version = target.pin(plugin.name) if plugin is not None else None
     record = abi.load_declared(declared_dir or abi.DECLARED_DIR).get(plugin.name if plugin else "", {}).get(
         version or "")
     if plugin is None or record is None:
-        raise StepFailed("no lock generator for %s: %s records %s %s with %s, and envs/declared/ has no %s %s" % (
-            target.label, DATA_PATH.name, data["plugin"], data["version"], data["tensorflow"],
-            plugin.name if plugin else "plugin", version))
-    return write_all(common, out_dir=out_dir, data=from_declaration(record, target.tensorflow_pin[1]),
-                     name=target.name or target.profile)
+        name = plugin.name if plugin else "plugin"
+        raise StepFailed("no lock generator for %s: envs/declared/ has no %s %s" % (target.label, name, version),
+                         fix=fixes.command("abi", "--plugin", "%s==%s" % (name, version), why="records it"))
+    return record
+
+
+def write_for(target: Target, common: list[str], out_dir: Path, declared_dir: Path | None = None) -> list[Path]:
+    """`invoke lock` for a matrix target whose plugin is built from its sdist: the locks of the pair the matrix
+    pins, from the plugin release's declaration."""
+    return write_all(common, from_declaration(declaration(target, declared_dir), target.tensorflow_pin[1]),
+                     out_dir=out_dir, name=target.name or target.profile)
 
 
 if __name__ == "__main__":  # python -m scripts.community_locks
     from checks.matrix import load as load_matrix
+    from scripts.locks import built_targets
 
-    write_all(list(load_matrix().common))
+    m = load_matrix()
+    for t in built_targets(m):
+        write_for(t, list(m.common), t.lock_dir / t.locks)

@@ -10,7 +10,11 @@ from checks.matrix import load as load_matrix
 from scripts import community_locks as cl
 from scripts import locks
 
-DATA = cl.load()
+MATRIX = load_matrix()
+TARGET = locks.built_targets(MATRIX)[0]  # the community pair: the matrix's target, the release's declaration
+PAIR = next(p for p in MATRIX.pairs if TARGET.plugin and p.plugin == TARGET.plugin.name)
+WHEELS = ["tensorflow-2.21.0-cp3%s-cp3%s-macosx_12_0_arm64.whl" % (m, m) for m in ("10", "11", "12", "13")]
+DATA = cl.from_declaration(cl.declaration(TARGET), TARGET.tensorflow_pin[1], WHEELS)  # the index's list, offline
 
 
 def test_pythons_are_tensorflow_wheel_tags_within_requires_python():
@@ -53,7 +57,8 @@ def test_step_two_pins_the_sdist_by_its_sha256():
 @pytest.mark.network
 def test_recorded_index_facts_still_hold():
     """The wheel tags and the sdist hash the locks were made from are still what the index lists."""
-    assert cl.tensorflow_wheels(DATA["tensorflow"]) == DATA["tensorflow_wheels"]
+    wheels = cl.tensorflow_wheels(DATA["tensorflow"])
+    assert tuple(cl.supported_pythons(wheels, DATA["requires_python"])) == PAIR.python
     sdist = next(f for f in cl.index_files(DATA["plugin"]) if f["filename"] == DATA["sdist"])
     assert sdist["hashes"]["sha256"] == DATA["sha256"] and sdist.get("requires-python") == DATA["requires_python"]
 
@@ -61,7 +66,7 @@ def test_recorded_index_facts_still_hold():
 def test_matrix_records_the_community_plugin_as_its_sdist_says_and_setup_installs_it_on_request():
     from checks import knowledge
 
-    data, k = cl.load(), knowledge.load({})
+    data, k = DATA, knowledge.load({})
     plugin = next(p for p in k.matrix.plugins if p.name == data["plugin"])
     assert (plugin.artifact, str(plugin.python)) == ("sdist", data["requires_python"])
     assert data["sdist"] in plugin.source and data["sha256"] in plugin.source
@@ -69,6 +74,7 @@ def test_matrix_records_the_community_plugin_as_its_sdist_says_and_setup_install
     assert str(pair.metal) == data["version"] and pair.status == "unconfirmed"
     assert [str(pair.tensorflow)] == [r.replace("tensorflow", "") for r in data["requires_dist"]]
     assert pair.python == tuple(cl.supported_pythons(data["tensorflow_wheels"], data["requires_python"]))
+    assert data["sha256"] in plugin.source  # the matrix's source names the very sdist the declaration records
     target = k.matrix.target("metal", "macos-arm64", data["tensorflow"].split("==")[1])
     assert target is not None and target.plugin is plugin and target.pin(plugin.name) == data["version"]
     assert plugin.build is not None and list(plugin.build.requires) == data["build_requires"]

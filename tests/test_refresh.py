@@ -148,13 +148,3 @@ def test_with_locks_the_new_target_gets_its_two_step_locks(index, monkeypatch):
     m = knowledge.load({"TFM_MATRIX": str(paths.matrix)}).matrix
     target = m.target("metal", "macos-arm64", "2.22.0rc0")
     assert target.lock_path("3.12").exists() and target.plugin_lock_path("3.12").exists()
-
-
-@pytest.mark.network
-def test_a_declaration_makes_the_same_lock_record_as_the_hand_made_one():
-    """The lock record the refresh derives from a release's declaration equals metal-community.json for 0.4.1."""
-    from scripts import community_locks
-
-    record = abi.load_declared()["tensorflow-metal-plugin"]["0.4.1"]
-    made, kept = community_locks.from_declaration(record, "2.21.0"), community_locks.load()
-    assert {k: made[k] for k in made} == {k: kept[k] for k in made}
