@@ -74,14 +74,21 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         print("Environment %s is complete; its owner file was missing and is written again." % p.env, file=sys.stderr)
         return p
     found = run_preflight(p)  # before any change
-    _check_index(p)
+    existed, new = p.env.exists(), not planning._nonempty(p.env)
+    if not new or p.manager != "uv":  # something of the user's would change, or pip needs the index: ask it first
+        _check_index(p)
     if d.action != "fresh":
         print("Environment %s departs from %s: %s" % (p.env, matrix.shown(p.lock), d.why), file=sys.stderr)
     elif state is not None and not state.own:
         print("Environment %s: %s" % (p.env, d.why), file=sys.stderr)
     steps.total = len(d.steps)
-    for step in d.steps:
-        run_step(k, p, step, steps, found)
+    try:
+        for step in d.steps:
+            run_step(k, p, step, steps, found)
+    except StepFailed:
+        if new and p.manager == "uv":  # a new one: uv's warm cache needs no index, so it is asked once that failed
+            _undo_new(p, existed)
+        raise
     after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows)
     if d.action == "repair" and after.own and after.drift.damaged and p.manager == "uv":  # damage in uv's cache too
         names = tuple(sorted(after.drift.damaged))
@@ -119,13 +126,27 @@ def run_step(k: Knowledge, p: Plan, step: Step, steps: Steps, found: list[prefli
             managers.repair(p.manager, p.env, p.lock, step.reinstall, k.signatures, remove=step.remove)
 
 
-def _check_index(p: Plan) -> None:
-    """Stop before changing anything when the index cannot serve the install."""
+def _undo_new(p: Plan, existed: bool) -> None:
+    """A new environment whose install failed: when the index is why, remove what setup made (the directory
+    too, unless it was there, empty, before) and say so; otherwise leave it for the user to look at."""
+    try:
+        _check_index(p, begun=True)
+    except StepFailed:
+        envdir.remove(p.env)
+        if existed:
+            p.env.mkdir()
+        raise
+
+
+def _check_index(p: Plan, begun: bool = False) -> None:
+    """Stop before changing anything when the index cannot serve the install (``begun``: a new environment's
+    install failed, and what setup made of it goes)."""
     url = network.index_url(p.manager)
     why = _index_refuses(p, url) if url else None
     if url and why:
-        raise StepFailed("%s. Nothing was changed%s." % (
-            network.refusal(url, why, p.manager), "; %s is untouched" % p.env if p.env.exists() else ""))
+        raise StepFailed("%s. Nothing was changed%s." % (network.refusal(url, why, p.manager), (
+            " (what setup had begun at %s is removed)" % p.env if begun else
+            "; %s is untouched" % p.env if p.env.exists() else "")))
 
 
 def _index_refuses(p: Plan, url: str) -> str | None:

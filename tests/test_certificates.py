@@ -29,7 +29,7 @@ SIX_LOCK = ("six==1.17.0 \\\n"
             "    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274 \\\n"
             "    --hash=sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81\n")
 TLS_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "UV_NO_INDEX", "UV_OFFLINE",
-            "UV_INDEX_URL", "UV_DEFAULT_INDEX")
+            "UV_INDEX_URL", "UV_DEFAULT_INDEX", "PIP_CERT", "PIP_FIND_LINKS")  # and pip's own files (PIP_CONFIG_FILE)
 
 
 @pytest.fixture
@@ -44,7 +44,9 @@ def proxied(tmp_path):
     for minor in ("3.9", "3.10", "3.11", "3.12", "3.13"):
         (root / "locks" / ("cpu-linux-x86_64-py%s.txt" % minor)).write_text(SIX_LOCK)
     environ = {k: v for k, v in os.environ.items() if k not in TLS_VARS}
-    return dict(environ, TFM_MATRIX=str(root / "matrix.json"), UV_CACHE_DIR=str(tmp_path / "uv-cache"))
+    # pip's configuration files may name local mirrors (this machine's do): only the index, as on a user's machine
+    return dict(environ, TFM_MATRIX=str(root / "matrix.json"), UV_CACHE_DIR=str(tmp_path / "uv-cache"),
+                PIP_CONFIG_FILE=os.devnull)
 
 
 def test_setup_uses_the_system_certificates_the_index_check_used(tmp_path, proxied):

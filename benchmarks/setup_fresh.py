@@ -1,0 +1,64 @@
+"""A new environment from a warm cache: `invoke setup` against the bare installer doing the same work, side by side.
+
+Bare: `uv venv E` then `uv pip sync --python E/bin/python --require-hashes LOCK` (the two commands a careful user
+would type). Setup: `invoke setup --env E` from the same lock and interpreter, which also plans, checks the index,
+refuses an interpreter that does not answer as the environment, asks the environment whether it is complete
+before it writes the marker, and prints its steps. Target: setup adds at most 0.5 s to the bare installer.
+The runs alternate (bare, setup, bare, ...) so that load on the machine falls on both alike.
+
+Usage: .tools/bin/python benchmarks/setup_fresh.py [runs]
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, machine
+from checks import knowledge
+from scripts import plan as planning
+
+UV = str(ROOT / ".tools" / "bin" / "uv")
+INVOKE = str(ROOT / ".tools" / "bin" / "invoke")
+TARGET_S = 0.5
+
+
+def timed(argv: list[str]) -> float:
+    start = time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return time.monotonic() - start
+
+
+def main(runs: int = 5) -> None:
+    p = planning.plan(knowledge.load(), env=str(Path(tempfile.gettempdir()) / "never-made"), say=lambda _: None)
+    print("machine: %s" % machine())
+    print("lock %s, Python %s (%s)" % (p.lock.relative_to(ROOT), p.interpreter.version, p.interpreter.path))
+    bare, setup = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(runs + 1):  # the first pair warms the cache and is not counted
+            env = Path(tmp) / "bare"
+            b = timed([UV, "venv", "-q", "--python", p.interpreter.path, str(env)]) + timed(
+                [UV, "pip", "sync", "-q", "--python", str(env / "bin" / "python"), "--require-hashes",
+                 "--only-binary", ":all:", str(p.lock)])
+            shutil.rmtree(env)
+            env = Path(tmp) / "setup"
+            s = timed([INVOKE, "setup", "--env", str(env), "--python", p.interpreter.path])
+            shutil.rmtree(env)
+            if i:
+                bare.append(b)
+                setup.append(s)
+    mb, ms = statistics.median(bare), statistics.median(setup)
+    print("bare uv venv + uv pip sync: median %.2f s  %s" % (mb, ["%.2f" % v for v in bare]))
+    print("invoke setup:               median %.2f s  %s" % (ms, ["%.2f" % v for v in setup]))
+    print("setup adds %.2f s (%.2fx); target <= %.1f s: %s" % (ms - mb, ms / mb, TARGET_S,
+                                                              "MET" if ms - mb <= TARGET_S else "NOT MET"))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
