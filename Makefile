@@ -12,6 +12,10 @@ DEV_STAMP := $(TOOLS)/.dev-installed
 SETUP_ARGS ?=
 VERIFY_ARGS ?=
 PYTEST_ARGS ?=
+# the shared core and the rules, type-checked with --strict
+STRICT := checks/paths.py checks/errors.py checks/envdir.py checks/envlock.py checks/completeness.py checks/fixes.py \
+	checks/settings.py checks/matrix.py checks/platforms.py checks/process.py checks/lockfile.py checks/facts.py \
+	checks/model.py checks/registry.py checks/evaluate.py checks/rules
 
 .PHONY: help tools dev setup verify test lint lint-workflows lock lock-tools matrix clean
 
@@ -44,9 +48,10 @@ verify: setup ## Bootstrap, set up, and verify the environment (the main job)
 test: dev ## Run the tests (real installs, real TensorFlow; several minutes)
 	$(TOOLS_PY) -m pytest $(PYTEST_ARGS)
 
-lint: dev lint-workflows ## Lint with ruff, type-check with mypy (checks/, scripts/, tasks.py), check the workflows
+lint: dev lint-workflows ## Lint (ruff), type-check (mypy; --strict on the core and rules), check the workflows
 	$(TOOLS)/bin/ruff check .
 	$(TOOLS)/bin/mypy --python-version 3.10 --ignore-missing-imports checks scripts tasks.py
+	$(TOOLS)/bin/mypy --strict --python-version 3.10 --ignore-missing-imports $(STRICT)
 
 lint-workflows: dev ## Schema-check and audit .github/workflows/ (check-jsonschema, zizmor; Python 3.11+ tools)
 	@if [ -x $(TOOLS)/bin/zizmor ] && [ -x $(TOOLS)/bin/check-jsonschema ]; then \

@@ -12,7 +12,7 @@ import atexit
 import io
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 PIPE_CLOSED = 141
 
@@ -41,7 +41,7 @@ def install() -> None:
             stream.reconfigure(errors="replace")
     previous = sys.excepthook
 
-    def hook(kind, value, tb):  # an uncaught BrokenPipeError anywhere: no traceback
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:  # an uncaught BrokenPipeError: quiet
         if issubclass(kind, BrokenPipeError):
             quiet_exit()
         previous(kind, value, tb)

@@ -21,9 +21,10 @@ def python_of(env: Path) -> Path:
 
 def read_marker(env: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((env / MARKER).read_text(encoding="utf-8"))
+        data = json.loads((env / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def is_owned(env: Path) -> bool:

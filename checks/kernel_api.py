@@ -54,7 +54,7 @@ def load_facts(path: Path = DATA_PATH) -> dict[str, Any]:
             raise ValueError("no TensorFlow records or no upstream note")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MatrixError("kernel C API facts %s: %s" % (path, exc)) from None
-    return data
+    return dict(data)
 
 
 def judge(fact: Mapping[str, Any]) -> KernelApi:

@@ -163,7 +163,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:  # SIGTERM behaves like C
     raise KeyboardInterrupt
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen[Any]) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)

@@ -68,20 +68,19 @@ def cpu(facts: Facts, options: Options, k: Knowledge) -> Result:
                                 fixes.env_of(facts))
 
 
-def _gpu_or_skip(facts: Facts, options: Options):
+def _gpu_or_skip(facts: Facts, options: Options) -> MatmulSide | Result:
+    """The GPU side of the matmul probe, or the result that says why there is none."""
     gate = gpu_gate(facts, options, "no GPU matmul possible")
     if gate:
-        return None, gate
+        return gate
     m = _side(facts, "gpu")
-    if m is None:
-        return None, _not_run(facts)
-    return m, None
+    return _not_run(facts) if m is None else m
 
 
 def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
-    m, early = _gpu_or_skip(facts, options)
-    if early:
-        return early
+    m = _gpu_or_skip(facts, options)
+    if isinstance(m, Result):
+        return m
     if "error" in m:
         return fail("TensorFlow refused to place the matmul on %s: %s" % (m["requested"], m["error"]),
                     None, details=["the GPU is not usable: see the devices check"], facts=m)
@@ -96,9 +95,9 @@ def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
 
 
 def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
-    g, early = _gpu_or_skip(facts, options)
-    if early:
-        return early
+    g = _gpu_or_skip(facts, options)
+    if isinstance(g, Result):
+        return g
     c = _side(facts, "cpu")
     if "error" in g or c is None or "error" in c:
         return skip("no timed GPU and CPU matmul to compare")
@@ -116,9 +115,9 @@ def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
 
 def efficiency(facts: Facts, options: Options, k: Knowledge) -> Result:
     """How close to the chip's FP32 peak the GPU matmul ran; warns far below tensorflow-metal's usual."""
-    g, early = _gpu_or_skip(facts, options)
-    if early:
-        return early
+    g = _gpu_or_skip(facts, options)
+    if isinstance(g, Result):
+        return g
     if "error" in g:
         return skip("no timed GPU matmul")
     c = k.chip(facts["system"])

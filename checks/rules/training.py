@@ -88,7 +88,7 @@ def _bug(facts: Facts, why: str) -> str:
 
 
 def _label(run: Mapping[str, Any]) -> str:
-    return run.get("requested", "?").strip("/")
+    return str(run.get("requested", "?")).strip("/")
 
 
 def _size(tr: Training) -> str:
