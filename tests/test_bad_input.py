@@ -26,6 +26,7 @@ def one_line(text: str) -> str:
     (("verify", "--min-speedup", "-1"), "not a positive number"),
     (("verify", "--min-train-speedup", "fast"), "is not a number"),
     (("verify", "--env", "/nonexistent/env"), "fix: .tools/bin/invoke setup --env /nonexistent/env"),
+    (("verify", "--env", "/"), "fix: .tools/bin/invoke setup --env .venv-tf  # a fresh environment"),  # not `/`
     (("verify", "--bogus"), "error: No idea what '--bogus' is!"),  # invoke's own parse errors exit 2 too
     (("nosuchtask",), "error: No idea what 'nosuchtask' is!"),
     (("setup", "--env"), "needed value and was not given"),

@@ -106,6 +106,16 @@ def test_require_gpu_fails_on_a_machine_without_one(tf_env, tmp_path):
     assert "bare-metal Apple Silicon Mac" in " ".join(checks["devices.gpu"]["details"])
 
 
+def test_the_metal_profile_on_linux_prints_no_fix_that_cannot_work(tf_env, tmp_path):
+    """No rebuild gives Linux a Metal GPU: no printed fix is a --force rebuild; next: is the cpu profile."""
+    out = tmp_path / "out.json"
+    done = invoke("verify", "--env", str(tf_env), "--profile", "metal", "--json", str(out), *FAST)
+    assert done.returncode == 1
+    fixes_printed = [c["fix"] for c in read_json(out)["checks"] if c["fix"]]
+    assert not any("--force" in f for f in fixes_printed), fixes_printed
+    assert done.stdout.strip().splitlines()[-1].endswith("--profile cpu  # this machine has no Metal GPU")
+
+
 def test_verify_fails_a_half_built_environment(tf_env, tmp_path):
     """Without its marker (as after an interrupted setup) the environment is not taken as good."""
     hidden = tmp_path / "marker"

@@ -153,6 +153,9 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
         return pass_("target CPU (cpu profile): %d ops of the step, %s" % (sum(by_device.values()), counts),
                      details=["heavy ops: " + _heavy_text(heavy_by_kind)], facts=keep)
     on_gpu = sum(n for d, n in by_device.items() if d.upper().startswith("GPU"))
+    gate = gpu_gate(facts, options, "the training step had no GPU to run on") if not on_gpu else None
+    if gate:  # no GPU on this machine or profile: a rebuild cannot help, and the gate says why once
+        return gate
     if not on_gpu:
         return fail("the whole training step ran on the CPU although the GPU was the target (%s)" % counts,
                     fixes.repair(facts, "--force", why="reinstalls the pinned pair (see devices.gpu, packages.metal)"),
