@@ -176,6 +176,7 @@ class TensorFlowFacts(TypedDict, total=False):
     training: Training
     trace: dict[str, Any]
     process: dict[str, Any]
+    timeout_s: float  # --timeout: the child's time limit
     not_recorded: bool
 
 

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 import platform
 import re
+import shlex
+import subprocess
 
 import pytest
 
 from checks import knowledge, matrix, platforms
-from tests.conftest import invoke
+from tests.conftest import ROOT, invoke
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A real cpu-profile environment of this module's own (some tests damage it, last)."""
+    path = tmp_path_factory.mktemp("trial") / "venv"
+    done = invoke("setup", "--env", str(path))
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def fix_lines(output: str) -> list[str]:
+    return list(dict.fromkeys(re.findall(r"^\s*fix: (.+)$", output, flags=re.M)))
+
+
+def follow(line: str) -> subprocess.CompletedProcess:
+    """A fix line run verbatim from the repository root (the explanation after # is a shell comment)."""
+    return subprocess.run(shlex.split(line, comments=True), cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL)
 
 
 def this_target():
@@ -28,3 +49,16 @@ def test_python_outside_the_range_gets_a_fix_naming_a_python_the_target_admits(t
     assert fixes[0].startswith(".tools/bin/uv python install %s " % admitted[-1]), fixes
     assert fixes[1] == ".tools/bin/invoke setup --env %s --python %s" % (env, admitted[-1]), fixes
     assert minor not in " ".join(fixes) and not env.exists()
+
+
+def test_a_timeout_too_short_for_the_import_says_so_and_its_fix_is_a_larger_timeout_that_works(env):
+    done = invoke("verify", "--env", str(env), "--timeout", "1", "--budget", "0.5")
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if "TensorFlow imports" in ln)
+    assert "the TensorFlow probe hit its time limit of 1 s (--timeout) while importing TensorFlow" in line, line
+    assert "killed after" not in done.stdout and "--force" not in done.stdout
+    fixes = fix_lines(done.stdout)
+    assert fixes == [".tools/bin/invoke verify --env %s --timeout 300  # a larger time limit; if the import still "
+                     "does not finish, run python -X faulthandler -c 'import tensorflow' in the env to see where it "
+                     "stops" % env], fixes
+    assert follow(fixes[0]).returncode == 0  # the command works: TensorFlow imports within that limit

@@ -38,4 +38,5 @@ def collect(budget_s: float, gpu: bool, timeout_s: float, memory_bytes: int | No
             if os.path.exists(path):
                 os.unlink(path)
     facts["process"] = proc.to_json()
+    facts["timeout_s"] = timeout_s  # the time limit it ran under (--timeout): a rule advises a larger one
     return facts
