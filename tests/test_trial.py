@@ -62,3 +62,10 @@ def test_a_timeout_too_short_for_the_import_says_so_and_its_fix_is_a_larger_time
                      "does not finish, run python -X faulthandler -c 'import tensorflow' in the env to see where it "
                      "stops" % env], fixes
     assert follow(fixes[0]).returncode == 0  # the command works: TensorFlow imports within that limit
+
+
+@pytest.mark.parametrize("budget,timeout", [("0.5", "1"), ("0.25", "1.5")])
+def test_the_probe_line_shows_the_budget_and_timeout_given(env, budget, timeout):
+    done = invoke("verify", "--env", str(env), "--budget", budget, "--timeout", timeout)
+    assert "(import, devices, training, matmul; budget %s s, timeout %s s)" % (budget, timeout) in done.stderr, \
+        done.stderr
