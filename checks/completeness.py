@@ -24,6 +24,7 @@ class Drift:
     missing: dict[str, str] = field(default_factory=dict)                # name -> locked version
     changed: dict[str, tuple[str, str]] = field(default_factory=dict)    # name -> (installed, locked)
     damaged: dict[str, Sequence[str]] = field(default_factory=dict)      # name -> files missing or resized
+    damaged_count: dict[str, int] = field(default_factory=dict)          # name -> how many (damaged names a few)
 
     @property
     def ok(self) -> bool:
@@ -38,7 +39,7 @@ class Drift:
             out.append("other versions: " + ", ".join("%s %s (locked %s)" % (n, have, want)
                                                       for n, (have, want) in sorted(self.changed.items())))
         if self.damaged:
-            out.append("damaged files: " + ", ".join("%s (%s)" % (n, ", ".join(files[:2]))
+            out.append("damaged files: " + ", ".join("%s (%s)" % (n, files_phrase(files, self.damaged_count.get(n)))
                                                      for n, files in sorted(self.damaged.items())))
         return out
 
@@ -50,7 +51,13 @@ class Drift:
 
     def to_json(self) -> dict[str, object]:
         return {"missing": self.missing, "changed": {n: list(v) for n, v in self.changed.items()},
-                "damaged": {n: list(f) for n, f in self.damaged.items()}}
+                "damaged": {n: list(f) for n, f in self.damaged.items()}, "damaged_count": dict(self.damaged_count)}
+
+
+def files_phrase(files: Sequence[str], count: int | None = None, shown: int = 2) -> str:
+    """``a, b and 10,603 more``: the first ``shown`` of ``files``, and how many of ``count`` (all there are) not."""
+    more = max(count if count is not None else len(files), len(files)) - min(shown, len(files))
+    return ", ".join(files[:shown]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def same(a: str, b: str) -> bool:
@@ -62,9 +69,10 @@ def same(a: str, b: str) -> bool:
 
 
 def drift(locked: Mapping[str, str], installed: Mapping[str, str],
-          damaged: Mapping[str, Sequence[str]] | None = None) -> Drift:
+          damaged: Mapping[str, Sequence[str]] | None = None, damaged_count: Mapping[str, int] | None = None) -> Drift:
     """Compare the installed distributions (``checks.probes.installed``) with the lock's pins."""
     missing = {n: v for n, v in locked.items() if n not in installed}
     changed = {n: (installed[n], v) for n, v in locked.items() if n in installed and not same(installed[n], v)}
     hurt: dict[str, Sequence[str]] = {n: list(f) for n, f in (damaged or {}).items() if n in locked}
-    return Drift(missing, changed, hurt)
+    counts = {n: c for n, c in (damaged_count or {}).items() if n in hurt}
+    return Drift(missing, changed, hurt, counts)

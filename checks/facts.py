@@ -55,6 +55,7 @@ class LockFacts(TypedDict, total=False):
     pinned: int
     drift: list[str]
     damaged: dict[str, list[str]]  # locked distributions with files missing or of another size than RECORD
+    damaged_count: dict[str, int]  # how many files each has damaged (``damaged`` names the first few)
     error: str
 
 

@@ -23,4 +23,4 @@ def drift_of(env: Path, lock: Path, plugin_lock: Path | None = None) -> complete
     data = done.last_json()
     if not isinstance(data, dict):
         return None
-    return completeness.drift(pins, data["installed"], data["damaged"])
+    return completeness.drift(pins, data["installed"], data["damaged"], data.get("damaged_count"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 
 import pytest
@@ -69,3 +70,21 @@ def test_the_probe_line_shows_the_budget_and_timeout_given(env, budget, timeout)
     done = invoke("verify", "--env", str(env), "--budget", budget, "--timeout", timeout)
     assert "(import, devices, training, matmul; budget %s s, timeout %s s)" % (budget, timeout) in done.stderr, \
         done.stderr
+
+
+def test_a_deleted_package_folder_is_reported_with_its_true_count_of_damaged_files(tmp_path):
+    env = tmp_path / "venv"
+    assert invoke("setup", "--env", str(env)).returncode == 0
+    site = next((env / "lib").glob("python3.*/site-packages"))
+    record = next(site.glob("tensorflow*.dist-info/RECORD")).read_text().splitlines()
+    gone = sum(1 for row in record if row.startswith("tensorflow/") and row.rsplit(",", 1)[-1])  # sized files
+    shutil.rmtree(str(site / "tensorflow"))
+    more = "and {:,} more".format(gone - 2)
+    assert gone > 1000
+    dry = invoke("setup", "--env", str(env), "--dry-run")
+    assert dry.returncode == 0 and "damaged files: " in dry.stdout and more in dry.stdout, dry.stdout
+    verify = invoke("verify", "--env", str(env), "--budget", "0.5")
+    line = next(ln for ln in verify.stdout.splitlines() if "Environment matches its lock" in ln)
+    assert "has damaged files: " in line and line.endswith(more), line
+    done = invoke("setup", "--env", str(env))
+    assert done.returncode == 0 and "Environment repaired" in done.stderr and more in done.stderr, done.stderr

@@ -101,9 +101,12 @@ def lock_state(marker: dict | None) -> LockFacts | None:
         pins = completeness.lock_pins(path, plugin)
     except (OSError, UnicodeDecodeError) as exc:
         return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
-    found = completeness.drift(pins, installed.distributions(), installed.damaged(set(pins)))
+    hurt = installed.damaged_files(set(pins))
+    found = completeness.drift(pins, installed.distributions(), {n: f[:installed.LIMIT] for n, f in hurt.items()},
+                               {n: len(f) for n, f in hurt.items()})
     return {"path": marker["lock"], "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "pinned": len(pins),
-            "drift": found.pin_phrases(), "damaged": {n: list(f) for n, f in found.damaged.items()}}
+            "drift": found.pin_phrases(), "damaged": {n: list(f) for n, f in found.damaged.items()},
+            "damaged_count": dict(found.damaged_count)}
 
 
 MACHO_CPU = {0x0100000C: "arm64", 0x01000007: "x86_64"}

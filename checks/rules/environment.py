@@ -4,7 +4,7 @@ question setup asks before it calls an environment complete (``scripts/repair.py
 
 from __future__ import annotations
 
-from checks import fixes
+from checks import completeness, fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.markers import OWNER
@@ -54,8 +54,9 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
     if marker.get("lock_sha256") and lock.get("sha256") and lock["sha256"] != marker["lock_sha256"]:
         return fail("outdated: %s changed since this environment was set up" % lock["path"],
                     fixes.setup(prefix, *args, why="rebuilds it from the new lock"), facts=dict(lock))
-    drift = list(lock.get("drift") or []) + ["%s has damaged files: %s" % (n, ", ".join(f[:2]))
-                                              for n, f in sorted((lock.get("damaged") or {}).items())]
+    counts = lock.get("damaged_count") or {}
+    drift = list(lock.get("drift") or []) + ["%s has damaged files: %s" % (
+        n, completeness.files_phrase(f, counts.get(n))) for n, f in sorted((lock.get("damaged") or {}).items())]
     if drift:
         listed = "; ".join(drift[:3]) + ("; ..." if len(drift) > 3 else "")
         return fail("%d of %d pinned packages differ from %s: %s" % (len(drift), lock.get("pinned", 0), lock["path"],
