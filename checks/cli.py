@@ -160,6 +160,9 @@ def diagnose_main(argv: list[str], k: knowledge.Knowledge | None = None) -> int:
         else:
             with open(source, encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
+        if not text.strip():
+            raise UsageError("no text to diagnose: %s holds none; give the file that holds the error text, or paste it "
+                             "after `invoke diagnose -`" % ("standard input" if source == "-" else source))
         found = (k or knowledge.load()).diagnose(text)
     except OSError as exc:
         print("checks: error: cannot read %s: %s" % (source, exc.strerror), file=sys.stderr)

@@ -79,7 +79,7 @@ def test_a_deleted_package_folder_is_reported_with_its_true_count_of_damaged_fil
     record = next(site.glob("tensorflow*.dist-info/RECORD")).read_text().splitlines()
     gone = sum(1 for row in record if row.startswith("tensorflow/") and row.rsplit(",", 1)[-1])  # sized files
     shutil.rmtree(str(site / "tensorflow"))
-    more = "and {:,} more".format(gone - 2)
+    more = f"and {gone - 2:,} more"
     assert gone > 1000
     dry = invoke("setup", "--env", str(env), "--dry-run")
     assert dry.returncode == 0 and "damaged files: " in dry.stdout and more in dry.stdout, dry.stdout
@@ -88,3 +88,15 @@ def test_a_deleted_package_folder_is_reported_with_its_true_count_of_damaged_fil
     assert "has damaged files: " in line and line.endswith(more), line
     done = invoke("setup", "--env", str(env))
     assert done.returncode == 0 and "Environment repaired" in done.stderr and more in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("source", ["-", "file"])
+def test_empty_input_to_diagnose_is_a_clear_error_exit_2(tmp_path, source):
+    blank = tmp_path / "blank.txt"
+    blank.write_text("  \n\n")
+    done = invoke("diagnose", "-" if source == "-" else str(blank))  # standard input: empty (DEVNULL)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no text to diagnose: %s holds none" % (
+        "standard input" if source == "-" else blank) in lines[0], done.stderr
+    assert "report it" not in done.stdout + done.stderr
