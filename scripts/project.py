@@ -89,6 +89,8 @@ def declared(cli: Sequence[str], config: Path) -> Project | None:
 
 
 def _existing(path: Path, label: str) -> Path:
+    if path.is_dir():
+        raise UsageError("%s is a directory, not a requirement file" % label)
     if not path.is_file():
         raise UsageError("%s: no such requirement file" % label)
     return path

@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -100,3 +101,21 @@ def test_empty_input_to_diagnose_is_a_clear_error_exit_2(tmp_path, source):
     assert len(lines) == 1 and "no text to diagnose: %s holds none" % (
         "standard input" if source == "-" else blank) in lines[0], done.stderr
     assert "report it" not in done.stdout + done.stderr
+
+
+def setup_from(cwd, *args: str) -> subprocess.CompletedProcess:
+    """`invoke setup ARGS` run from ``cwd`` (the suite's tasks found with -r, as from a project's own folder)."""
+    return subprocess.run([sys.executable, "-m", "invoke", "-r", str(ROOT), "setup", *args], cwd=str(cwd),
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def nothing_created(env, project) -> bool:
+    return not env.exists() and not (project / "tfmetal-locks").exists()
+
+
+def test_a_requirement_directory_is_called_a_directory(tmp_path):
+    env = tmp_path / "env"
+    done = invoke("setup", "--env", str(env), "--requirements", str(tmp_path))
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: --requirements %s is a directory, not a requirement file" % tmp_path], done.stderr
+    assert nothing_created(env, tmp_path)
