@@ -93,6 +93,12 @@ def _existing(path: Path, label: str) -> Path:
         raise UsageError("%s is a directory, not a requirement file" % label)
     if not path.is_file():
         raise UsageError("%s: no such requirement file" % label)
+    try:
+        path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("%s is not a text requirement file (it is not UTF-8 text)" % label) from None
+    except OSError as exc:
+        raise UsageError("%s: cannot read it: %s" % (label, exc.strerror or exc)) from None
     return path
 
 

@@ -113,6 +113,16 @@ def nothing_created(env, project) -> bool:
     return not env.exists() and not (project / "tfmetal-locks").exists()
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_binary_requirement_file_is_one_line_exit_2(tmp_path, dry_run):
+    req, env = tmp_path / "requirements.txt", tmp_path / "env"
+    req.write_bytes(bytes(range(256)) * 4)
+    done = invoke("setup", "--env", str(env), "--requirements", str(req), *(["--dry-run"] if dry_run else []))
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: --requirements %s is not a text requirement file (it is not UTF-8 text)" % req], done.stderr
+    assert nothing_created(env, tmp_path)
+
+
 def test_a_requirement_directory_is_called_a_directory(tmp_path):
     env = tmp_path / "env"
     done = invoke("setup", "--env", str(env), "--requirements", str(tmp_path))
