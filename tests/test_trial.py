@@ -129,3 +129,36 @@ def test_a_requirement_directory_is_called_a_directory(tmp_path):
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "error: --requirements %s is a directory, not a requirement file" % tmp_path], done.stderr
     assert nothing_created(env, tmp_path)
+
+
+@pytest.mark.parametrize("line,kind,installs", [
+    ("-e .", "an editable install", "{project}"),
+    ("./lib", "a local path", "{project}/lib"),
+    ("mylib @ file:///srv/mylib", "a local path", "it"),
+])
+@pytest.mark.parametrize("where", ["repository root", "project folder"])
+def test_a_local_path_requirement_is_refused_up_front_from_anywhere(tmp_path, line, kind, installs, where):
+    project, env = tmp_path / "proj", tmp_path / "env"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "mine"\nversion = "0.1"\n')
+    (project / "requirements.txt").write_text("packaging\n%s\n" % line)
+    if where == "repository root":
+        label, done = str(project / "requirements.txt"), invoke("setup", "--env", str(env), "--requirements",
+                                                                 str(project / "requirements.txt"))
+    else:
+        label, done = "requirements.txt", setup_from(project, "--env", str(env), "--requirements", "requirements.txt")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: --requirements %s, line 2: %r is %s, which a hash-pinned lock cannot hold; remove the line and "
+        "install %s into the environment yourself after setup" % (label, line, kind,
+                                                                 installs.format(project=project))], done.stderr
+    assert nothing_created(env, project) and "resolving" not in done.stderr
+
+
+def test_a_local_path_in_an_included_file_is_refused_too(tmp_path):
+    (tmp_path / "requirements.txt").write_text("-r more.txt\n")
+    (tmp_path / "more.txt").write_text("-e ../other\n")
+    done = invoke("setup", "--env", str(tmp_path / "env"), "--requirements", str(tmp_path / "requirements.txt"),
+                  "--dry-run")
+    assert done.returncode == 2 and "more.txt (included by --requirements" in done.stderr, done.stderr
+    assert "install %s into" % (tmp_path.parent / "other") in done.stderr
