@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return diagnose_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
-        outputs.check(json=args.json, junit=args.junit, record=args.record)  # before any probe runs
+        outputs.check(json=args.json, junit=args.junit, record=args.record, trace=args.trace)  # before any probe
         k = knowledge.load()
         session = open_session(args)
         outcomes = evaluate(session.facts, session.options, k)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shlex
@@ -162,3 +163,27 @@ def test_a_local_path_in_an_included_file_is_refused_too(tmp_path):
                   "--dry-run")
     assert done.returncode == 2 and "more.txt (included by --requirements" in done.stderr, done.stderr
     assert "install %s into" % (tmp_path.parent / "other") in done.stderr
+
+
+@pytest.mark.parametrize("flag,path", [("--trace", "a/b/c"), ("--json", "a/b/c.json")])
+@pytest.mark.parametrize("door", ["invoke verify", "python -m checks"])
+def test_trace_and_json_refuse_a_missing_parent_alike_before_any_probe(tmp_path, flag, path, door):
+    """`--trace a/b/c` created the folders while `--json a/b/c.json` refused: both refuse, one line, exit 2."""
+    argv = ([sys.executable, "-m", "invoke", "-r", str(ROOT), "verify", "--env", str(tmp_path / "env")]
+            if door == "invoke verify" else [sys.executable, "-m", "checks"])
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(argv + [flag, path], cwd=str(tmp_path), capture_output=True, text=True, timeout=120,
+                          env=env, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == ["%s: %s %s: the folder %s does not exist; create it or choose another "
+                                                "path" % ("error" if door == "invoke verify" else "checks: error",
+                                                          flag, path, tmp_path / "a" / "b")], done.stderr
+    assert "Running the TensorFlow probe" not in done.stderr and not (tmp_path / "a").exists()
+
+
+def test_a_trace_path_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "trace").write_text("mine")
+    done = invoke("verify", "--env", str(tmp_path / "env"), "--trace", str(tmp_path / "trace"))
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: --trace %s is a file; give a folder for the trace" % (tmp_path / "trace")], done.stderr
+    assert (tmp_path / "trace").read_text() == "mine"
