@@ -189,8 +189,17 @@ def load(path: Path = MATRIX_PATH) -> Matrix:
         raise MatrixError("cannot read matrix %s: %s" % (path, exc.strerror or exc)) from None
     except ValueError as exc:
         raise MatrixError("matrix %s is not valid JSON: %s" % (path, exc)) from None
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(type(data),
+                                                                                                 "a number")
+        raise MatrixError("matrix %s: the top level is %s; it must be a JSON object with schema_version, common, "
+                          "targets and pairs" % (path, kind))
     try:
         return _parse(data, Path(path).parent / "locks")
+    except MatrixError as exc:  # name the file the fault is in
+        if not exc.message.startswith("matrix: "):
+            raise
+        raise MatrixError("matrix %s: %s" % (path, exc.message[len("matrix: "):])) from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise MatrixError("matrix %s: missing or wrong field %s" % (path, exc)) from None
     except (InvalidRequirement, InvalidSpecifier, InvalidVersion) as exc:

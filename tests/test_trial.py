@@ -187,3 +187,23 @@ def test_a_trace_path_that_is_a_file_is_refused(tmp_path):
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         "error: --trace %s is a file; give a folder for the trace" % (tmp_path / "trace")], done.stderr
     assert (tmp_path / "trace").read_text() == "mine"
+
+
+@pytest.mark.parametrize("text,said", [
+    ("[]", "the top level is an array; it must be a JSON object"),
+    ('"matrix"', "the top level is a string; it must be a JSON object"),
+    ("null", "the top level is null; it must be a JSON object"),
+    ("{}", "unsupported schema_version None (expected 1)"),
+])
+@pytest.mark.parametrize("door", ["invoke matrix", "python -m checks"])
+def test_a_matrix_that_is_not_an_object_is_one_line_naming_the_file(tmp_path, text, said, door):
+    bad = tmp_path / "matrix.json"
+    bad.write_text(text)
+    argv = [sys.executable, "-m", "invoke", "matrix"] if door == "invoke matrix" else \
+        [sys.executable, "-m", "checks", "--replay", str(ROOT / "tests" / "bundles" / "linux-x86_64")]
+    done = subprocess.run(argv, cwd=str(ROOT), capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TFM_MATRIX=str(bad)))
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error: matrix %s: %s" % (bad, said) in lines[0], done.stderr
+    assert "object has no attribute" not in done.stderr and "Traceback" not in done.stderr
