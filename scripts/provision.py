@@ -21,6 +21,7 @@ from packaging.version import Version
 from checks import __version__, completeness, fixes, matrix, platforms, preflight, process, settings
 from checks.errors import Interrupted, StepFailed, UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
+from checks.markers import MARKER
 from checks.matrix import ROOT, Target
 from scripts import environment, envlock, interpreters, locks, managers, network, project, repair
 from scripts import preflight as preflight_probe
@@ -357,7 +358,8 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         managers.install(p.manager, p.env, p.lock, k.signatures)
     if p.plugin_lock and p.target.plugin:
         install_plugin(p, steps, k, found)
-    environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
+    with steps.step("Write the marker %s (profile, lock and their sha256)" % MARKER):
+        environment.write_marker(p.env, marker_data(p, time.monotonic() - start))
     print("Environment ready: %s (%.0f s). Next: %s" % (p.env, time.monotonic() - start,
                                                         fixes.command("verify", env=p.env)), file=sys.stderr)
     return p

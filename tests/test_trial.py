@@ -207,3 +207,16 @@ def test_a_matrix_that_is_not_an_object_is_one_line_naming_the_file(tmp_path, te
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "error: matrix %s: %s" % (bad, said) in lines[0], done.stderr
     assert "object has no attribute" not in done.stderr and "Traceback" not in done.stderr
+
+
+def steps_shown(stderr: str) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in re.findall(r"^\[(\d+)/(\d+)\] ", stderr, flags=re.M)]
+
+
+def test_the_step_counter_reaches_its_last_step(tmp_path):
+    env = tmp_path / "venv"
+    fresh = invoke("setup", "--env", str(env))
+    assert fresh.returncode == 0 and steps_shown(fresh.stderr) == [(1, 3), (2, 3), (3, 3)], fresh.stderr
+    assert "[3/3] Write the marker .tfmetal-setup.json" in fresh.stderr
+    again = invoke("setup", "--env", str(env), "--force")
+    assert again.returncode == 0 and steps_shown(again.stderr) == [(1, 4), (2, 4), (3, 4), (4, 4)], again.stderr
