@@ -206,8 +206,9 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
     """The text report, then the bundle, JSON, JUnit and GitHub outputs, all from the same outcomes."""
     facts, options = session.facts, session.options
     code = exit_code(outcomes, options.strict)
+    unknown = args.replay and args.profile == "auto" and (facts.get("packages") or {}).get("not_recorded")
     header = "checks %s: profile %s, Python %s at %s" % (
-        __version__, options.profile, facts["system"]["python_version"], session.where)
+        __version__, "not recorded" if unknown else options.profile, facts["system"]["python_version"], session.where)
     render_text(outcomes, header)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from checks import knowledge, matrix, platforms
+from checks import __version__, knowledge, matrix, platforms
 from tests.conftest import ROOT, invoke
 
 
@@ -220,3 +220,14 @@ def test_the_step_counter_reaches_its_last_step(tmp_path):
     assert "[3/3] Write the marker .tfmetal-setup.json" in fresh.stderr
     again = invoke("setup", "--env", str(env), "--force")
     assert again.returncode == 0 and steps_shown(again.stderr) == [(1, 4), (2, 4), (3, 4), (4, 4)], again.stderr
+
+
+@pytest.mark.parametrize("bundle", ["m1-native", "m3-max"])
+def test_a_replayed_system_only_bundle_says_the_profile_is_not_recorded(bundle):
+    done = subprocess.run([sys.executable, "-m", "checks", "--replay", str(ROOT / "tests" / "bundles" / bundle)],
+                          cwd=str(ROOT), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("checks %s: profile not recorded," % __version__)
+    gpu = next(ln for ln in done.stdout.splitlines() if "GPU devices" in ln)
+    assert gpu.endswith("which profile was set up is not recorded in this bundle (no packages.json)"), gpu
+    assert "profile was chosen" not in done.stdout
