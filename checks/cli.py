@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -65,11 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _profile(requested: str, pk: PackagesFacts, python: dict[str, Any]) -> str:
+def _profile(requested: str, pk: PackagesFacts, python: dict[str, Any], plugins: Sequence[str]) -> str:
+    """``--profile auto``: the marker's, else metal where a GPU plugin of the matrix (``plugins``: every name each
+    is installed under) is installed on a native Apple Silicon interpreter."""
     marker = (pk.get("environment") or {}).get("marker") or {}
+    installed = {**(pk.get("distributions") or {}), **{n: v for n, v in (pk.get("versions") or {}).items() if v}}
     return platforms.installed_profile(requested, marker.get("profile"), platforms.os_name(python["system"]),
-                                       platforms.arch_name(python["machine"]),
-                                       bool((pk.get("versions") or {}).get("tensorflow-metal")))
+                                       platforms.arch_name(python["machine"]), any(installed.get(n) for n in plugins))
+
+
+def plugin_names(k: knowledge.Knowledge | None = None) -> tuple[str, ...]:
+    """The distribution names of the matrix's GPU plugins, former names included."""
+    return (k or knowledge.load()).matrix.installed_names
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class Session:
     where: str
 
 
-def open_session(args: argparse.Namespace) -> Session:
+def open_session(args: argparse.Namespace, k: knowledge.Knowledge | None = None) -> Session:
     """Replay a bundle or probe this environment; settle the options (command line > bundle > env > file)."""
     recorded: dict[str, Any] = {}
     bundle_facts: dict[str, Any] = {}
@@ -93,30 +101,32 @@ def open_session(args: argparse.Namespace) -> Session:
         except (OSError, ValueError) as exc:
             raise UsageError("cannot replay: %s" % exc) from None
     values = settings.settle(vars(args), recorded)
-    facts = replayed(bundle_facts, values["profile"]) if args.replay else gather(args, values)
+    plugins = plugin_names(k)
+    facts = replayed(bundle_facts, values["profile"], plugins) if args.replay else gather(args, values, plugins)
     options = Options(profile=facts["profile"], require_gpu=values["require_gpu"],
                       min_speedup=values["min_speedup"], strict=values["strict"],
                       min_train_speedup=values["min_train_speedup"])
     return Session(facts, options, "replay of %s" % args.replay if args.replay else sys.prefix)
 
 
-def replayed(recorded: dict[str, Any], requested: str) -> Facts:
+def replayed(recorded: dict[str, Any], requested: str, plugins: Sequence[str] | None = None) -> Facts:
     """Facts from a bundle's files; the same pure derivation as a live run."""
     raw = recorded["raw"]
     missing: PackagesFacts = {"not_recorded": True, "versions": {}, "environment": {"prefix": "?", "owned": False}}
     pk: PackagesFacts = recorded["packages"] or missing
     return {"raw": {"system": raw}, "system": system.derive(raw), "tensorflow": recorded["tensorflow"],
-            "packages": pk, "profile": _profile(requested, pk, raw["python"])}
+            "packages": pk, "profile": _profile(requested, pk, raw["python"],
+                                                plugin_names() if plugins is None else plugins)}
 
 
-def gather(args: argparse.Namespace, values: dict[str, Any]) -> Facts:
+def gather(args: argparse.Namespace, values: dict[str, Any], plugins: Sequence[str]) -> Facts:
     """Run every probe: the packages, then the TensorFlow child, with the machine's commands alongside it.
 
     The system commands (system_profiler takes a second or more on a Mac) run in a thread while the
     child imports TensorFlow; each has its own timeout.
     """
     pk = packages.collect()
-    profile = _profile(values["profile"], pk, system.interpreter())
+    profile = _profile(values["profile"], pk, system.interpreter(), plugins)
     probed: dict[str, Any] = {}
 
     def probe_system() -> None:
@@ -186,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         outputs.check(json=args.json, junit=args.junit, record=args.record, trace=args.trace)  # before any probe
         k = knowledge.load()
-        session = open_session(args)
+        session = open_session(args, k)
         outcomes = evaluate(session.facts, session.options, k)
         return render_and_write(args, session, outcomes)
     except TfmError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -231,3 +232,44 @@ def test_a_replayed_system_only_bundle_says_the_profile_is_not_recorded(bundle):
     gpu = next(ln for ln in done.stdout.splitlines() if "GPU devices" in ln)
     assert gpu.endswith("which profile was set up is not recorded in this bundle (no packages.json)"), gpu
     assert "profile was chosen" not in done.stdout
+
+
+def community_bundle(tmp_path, plugin: str):
+    """A replayed Apple Silicon Mac (the m1-native bundle's facts) whose environment holds ``plugin`` at 0.4.1 with
+    TensorFlow 2.21.0, and no setup marker."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(str(ROOT / "tests" / "bundles" / "m1-native"), str(bundle))
+    versions = {"tensorflow": "2.21.0", "tensorflow-metal": None, "keras": "3.15.1", "numpy": "2.1.3"}
+    if plugin == "tensorflow-metal-plugin":
+        versions[plugin] = "0.4.1"  # one of the distributions the packages probe asks for by name
+    packages = {"versions": versions, "metal_plugin": "/Users/me/env/lib/python3.12/site-packages/tensorflow-plugins/"
+                "libmetal_plugin.dylib",
+                "environment": {"prefix": "/Users/me/env", "owned": False, "marker": None, "marker_error": None,
+                                "is_venv": True},
+                "unmet": [], "binaries": {}, "env": {},
+                "distributions": {"keras": "3.15.1", plugin: "0.4.1", "numpy": "2.1.3", "tensorflow": "2.21.0"}}
+    (bundle / "packages.json").write_text(json.dumps(packages))
+    return bundle
+
+
+def replay(bundle, environ=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "checks", "--replay", str(bundle)], cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=120, env=environ)
+
+
+@pytest.mark.parametrize("plugin", ["tensorflow-metal-plugin", "metal-pluggable-device"])
+def test_auto_profile_sees_the_community_plugin_on_an_apple_silicon_mac(tmp_path, plugin):
+    done = replay(community_bundle(tmp_path, plugin))
+    assert done.stdout.splitlines()[0].startswith("checks %s: profile metal," % __version__), done.stdout
+    assert "the cpu profile was chosen" not in done.stdout
+
+
+def test_the_plugin_names_come_from_the_matrix(tmp_path):
+    """A team's matrix without the former name: an environment holding only that name is not a metal one."""
+    data = json.loads((ROOT / "envs" / "matrix.json").read_text())
+    for plugin in data["plugins"]:
+        plugin.pop("former_names", None)
+    own = tmp_path / "matrix.json"
+    own.write_text(json.dumps(data))
+    done = replay(community_bundle(tmp_path, "metal-pluggable-device"), dict(os.environ, TFM_MATRIX=str(own)))
+    assert done.stdout.splitlines()[0].startswith("checks %s: profile cpu," % __version__), done.stdout
