@@ -273,3 +273,16 @@ def test_the_plugin_names_come_from_the_matrix(tmp_path):
     own.write_text(json.dumps(data))
     done = replay(community_bundle(tmp_path, "metal-pluggable-device"), dict(os.environ, TFM_MATRIX=str(own)))
     assert done.stdout.splitlines()[0].startswith("checks %s: profile cpu," % __version__), done.stdout
+
+
+def test_make_help_aligns_every_description_and_says_what_clean_keeps():
+    done = subprocess.run(["make", "-s", "help"], cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+    rows = [re.match(r"^  make (\S+)( +)(\S.*)$", ln) for ln in done.stdout.splitlines()]
+    assert done.returncode == 0 and rows and all(rows), done.stdout
+    columns = {len("  make ") + len(r.group(1)) + len(r.group(2)) for r in rows if r}
+    assert len(columns) == 1, done.stdout  # every description starts in the same column
+    names = [r.group(1) for r in rows if r]
+    assert "lock-tools" in names and "clean" in names
+    clean = next(r.group(3) for r in rows if r and r.group(1) == "clean")
+    assert "Remove the tools environment .tools/" in clean and "keeps .venv-tf/" in clean, clean
+    assert "--force" not in clean
