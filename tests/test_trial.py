@@ -286,3 +286,16 @@ def test_make_help_aligns_every_description_and_says_what_clean_keeps():
     clean = next(r.group(3) for r in rows if r and r.group(1) == "clean")
     assert "Remove the tools environment .tools/" in clean and "keeps .venv-tf/" in clean, clean
     assert "--force" not in clean
+
+
+def test_invoke_matrix_keeps_to_100_columns_and_loses_no_word():
+    done = invoke("matrix")
+    assert done.returncode == 0, done.stderr
+    long = [ln for ln in done.stdout.splitlines() if len(ln) > 100]
+    assert not long, long
+    words = " ".join(done.stdout.split())
+    k = knowledge.load({})
+    for p in k.matrix.pairs:  # every source and error, whole, under its pair
+        assert " ".join(p.source.split()) in words and (p.error or "") in words
+    for g in k.matrix.plugins:
+        assert " ".join(g.source.split()) in words and " ".join(g.why.split()) in words
