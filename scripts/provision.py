@@ -94,7 +94,7 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     if env_path.is_dir() and any(env_path.iterdir()) and not environment.is_owned(env_path):
         raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
                     % env_path)
-    manager = managers.resolve(manager)
+    manager = managers.resolve(manager, env_path)
     try:
         given, missing = _interpreter_from(python, env_path), None
     except NoInterpreter as exc:  # the fix names a Python the target admits, once the target is known

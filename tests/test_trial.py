@@ -299,3 +299,19 @@ def test_invoke_matrix_keeps_to_100_columns_and_loses_no_word():
         assert " ".join(p.source.split()) in words and (p.error or "") in words
     for g in k.matrix.plugins:
         assert " ".join(g.source.split()) in words and " ".join(g.why.split()) in words
+
+
+def test_manager_conda_without_conda_says_where_to_get_one_and_its_fix_works(tmp_path):
+    env = tmp_path / "env"
+    bare = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]))
+    if any(shutil.which(t, path=bare["PATH"]) for t in ("conda", "mamba", "micromamba")):
+        pytest.skip("a conda is on this machine's PATH")
+    done = invoke("setup", "--manager", "conda", "--env", str(env), env=bare)
+    assert done.returncode == 2 and not env.exists(), done.stderr
+    said = done.stderr.strip().splitlines()
+    assert len(said) == 1 and "none of micromamba, mamba, conda is on PATH; to get one, install Miniforge " \
+        "(https://github.com/conda-forge/miniforge) or micromamba" in said[0], said
+    fixes = fix_lines(done.stderr.replace("; fix: ", "\nfix: "))
+    assert fixes == [".tools/bin/invoke setup --env %s --manager uv  # builds it with uv instead, which needs no "
+                     "conda" % env], fixes
+    assert follow(fixes[0]).returncode == 0 and (env / "bin" / "python").exists()
