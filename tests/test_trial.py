@@ -65,7 +65,9 @@ def test_a_timeout_too_short_for_the_import_says_so_and_its_fix_is_a_larger_time
     assert fixes == [".tools/bin/invoke verify --env %s --timeout 300  # a larger time limit; if the import still "
                      "does not finish, run python -X faulthandler -c 'import tensorflow' in the env to see where it "
                      "stops" % env], fixes
-    assert follow(fixes[0]).returncode == 0  # the command works: TensorFlow imports within that limit
+    again = follow(fixes[0])  # the command works: TensorFlow imports within that limit
+    imported = next(ln for ln in again.stdout.splitlines() if "TensorFlow imports" in ln)
+    assert again.returncode in (0, 1) and imported.startswith("  [✓] "), again.stdout + again.stderr
 
 
 @pytest.mark.parametrize("budget,timeout", [("0.5", "1"), ("0.25", "1.5")])
