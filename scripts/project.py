@@ -119,8 +119,7 @@ def _local_path(path: Path, label: str, seen: set[Path]) -> str | None:
         return "%s is not a text requirement file (it is not UTF-8 text)" % label
     except OSError as exc:
         return "%s: cannot read it: %s" % (label, exc.strerror or exc)
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #")[0].strip()
+    for number, line in _logical_lines(text):
         include = INCLUDE.match(line)
         if include:
             inner = path.parent / include.group(1)
@@ -129,17 +128,11 @@ def _local_path(path: Path, label: str, seen: set[Path]) -> str | None:
                 if why:
                     return why
             continue
-        if not line or line.startswith("#") or (line.startswith("-") and not EDITABLE.match(line)):
-            continue
         editable = EDITABLE.match(line)
+        if not line or line.startswith("#") or (line.startswith("-") and not editable):
+            continue
         target = editable.group(1) if editable else line
-        try:
-            url = Requirement(target).url or ""
-            local = editable is not None or url.startswith("file:")
-        except InvalidRequirement:
-            local = True  # not a requirement: a path (`.`, `./pkg`, `dist/pkg.whl`) or a URL of a file
-            if "://" in target and not target.startswith("file:"):
-                local = editable is not None
+        local = editable is not None or _names_a_path(target)
         if local:
             plain = not any(mark in target for mark in ("@", ":"))  # a path; not a URL or `name @ file:...`
             where = path.parent / target if plain else None
@@ -148,6 +141,40 @@ def _local_path(path: Path, label: str, seen: set[Path]) -> str | None:
                         label, number, line, "an editable install" if editable else "a local path",
                         os.path.normpath(str(where)) if where is not None else "it"))
     return None
+
+
+ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first physical line number, line) of a requirement file: comments dropped, ``\\`` continuations joined."""
+    out: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #")[0].strip() if not raw.lstrip().startswith("#") else ""
+        start = start or number
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        out.append((start, (pending + line).strip()))
+        pending, start = "", 0
+    return out
+
+
+def _names_a_path(target: str) -> bool:
+    """True for a requirement that is a local path or a file URL (``.``, ``./lib``, ``dist/x.whl``,
+    ``name @ file:///srv/x``); a name with a version, markers or ``--hash`` options, or a remote URL, is not."""
+    if target.startswith("file:"):
+        return True
+    word = target.split()[0]
+    try:
+        url = Requirement(target).url
+        return url.startswith("file:") if url else word.endswith(ARCHIVES)  # `x.whl` parses as a name
+    except InvalidRequirement:
+        pass
+    if "://" in word:
+        return False
+    return word.startswith((".", "/", "~")) or "/" in word or "\\" in word or word.endswith(ARCHIVES)
 
 
 def team_targets(k: Knowledge, here: Target, python: str) -> list[Target]:

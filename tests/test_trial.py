@@ -317,3 +317,18 @@ def test_manager_conda_without_conda_says_where_to_get_one_and_its_fix_works(tmp
     assert fixes == [".tools/bin/invoke setup --env %s --manager uv  # builds it with uv instead, which needs no "
                      "conda" % env], fixes
     assert follow(fixes[0]).returncode == 0 and (env / "bin" / "python").exists()
+
+
+@pytest.mark.parametrize("text", [
+    "numpy==2.1.3 \\\n    --hash=sha256:%s \\\n    --hash=sha256:%s\n" % ("a" * 64, "b" * 64),  # a hash-pinned file
+    "packaging>=24 --hash=sha256:%s\n" % ("c" * 64),
+    "numpy; python_version < '3.13'\n",
+    "# -e . (a comment)\nnumpy  # not ./lib\n",
+    "--index-url https://pypi.org/simple\nmylib @ https://example.com/mylib-1.0-py3-none-any.whl\n",
+])
+def test_requirement_lines_from_the_index_are_not_taken_for_local_paths(tmp_path, text):
+    req = tmp_path / "requirements.txt"
+    req.write_text(text)
+    done = invoke("setup", "--env", str(tmp_path / "env"), "--requirements", str(req), "--dry-run")
+    assert done.returncode == 0, done.stderr  # the dry run resolves nothing: only the up-front check speaks
+    assert "project  %s" % req in done.stdout
