@@ -20,7 +20,8 @@ STRICT := checks/paths.py checks/errors.py checks/envdir.py checks/envlock.py ch
 .PHONY: help tools dev setup verify test lint lint-workflows lock lock-tools matrix clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > w) w = length($$1)} \
+		END {for (i = 1; i <= n; i++) printf("  make %-" w "s  %s\n", name[i], text[i])}' $(MAKEFILE_LIST)
 
 tools: $(STAMP) ## Create the tools environment .tools/ (invoke, uv, packaging, psutil)
 
@@ -70,5 +71,5 @@ lock-tools: tools ## Re-resolve envs/tools.lock and envs/dev.lock from envs/tool
 matrix: tools ## Print the compatibility matrix
 	$(INVOKE) matrix
 
-clean: ## Remove the tools environment (the TensorFlow environment is removed by `invoke setup --force`)
+clean: ## Remove the tools environment .tools/ only; keeps .venv-tf/ (TensorFlow), the locks and reports
 	rm -rf $(TOOLS)

@@ -128,7 +128,7 @@ def verify(c, k: Knowledge, env=None, json=None, junit=None, require_gpu=False, 
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul, training."""
     argv = settings.to_argv(locals())  # verify's parameters are settings.VERIFY_OPTIONS (checked by a test)
     build_parser().parse_args(argv)  # the child's own parser: bad options fail here, before any environment
-    outputs.check(json=json, junit=junit)  # and the outputs, before any probe runs (the child checks them again)
+    outputs.check(json=json, junit=junit, trace=trace)  # the outputs, before any probe (the child checks them again)
     return _run_checks(env, argv)
 
 

@@ -66,12 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _profile(requested: str, pk: PackagesFacts, python: dict[str, Any], k: knowledge.Knowledge) -> str:
-    """Verify's profile; a GPU plugin is any of the matrix's plugins (Apple's or the community's)."""
+    """``--profile auto``: the marker's, else metal where a GPU plugin of the matrix (every name each is installed
+    under, former names included) is installed on a native Apple Silicon interpreter."""
     marker = (pk.get("environment") or {}).get("marker") or {}
-    versions = pk.get("versions") or {}
+    installed = {**(pk.get("distributions") or {}), **{n: v for n, v in (pk.get("versions") or {}).items() if v}}
     return platforms.installed_profile(requested, marker.get("profile"), platforms.os_name(python["system"]),
                                        platforms.arch_name(python["machine"]),
-                                       any(versions.get(name) for name in k.matrix.plugin_names))
+                                       any(installed.get(n) for n in k.matrix.installed_names))
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,9 @@ def diagnose_main(argv: list[str], k: knowledge.Knowledge | None = None) -> int:
                 text = fh.read()
     except OSError as exc:
         raise UsageError("cannot read %s: %s" % (source, exc.strerror)) from None
+    if not text.strip():
+        raise UsageError("no text to diagnose: %s holds none; give the file that holds the error text, or paste it "
+                         "after `invoke diagnose -`" % ("standard input" if source == "-" else source))
     found = (k or knowledge.load()).diagnose(text)
     print(render(found))
     return 0 if found else 1
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return boundary(lambda: diagnose_main(argv[1:]), say=say)
     def run() -> int:
         args = build_parser().parse_args(argv)
-        outputs.check(json=args.json, junit=args.junit, record=args.record)  # before any probe runs
+        outputs.check(json=args.json, junit=args.junit, record=args.record, trace=args.trace)  # before any probe
         k = knowledge.load()
         session = open_session(args, k)
         outcomes = evaluate(session.facts, session.options, k)
@@ -193,8 +197,9 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
     """The text report, then the bundle, JSON, JUnit and GitHub outputs, all from the same outcomes."""
     facts, options = session.facts, session.options
     code = exit_code(outcomes, options.strict)
+    unknown = args.replay and args.profile == "auto" and (facts.get("packages") or {}).get("not_recorded")
     header = "checks %s: profile %s, Python %s at %s" % (
-        __version__, options.profile, facts["system"]["python_version"], session.where)
+        __version__, "not recorded" if unknown else options.profile, facts["system"]["python_version"], session.where)
     render_text(outcomes, header)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:

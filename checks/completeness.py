@@ -34,6 +34,7 @@ class Drift:
     missing: dict[str, str] = field(default_factory=dict)                # name -> locked version
     changed: dict[str, tuple[str, str]] = field(default_factory=dict)    # name -> (installed, locked)
     damaged: dict[str, Sequence[str]] = field(default_factory=dict)      # name -> files missing or resized
+    damaged_count: dict[str, int] = field(default_factory=dict)          # name -> how many (damaged names a few)
 
     @property
     def ok(self) -> bool:
@@ -48,7 +49,7 @@ class Drift:
             out.append("other versions: " + ", ".join("%s %s (locked %s)" % (n, have, want)
                                                       for n, (have, want) in sorted(self.changed.items())))
         if self.damaged:
-            out.append("damaged files: " + ", ".join("%s (%s)" % (n, ", ".join(files[:2]))
+            out.append("damaged files: " + ", ".join("%s (%s)" % (n, files_phrase(files, self.damaged_count.get(n)))
                                                      for n, files in sorted(self.damaged.items())))
         return out
 
@@ -60,7 +61,13 @@ class Drift:
 
     def to_json(self) -> dict[str, object]:
         return {"missing": self.missing, "changed": {n: list(v) for n, v in self.changed.items()},
-                "damaged": {n: list(f) for n, f in self.damaged.items()}}
+                "damaged": {n: list(f) for n, f in self.damaged.items()}, "damaged_count": dict(self.damaged_count)}
+
+
+def files_phrase(files: Sequence[str], count: int | None = None, shown: int = 2) -> str:
+    """``a, b and 10,603 more``: the first ``shown`` of ``files``, and how many of ``count`` (all there are) not."""
+    more = max(count if count is not None else len(files), len(files)) - min(shown, len(files))
+    return ", ".join(files[:shown]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def same(a: str, b: str) -> bool:
@@ -72,12 +79,13 @@ def same(a: str, b: str) -> bool:
 
 
 def drift(locked: Mapping[str, str], installed: Mapping[str, str],
-          damaged: Mapping[str, Sequence[str]] | None = None) -> Drift:
+          damaged: Mapping[str, Sequence[str]] | None = None, damaged_count: Mapping[str, int] | None = None) -> Drift:
     """Compare the installed distributions (``checks.probes.installed``) with the lock's pins."""
     missing = {n: v for n, v in locked.items() if n not in installed}
     changed = {n: (installed[n], v) for n, v in locked.items() if n in installed and not same(installed[n], v)}
     hurt: dict[str, Sequence[str]] = {n: list(f) for n, f in (damaged or {}).items() if n in locked}
-    return Drift(missing, changed, hurt)
+    counts = {n: c for n, c in (damaged_count or {}).items() if n in hurt}
+    return Drift(missing, changed, hurt, counts)
 
 
 @dataclass(frozen=True)
@@ -86,11 +94,13 @@ class Answer:
 
     prefix: str  # its sys.prefix
     installed: Mapping[str, str]  # canonical name -> version
-    damaged: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    damaged: Mapping[str, Sequence[str]] = field(default_factory=dict)  # the first few files of each
+    damaged_count: Mapping[str, int] = field(default_factory=dict)  # how many files each has damaged
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Answer:
-        return cls(str(data["prefix"]), dict(data["installed"]), dict(data.get("damaged") or {}))
+        return cls(str(data["prefix"]), dict(data["installed"]), dict(data.get("damaged") or {}),
+                   dict(data.get("damaged_count") or {}))
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,7 @@ def judge(env: str | os.PathLike[str], answer: Answer | None, pins: Mapping[str,
     if not same_path(answer.prefix, env):
         return State(str(env), answer.prefix)
     extra = tuple(sorted(n for n in tensorflows if n in answer.installed and n not in pins))
-    return State(str(env), answer.prefix, drift(pins, answer.installed, answer.damaged), extra)
+    return State(str(env), answer.prefix, drift(pins, answer.installed, answer.damaged, answer.damaged_count), extra)
 
 
 def ask(env: Path, names: Sequence[str]) -> Answer | None:

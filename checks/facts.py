@@ -59,6 +59,7 @@ class LockFacts(TypedDict, total=False):
     damaged: dict[str, list[str]]  # locked distributions with files missing or of another size than RECORD
     extra_tensorflows: list[str]  # TensorFlow distributions beside the locked one
     complete: bool  # completeness.judge: the one meaning of complete
+    damaged_count: dict[str, int]  # how many files each has damaged (``damaged`` names the first few)
     error: str
 
 
@@ -180,6 +181,7 @@ class TensorFlowFacts(TypedDict, total=False):
     training: Training
     trace: dict[str, Any]
     process: dict[str, Any]
+    timeout_s: float  # --timeout: the child's time limit
     not_recorded: bool
 
 

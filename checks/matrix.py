@@ -57,6 +57,12 @@ class Plugin:
     declines: tuple[str, ...] = ()  # diagnosis ids of the stderr lines it prints when it offers no GPU
     expected: tuple[str, ...] = ()  # diagnosis ids of stderr lines that are expected and explained, not faults
     why: str = ""
+    former_names: tuple[str, ...] = ()  # distribution names it had before (an environment may still hold one)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every distribution name this plugin is installed under: its name, then its former ones."""
+        return (self.name, *self.former_names)
 
     @property
     def two_step(self) -> bool:
@@ -161,6 +167,11 @@ class Matrix:
     def plugin_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.plugins)
 
+    @property
+    def installed_names(self) -> tuple[str, ...]:
+        """Every distribution name a plugin of the matrix may be installed under, former names included."""
+        return tuple(n for p in self.plugins for n in p.names)
+
     def target(self, profile: str, platform: str, tensorflow: str | None = None) -> Target | None:
         """The target setup installs for (profile, platform): the first listed (the default), or the one that
         pins ``tensorflow`` (``--tensorflow 2.21.0`` picks the community Metal pair)."""
@@ -189,8 +200,17 @@ def load(path: Path = MATRIX_PATH) -> Matrix:
         raise MatrixError("cannot read matrix %s: %s" % (path, exc.strerror or exc)) from None
     except ValueError as exc:
         raise MatrixError("matrix %s is not valid JSON: %s" % (path, exc)) from None
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(type(data),
+                                                                                                 "a number")
+        raise MatrixError("matrix %s: the top level is %s; it must be a JSON object with schema_version, common, "
+                          "targets and pairs" % (path, kind))
     try:
         return _parse(data, Path(path).parent / "locks")
+    except MatrixError as exc:  # name the file the fault is in
+        if not exc.message.startswith("matrix: "):
+            raise
+        raise MatrixError("matrix %s: %s" % (path, exc.message[len("matrix: "):])) from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise MatrixError("matrix %s: missing or wrong field %s" % (path, exc)) from None
     except (InvalidRequirement, InvalidSpecifier, InvalidVersion) as exc:
@@ -233,7 +253,7 @@ def _plugin(p: dict[str, Any]) -> Plugin:
         Build(tuple(str(Requirement(r)) for r in build.get("requires") or ()), tuple(build.get("tools") or ()),
               SpecifierSet(build["sdk"]) if build.get("sdk") else None) if build else None,
         tuple(p.get("install_flags") or ()), tuple(p.get("conflicts") or ()), tuple(p.get("declines") or ()),
-        tuple(p.get("expected") or ()), p.get("why", ""))
+        tuple(p.get("expected") or ()), p.get("why", ""), tuple(p.get("former_names") or ()))
 
 
 def _target(t: dict[str, Any], lock_dir: Path, plugins: Sequence[Plugin] = (),

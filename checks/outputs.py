@@ -1,5 +1,5 @@
 """Where a run's outputs go (``--json``, ``--junit``, ``--record`` / ``invoke report --out``), checked before any
-probe runs, so a bad path costs nothing and no user's file is ever overwritten.
+probe runs (``--trace`` too), so a bad path costs nothing and no user's file is ever overwritten.
 
 A file output may be new, empty, or a file this suite wrote before (recognised by its first bytes: the JSON
 report's ``"schema_version"`` and ``"tool": "checks"``, the JUnit report's ``<testsuites name="tf-metal-verify"``).
@@ -64,11 +64,24 @@ def check_bundle(path: str, flag: str = "--record") -> None:
                                                            (", ..." if len(foreign) > 3 else "")))
 
 
+def check_trace(path: str) -> None:
+    """A profiler trace folder (``--trace``): an existing folder (TensorBoard adds a run to it), or a new one in an
+    existing folder, as for the other outputs."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UsageError("--trace %s is a file; give a folder for the trace" % path)
+    parent = Path(os.path.abspath(target)).parent
+    if not target.exists() and not parent.is_dir():
+        raise UsageError("--trace %s: the folder %s does not exist; create it or choose another path" % (path, parent))
+
+
 def check(json: str | None = None, junit: str | None = None, record: str | None = None,
-          record_flag: str = "--record") -> None:
+          record_flag: str = "--record", trace: str | None = None) -> None:
     """Every output of a run, before it starts; the same two files never both."""
     if record:
         check_bundle(record, record_flag)
+    if trace:
+        check_trace(trace)
     if json:
         check_file(json, "--json", record)
     if junit:

@@ -5,6 +5,8 @@ Every pair shown here is judged by ``checks.knowledge.judge_pair``, as setup and
 
 from __future__ import annotations
 
+import textwrap
+
 from packaging.version import Version
 
 from checks import abi, kernel_api
@@ -12,6 +14,20 @@ from checks.knowledge import Judgement, Knowledge, judge_pair
 from checks.matrix import Pair
 
 STATIC_CODES = {"loads": "loads", "symbol": "symbol", "library": "no-library"}
+WIDTH = 100  # columns of `invoke matrix`: a longer line wraps, its continuation indented under it
+
+
+def wrapped(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Each line within ``width`` columns (a word longer than that stays whole): continuations are indented four
+    columns more than the line they continue."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        out += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    return out
 
 
 def judged(k: Knowledge, pair: Pair) -> Judgement:
@@ -49,9 +65,9 @@ def matrix_lines(k: Knowledge) -> list[str]:
         if g.why:
             lines.append("      why: %s" % g.why)
         lines.append("      source: %s" % g.source)
-    pair_row = "  %-10s %-18s %-7s %-20s %-6s %-12s %-13s %s"
-    lines += ["", "Known TensorFlow / plugin pairs:",
-              pair_row % ("tensorflow", "plugin", "version", "python", "macOS", "reported", "static", "source / error")]
+    pair_row = "  %-10s %-23s %-7s %-20s %-6s %-12s %s"
+    lines += ["", "Known TensorFlow / plugin pairs (each with its source, and the error of a broken one):",
+              pair_row % ("tensorflow", "plugin", "version", "python", "macOS", "reported", "static")]
     for p in m.pairs:
         j = judged(k, p)
         note = p.source + ("  [%s: %s]" % (p.phase or "import", p.error) if p.error else "")
@@ -59,8 +75,9 @@ def matrix_lines(k: Knowledge) -> list[str]:
         if j.agrees is False:
             static += " (DISAGREES)"
         lines.append(pair_row % (str(p.tensorflow).lstrip("="), p.plugin, p.metal, ",".join(p.python),
-                                 str(p.macos).lstrip(">="), p.status, static, note))
-    return lines
+                                 str(p.macos).lstrip(">="), p.status, static))
+        lines.append("      %s" % note)
+    return wrapped(lines)
 
 
 def compare(k: Knowledge) -> list[dict[str, str]]:

@@ -25,15 +25,21 @@ def conda_tool() -> str | None:
     return next((shutil.which(t) for t in CONDA_TOOLS if shutil.which(t)), None)
 
 
+NO_CONDA = ("--manager conda: none of %s is on PATH; to get one, install Miniforge "
+            "(https://github.com/conda-forge/miniforge) or micromamba (`brew install micromamba` on a Mac) and open a "
+            "new shell" % ", ".join(CONDA_TOOLS))
+
+
 def require_conda() -> str:
     tool = conda_tool()
     if tool is None:
-        raise UsageError("--manager conda: none of %s is on PATH" % ", ".join(CONDA_TOOLS))
+        raise UsageError(NO_CONDA)
     return tool
 
 
-def resolve(name: str) -> str:
-    """``auto`` becomes uv when available, else venv; an unavailable manager is a usage error."""
+def resolve(name: str, env: Path | None = None) -> str:
+    """``auto`` becomes uv when available, else venv; an unavailable manager is a usage error (its fix builds ``env``
+    with another manager)."""
     if name not in MANAGERS:
         raise UsageError("unknown manager %r: choose one of %s" % (name, ", ".join(MANAGERS)))
     if name == "auto":
@@ -41,7 +47,8 @@ def resolve(name: str) -> str:
     if name == "uv" and not find_uv():
         raise UsageError("--manager uv: uv is not installed", fix=fixes.make("tools", why="installs it into .tools/"))
     if name == "conda" and not conda_tool():
-        raise UsageError("--manager conda: none of %s is on PATH" % ", ".join(CONDA_TOOLS))
+        raise UsageError(NO_CONDA, fix=fixes.setup(env, "--manager", "uv", why="builds it with uv instead, "
+                                                    "which needs no conda") if env is not None else None)
     return name
 
 

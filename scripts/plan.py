@@ -22,10 +22,11 @@ from checks.completeness import State
 from checks.errors import UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import Target
-from checks.paths import DEFAULT_ENV
+from checks.paths import DEFAULT_ENV, MARKER
 from scripts import interpreters, locks, managers, project
 
 PROFILES = ("auto",) + platforms.PROFILES
+MARKER_STEP = "Write the marker %s (profile, lock and their sha256) once the environment answers as complete" % MARKER
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,11 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     if env_path.is_dir() and any(env_path.iterdir()) and not envdir.is_owned(env_path):
         raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
                     % env_path)
-    manager = managers.resolve(manager)
-    given = _interpreter_from(python, env_path)
+    manager = managers.resolve(manager, env_path)
+    try:
+        given, missing = _interpreter_from(python, env_path), None
+    except NoInterpreter as exc:  # the fix names a Python the target admits, once the target is known
+        given, missing = _interpreter_from(None, env_path), exc
     on_as = apple_silicon()
     os_name = platforms.os_name(given.system)
     prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
@@ -106,6 +110,8 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         target = kept
     else:
         target = target_for(k, prof, plat, tensorflow, env_path, fix_options)
+    if missing is not None:
+        raise missing.for_target(target, env_path)
     interp = given
     if given.arch != arch or not target.python.contains(given.version):
         why = ("an x86_64 Python on Apple Silicon would run under Rosetta" if given.arch != arch else
@@ -158,6 +164,23 @@ def check_lock(lock: Path) -> None:
                          fix=fixes.command("lock", why="regenerates every lock"))
 
 
+class NoInterpreter(UsageError):
+    """``--python X.Y`` names a Python that is not on this machine."""
+
+    def __init__(self, minor: str, env: Path) -> None:
+        super().__init__("--python %s: no such interpreter found" % minor, fix=interpreters.install_fix(minor, env))
+        self.minor = minor
+
+    def for_target(self, target: Target, env: Path) -> UsageError:
+        """The same error with a fix that gets a Python ``target`` admits (the newest, when X.Y is outside)."""
+        admitted = matrix.python_versions(target.python)
+        if self.minor in admitted:
+            return self
+        return UsageError("%s; %s/%s (%s) admits Python %s" % (
+            self.message, target.profile, target.platform, target.label, ", ".join(admitted)),
+            fix=interpreters.install_fix(admitted[-1], env))
+
+
 def _interpreter_from(python: str | None, env: Path) -> interpreters.Interpreter:
     """``--python``: a version X.Y (any found, also one outside the supported range: plan then falls back as
     for a path), a path, or the interpreter the tools environment was made from."""
@@ -166,8 +189,7 @@ def _interpreter_from(python: str | None, env: Path) -> interpreters.Interpreter
         paths = [interpreters.current()] + interpreters.candidates(minors=(python,))
         found = next((i for i in map(interpreters.probe, paths) if i and spec.contains(i.version)), None)
         if found is None:
-            raise UsageError("--python %s: no such interpreter found" % python,
-                             fix=interpreters.install_fix(python, env))
+            raise NoInterpreter(python, env)
         return found
     path = python or interpreters.current()
     interp = interpreters.probe(path)

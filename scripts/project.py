@@ -8,6 +8,9 @@ uses (``TEAM_TARGETS`` and this machine's), for the environment's Python, and wr
 (the same place however the files were named, so a printed fix with ``--requirements`` finds the same locks).
 A lock whose recorded inputs digest still matches is not resolved again.
 
+- Only distributions from the index: a line naming a local path or an editable install (``-e .``, ``./lib``,
+  ``name @ file:...``, also in an included file) is refused (exit 2) before anything is created, as is a
+  requirement file that is a directory or not UTF-8 text.
 - TensorFlow and the plugin stay pinned: the base lock (``envs/locks/...``) is uv's constraint file.
 - A requirement that needs another TensorFlow is refused (exit 2) before anything is built: a first
   resolution pins every TensorFlow distribution name to the pair's version; if it fails, each requirement
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -80,9 +84,88 @@ def declared(cli: Sequence[str], config: Path) -> Project | None:
 
 
 def _existing(path: Path, label: str) -> Path:
+    """A requirement file setup can lock: a readable text file whose lines (and those of the files it includes
+    with ``-r``/``-c``) name no local path, or a UsageError (exit 2) before anything is created."""
+    if path.is_dir():
+        raise UsageError("%s is a directory, not a requirement file" % label)
     if not path.is_file():
         raise UsageError("%s: no such requirement file" % label)
+    local = _local_path(path, label, set())
+    if local:
+        raise UsageError(local)
     return path
+
+
+INCLUDE = re.compile(r"^(?:-r|--requirement|-c|--constraint)(?:\s+|=)(\S+)")
+EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s+|=)(\S+)")
+
+
+def _local_path(path: Path, label: str, seen: set[Path]) -> str | None:
+    """Why ``path`` cannot be locked: not text, or a line that names a local path or an editable install (a
+    hash-pinned lock holds only distributions from the index); None when it can."""
+    seen.add(path.resolve())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return "%s is not a text requirement file (it is not UTF-8 text)" % label
+    except OSError as exc:
+        return "%s: cannot read it: %s" % (label, exc.strerror or exc)
+    for number, line in _logical_lines(text):
+        include = INCLUDE.match(line)
+        if include:
+            inner = path.parent / include.group(1)
+            if inner.is_file() and inner.resolve() not in seen:
+                why = _local_path(inner, "%s (included by %s)" % (inner, label), seen)
+                if why:
+                    return why
+            continue
+        editable = EDITABLE.match(line)
+        if not line or line.startswith("#") or (line.startswith("-") and not editable):
+            continue
+        target = editable.group(1) if editable else line
+        local = editable is not None or _names_a_path(target)
+        if local:
+            plain = not any(mark in target for mark in ("@", ":"))  # a path; not a URL or `name @ file:...`
+            where = path.parent / target if plain else None
+            return ("%s, line %d: %r is %s, which a hash-pinned lock cannot hold; remove the line and install %s "
+                    "into the environment yourself after setup" % (
+                        label, number, line, "an editable install" if editable else "a local path",
+                        os.path.normpath(str(where)) if where is not None else "it"))
+    return None
+
+
+ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first physical line number, line) of a requirement file: comments dropped, ``\\`` continuations joined."""
+    out: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #")[0].strip() if not raw.lstrip().startswith("#") else ""
+        start = start or number
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        out.append((start, (pending + line).strip()))
+        pending, start = "", 0
+    return out
+
+
+def _names_a_path(target: str) -> bool:
+    """True for a requirement that is a local path or a file URL (``.``, ``./lib``, ``dist/x.whl``,
+    ``name @ file:///srv/x``); a name with a version, markers or ``--hash`` options, or a remote URL, is not."""
+    if target.startswith("file:"):
+        return True
+    word = target.split()[0]
+    try:
+        url = Requirement(target).url
+        return url.startswith("file:") if url else word.endswith(ARCHIVES)  # `x.whl` parses as a name
+    except InvalidRequirement:
+        pass
+    if "://" in word:
+        return False
+    return word.startswith((".", "/", "~")) or "/" in word or "\\" in word or word.endswith(ARCHIVES)
 
 
 def team_targets(k: Knowledge, here: Target, python: str) -> list[Target]:

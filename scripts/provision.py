@@ -81,7 +81,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         print("Environment %s departs from %s: %s" % (p.env, matrix.shown(p.lock), d.why), file=sys.stderr)
     elif state is not None and not state.own:
         print("Environment %s: %s" % (p.env, d.why), file=sys.stderr)
-    steps.total = len(d.steps)
+    steps.total = len(d.steps) + 1  # and the marker, once complete
     try:
         for step in d.steps:
             run_step(k, p, step, steps, found)
@@ -96,10 +96,11 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(names)):
             managers.repair(p.manager, p.env, p.lock, names, k.signatures, fresh=True)
         after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows)
-    if not after.ok:
-        raise StepFailed("after setup, %s is still not complete (%s); no marker was written" % (
-            p.env, "; ".join(after.describe())), fix=setup_fix_line(p, "rebuilds it"))
-    envdir.write_marker(p.env, planning.marker_data(p, time.monotonic() - start))
+    with steps.step(planning.MARKER_STEP):
+        if not after.ok:
+            raise StepFailed("after setup, %s is still not complete (%s); no marker was written" % (
+                p.env, "; ".join(after.describe())), fix=setup_fix_line(p, "rebuilds it"))
+        envdir.write_marker(p.env, planning.marker_data(p, time.monotonic() - start))
     print("Environment %s: %s (%.1f s). Next: %s" % (
         "ready" if d.action in ("fresh", "sync") else "repaired", p.env, time.monotonic() - start,
         fixes.command("verify", env=p.env)), file=sys.stderr)
@@ -316,8 +317,7 @@ def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: projec
         lines.append("  %d. %s" % (i, title))
         lines += ["     $ %s" % " ".join(shlex.quote(a) for a in argv)
                   for argv in planning.argvs(p, step, fixes.UV, shown=True)]
-    lines.append("  %d. write %s/.tfmetal-setup.json (the marker: profile, lock%s and their sha256) once the "
-                 "environment answers as complete" % (len(d.steps) + 1, env_shown, "s" if p.plugin_lock else ""))
+    lines.append("  %d. %s" % (len(d.steps) + 1, planning.MARKER_STEP[0].lower() + planning.MARKER_STEP[1:]))
     return lines
 
 

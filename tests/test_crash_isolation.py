@@ -25,7 +25,7 @@ FAKES = {
                        "metal-library-not-loaded"),
     "plugin-symbol": ("raise ImportError(%r)\n" % QUOTES["metal-symbol-not-found"], "Symbol not found",
                       "metal-symbol-not-found"),
-    "hang": ("import time\ntime.sleep(600)\n", "hung", None),
+    "hang": ("import time\ntime.sleep(600)\n", "hit its time limit of 8 s", None),
 }
 TIMEOUT = 8
 

@@ -197,7 +197,8 @@ def test_half_built_environment_fails_and_foreign_one_is_skipped():
     assert run(facts_for(machines.M1_NATIVE, pkgs=pk))[0]["environment.setup"].status == Status.SKIP
 
 
-@pytest.mark.parametrize("signal_name,timed_out,words", [("SIGSEGV", False, "SIGSEGV"), (None, True, "hung")])
+@pytest.mark.parametrize("signal_name,timed_out,words", [("SIGSEGV", False, "SIGSEGV"),
+                                                          (None, True, "hit its time limit")])
 def test_tensorflow_child_crash_or_hang_is_a_failed_check(signal_name, timed_out, words):
     tf = {"stage": "import", "process": {"returncode": None if timed_out else -11, "signal": signal_name,
                                          "timed_out": timed_out, "error": "timed out after 5 s" if timed_out else None,

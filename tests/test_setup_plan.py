@@ -80,15 +80,16 @@ def test_the_ways_to_get_a_python_are_commands(os_name):
 def test_invoke_matrix_shows_both_metal_pairs_with_why_and_how_each_installs():
     out = invoke("matrix").stdout
     lines = out.splitlines()
+    flat = " ".join(out.split())  # a long line wraps (invoke matrix keeps to 100 columns)
     apple = lines.index(next(ln for ln in lines if "tensorflow==2.19.1 tensorflow-metal==1.2.0" in ln))
     community = lines.index(next(ln for ln in lines if "tensorflow==2.21.0 tensorflow-metal-plugin==0.4.1" in ln))
     assert lines[apple + 1].strip().startswith("default; why: Newest pair verified")
     assert lines[community + 1].strip().startswith("chosen with --tensorflow 2.21.0; why: The only way to "
                                                    "TensorFlow 2.21")
-    assert "install: one step, a prebuilt wheel with TensorFlow" in out
+    assert "install: one step, a prebuilt wheel with TensorFlow" in flat
     assert "install: two steps, TensorFlow first, then the sdist built against it (--no-build-isolation --no-deps); " \
-           "the build needs setuptools>=64, wheel, make, xcrun, macOS SDK >=15.0" in out
-    assert "declines metal-plugin-other-tensorflow, metal-plugin-disabled; expected metal-plugin-synchronous" in out
+           "the build needs setuptools>=64, wheel, make, xcrun, macOS SDK >=15.0" in flat
+    assert "declines metal-plugin-other-tensorflow, metal-plugin-disabled; expected metal-plugin-synchronous" in flat
 
 
 def test_a_plugin_naming_an_unknown_diagnosis_is_a_one_line_matrix_error(tmp_path):

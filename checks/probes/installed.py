@@ -29,8 +29,17 @@ def distributions() -> dict[str, str]:
     return found
 
 
-def damaged(names: set[str] | None = None, limit: int = 5) -> dict[str, list[str]]:
-    """For each distribution (of ``names``, or all), files missing or of another size than RECORD says."""
+LIMIT = 5  # files named per damaged distribution; ``damaged_count`` has how many there are
+
+
+def damaged(names: set[str] | None = None, limit: int = LIMIT) -> dict[str, list[str]]:
+    """For each distribution (of ``names``, or all), the first ``limit`` files missing or of another size than
+    RECORD says."""
+    return {name: files[:limit] for name, files in damaged_files(names).items()}
+
+
+def damaged_files(names: set[str] | None = None) -> dict[str, list[str]]:
+    """For each distribution (of ``names``, or all), every file missing or of another size than RECORD says."""
     out: dict[str, list[str]] = {}
     for dist in metadata.distributions():
         name = canonicalize_name(dist.metadata["Name"] or "")
@@ -47,13 +56,15 @@ def damaged(names: set[str] | None = None, limit: int = 5) -> dict[str, list[str
             if not ok:
                 bad.append(str(f))
         if bad:
-            out[name] = bad[:limit]
+            out[name] = bad
     return out
 
 
 def collect(names: set[str] | None = None) -> dict[str, Any]:
     """What this interpreter is (its ``sys.prefix``) and what it has installed (``completeness.Answer``)."""
-    return {"prefix": sys.prefix, "installed": distributions(), "damaged": damaged(names)}
+    hurt = damaged_files(names)
+    return {"prefix": sys.prefix, "installed": distributions(), "damaged": {n: f[:LIMIT] for n, f in hurt.items()},
+            "damaged_count": {n: len(f) for n, f in hurt.items()}}
 
 
 if __name__ == "__main__":

@@ -101,11 +101,12 @@ def lock_state(env: EnvironmentFacts, tensorflows: Sequence[str]) -> LockFacts |
         pins = completeness.lock_pins(path, plugin)
     except (OSError, UnicodeDecodeError) as exc:
         return {"path": marker["lock"], "error": "%s: %s" % (type(exc).__name__, exc)}
-    answer = completeness.Answer(sys.prefix, installed.distributions(), installed.damaged(set(pins)))
+    answer = completeness.Answer.from_json(installed.collect(set(pins)))  # what setup's probe asks, in-process
     state = completeness.judge(env["prefix"], answer, pins, tensorflows)
     return {"path": marker["lock"], "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "pinned": len(pins),
             "drift": state.drift.pin_phrases(), "damaged": {n: list(f) for n, f in state.drift.damaged.items()},
-            "extra_tensorflows": list(state.extra_tensorflows), "complete": state.ok}
+            "damaged_count": dict(state.drift.damaged_count), "extra_tensorflows": list(state.extra_tensorflows),
+            "complete": state.ok}
 
 
 MACHO_CPU = {0x0100000C: "arm64", 0x01000007: "x86_64"}

@@ -23,7 +23,7 @@ def collect(budget_s: float, gpu: bool, timeout_s: float, memory_bytes: int | No
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     env["PYTHONFAULTHANDLER"] = "1"
-    print("Running the TensorFlow probe (import, devices, training, matmul; budget %.0f s, timeout %.0f s) ..."
+    print("Running the TensorFlow probe (import, devices, training, matmul; budget %g s, timeout %g s) ..."
           % (budget_s, timeout_s), file=sys.stderr, flush=True)
     try:
         proc = process.run([python, "-X", "faulthandler", "-m", "checks.probes.tf_child", json.dumps(config)],
@@ -38,4 +38,5 @@ def collect(budget_s: float, gpu: bool, timeout_s: float, memory_bytes: int | No
             if os.path.exists(path):
                 os.unlink(path)
     facts["process"] = proc.to_json()
+    facts["timeout_s"] = timeout_s  # the time limit it ran under (--timeout): a rule advises a larger one
     return facts

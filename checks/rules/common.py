@@ -25,6 +25,8 @@ def no_metal_reason(facts: Facts, profile: str) -> str | None:
                 "so the cpu profile is used")
     if s.get("vm"):
         return "virtual machine: its paravirtual GPU has no Metal acceleration for TensorFlow. " + GITHUB_VM
+    if profile != "metal" and not recorded(facts, "packages"):  # a bundle of the machine alone
+        return "which profile was set up is not recorded in this bundle (no packages.json)"
     if profile != "metal":
         return "the cpu profile was chosen, so no Metal plugin is installed"
     return None

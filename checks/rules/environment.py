@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from checks import fixes
+from checks import completeness, fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip
@@ -77,9 +77,10 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
     if marker.get("lock_sha256") and lock.get("sha256") and lock["sha256"] != marker["lock_sha256"]:
         return fail("outdated: %s changed since this environment was set up" % lock["path"],
                     fixes.setup(prefix, *args, why="rebuilds it from the new lock"), facts=dict(lock))
+    counts = lock.get("damaged_count") or {}
     drift = ["%s is installed beside the locked TensorFlow" % n for n in lock.get("extra_tensorflows") or []] \
-        + list(lock.get("drift") or []) + ["%s has damaged files: %s" % (n, ", ".join(f[:2]))
-                                           for n, f in sorted((lock.get("damaged") or {}).items())]
+        + list(lock.get("drift") or []) + ["%s has damaged files: %s" % (n, completeness.files_phrase(
+            f, counts.get(n))) for n, f in sorted((lock.get("damaged") or {}).items())]
     if drift:
         listed = "; ".join(drift[:3]) + ("; ..." if len(drift) > 3 else "")
         return fail("%d of %d pinned packages differ from %s: %s" % (len(drift), lock.get("pinned", 0), lock["path"],

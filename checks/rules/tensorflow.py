@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks import fixes
+from checks import fixes, settings
 from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
@@ -58,10 +58,7 @@ def _imported(facts: Facts) -> Result:
                      facts={**keep, "version": info["version"], "import_s": info["import_s"]})
     tail = _stderr_tail(proc)
     if proc.get("timed_out"):
-        return fail("`import tensorflow` hung: killed after %s" % proc.get("error", "the timeout"),
-                    fixes.repair(facts, "--force", why="reinstalls the hash-locked set; if it still hangs, run "
-                                "python -X faulthandler -c 'import tensorflow' in the env to see where it stops"),
-                    details=tail, facts=keep)
+        return _timed_out(facts, tail, keep)
     if proc.get("signal"):
         return fail("the TensorFlow child died from %s while importing TensorFlow" % proc["signal"],
                     fixes.repair(facts, "--force", why="reinstalls the hash-locked set"), details=tail, facts=keep)
@@ -73,6 +70,20 @@ def _imported(facts: Facts) -> Result:
     return fail(IMPORT_FAILED + last,
                 fixes.repair(facts, "--force", why="reinstalls every file of the hash-locked set"),
                 details=tail, facts=keep)
+
+
+def _timed_out(facts: Facts, tail: list[str], keep: dict[str, Any]) -> Result:
+    """The child hit ``--timeout`` before TensorFlow imported: a larger limit is the command to try; a real hang
+    shows again under it."""
+    limit = (facts.get("tensorflow") or {}).get("timeout_s")
+    default = settings.DEFAULTS["timeout"] or 300.0
+    larger = max(default, 2 * limit) if limit else 2 * default
+    return fail("the TensorFlow probe hit its time limit%s while importing TensorFlow" % (
+        " of %g s (--timeout)" % limit if limit else ""),
+        fixes.command("verify", "--timeout", "%g" % larger, env=fixes.env_of(facts),
+                      why="a larger time limit; if the import still does not finish, run python -X faulthandler "
+                          "-c 'import tensorflow' in the env to see where it stops"),
+        details=tail, facts={**keep, "timeout_s": limit})
 
 
 def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
