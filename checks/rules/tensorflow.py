@@ -16,9 +16,26 @@ STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
 
 
+FATAL = "Fatal Python error: "  # faulthandler's dump (the child runs with -X faulthandler)
+FRAMES = 4
+
+
 def _stderr_tail(process: dict[str, Any]) -> list[str]:
+    """The last lines of the child's stderr; for a crash faulthandler dumped, the lines before its dump (the last
+    thing the process said), the error and the innermost frames, not the module list that ends the dump."""
     lines = [ln for ln in (process.get("stderr") or "").splitlines() if ln.strip()]
-    return lines[-STDERR_LINES:]
+    fatal = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith(FATAL)), None)
+    if fatal is None:
+        return lines[-STDERR_LINES:]
+    frames = [ln for ln in lines[fatal + 1:] if ln.lstrip().startswith("File ")][:FRAMES]
+    return lines[max(0, fatal - (STDERR_LINES - 1 - len(frames))):fatal + 1] + frames
+
+
+def _where(process: dict[str, Any]) -> str:
+    """Where TensorFlow's import stopped, when faulthandler's innermost frame says: in its GPU plugin loader."""
+    tail = _stderr_tail(process)
+    frame = next((ln for ln in tail if ln.lstrip().startswith("File ")), "")
+    return ", in its GPU plugin loader (%s)" % frame.rsplit(" in ", 1)[-1] if "load_library.py" in frame else ""
 
 
 def _explained(result: Result, stderr: str, k: Knowledge, machine: Machine) -> Result:
@@ -70,7 +87,7 @@ def _imported(facts: Facts) -> Result:
                                 "python -X faulthandler -c 'import tensorflow' in the env to see where it stops"),
                     details=tail, facts=keep)
     if proc.get("signal"):
-        return fail("the TensorFlow child died from %s while importing TensorFlow" % proc["signal"],
+        return fail("the TensorFlow child died from %s while importing TensorFlow%s" % (proc["signal"], _where(proc)),
                     fixes.repair(facts, "--force", why="reinstalls the hash-locked set"), details=tail, facts=keep)
     if proc.get("error") and proc.get("returncode") is None:
         return fail("the TensorFlow child could not start: %s" % proc["error"],
