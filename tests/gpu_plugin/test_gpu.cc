@@ -784,8 +784,8 @@ void SE_InitPlugin(SE_PlatformRegistrationParams* params, TF_Status* status) {
   TF_SetStatus(status, TF_OK, "");
 }
 
-// Grappler's options for graphs on this device, as a Metal plugin sets them: no layout optimizer (it would turn the
-// conv layers to NCHW and add Transposes, which have no kernel here); the graph itself is passed through unchanged.
+// Grappler's options for graphs on this device (the C API a plugin uses for them): no layout optimizer, which on any
+// "GPU" turns the conv layers to NCHW and adds Transposes that have no kernel here; the graph passes through as is.
 void* NoState() { return nullptr; }
 void NoStateDelete(void*) {}
 void PassThrough(void*, const TF_Buffer* in, const TF_GrapplerItem*, TF_Buffer* out, TF_Status* status) {
