@@ -176,6 +176,7 @@ class TensorFlowFacts(TypedDict, total=False):
 
     stage: str
     config: dict[str, Any]
+    plugins: list[str]  # the PluggableDevice libraries `import tensorflow` loads (tensorflow-plugins/, the env var)
     tensorflow: TensorFlowInfo
     matmul: Matmul
     training: Training

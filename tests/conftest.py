@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,4 +33,37 @@ def tf_env(tmp_path_factory) -> Path:
     env = tmp_path_factory.mktemp("tf env ü") / "venv"
     done = invoke("setup", "--env", str(env))
     assert done.returncode == 0, done.stdout + done.stderr
+    return env
+
+
+@pytest.fixture(scope="session")
+def test_gpu(request, tmp_path_factory) -> Path:
+    """The test GPU (tests/gpu_plugin/test_gpu.cc), built with g++ against the TensorFlow of ``tf_env``; the tests
+    that need it skip, naming what is missing, without Linux, a C++ compiler, or TensorFlow's C headers."""
+    from tests.gpu_plugin import build
+
+    if not sys.platform.startswith("linux") or not build.compiler():
+        pytest.skip("no test GPU: it is built on Linux with g++ (platform %s, compiler %s)" % (
+            sys.platform, build.compiler() or "none"))
+    env = request.getfixturevalue("tf_env")
+    try:
+        tf_dir = build.tensorflow_dir(str(env / "bin" / "python"))
+        build.check(tf_dir)
+    except build.Missing as exc:
+        pytest.skip("no test GPU: %s" % exc)
+    return build.build(tf_dir, tmp_path_factory.mktemp("test-gpu"))
+
+
+@pytest.fixture(scope="session")
+def gpu_env(tf_env, test_gpu, tmp_path_factory) -> Path:
+    """``tf_env`` with the test GPU where tensorflow-metal puts its library, site-packages/tensorflow-plugins/.
+
+    A copy made of hard links (uv's own way, so it takes a second): files are only added to it, never edited."""
+    from tests.gpu_plugin import build
+
+    env = tmp_path_factory.mktemp("gpu env") / "venv"
+    subprocess.run(["cp", "-al", str(tf_env), str(env)], check=True)
+    site = next(env.glob("lib/python3*/site-packages"))
+    (site / "tensorflow-plugins").mkdir()
+    shutil.copy(test_gpu, site / "tensorflow-plugins" / build.LIBRARY)
     return env

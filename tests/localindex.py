@@ -246,3 +246,115 @@ def make_plugin_sdist(out_dir: Path, name: str, version: str, pkg_info: str, ext
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
     return sdist
+
+
+# The test GPU (tests/gpu_plugin) as a plugin built at install time, for real: an sdist whose in-tree backend compiles
+# test_gpu.cc with g++ against the TensorFlow already in the environment (headers and libtensorflow_framework from
+# its wheel) into a wheel that puts the library where tensorflow-metal puts its own, tensorflow-plugins/.
+TEST_GPU = ("tfm-suite-test-gpu", "0.1.0")
+TEST_GPU_BACKEND = '''"""Compiles the test GPU against the installed TensorFlow (no build isolation), as
+tensorflow-metal-plugin does."""
+import base64, hashlib, importlib.metadata, importlib.util, os, sys, sysconfig, tempfile, zipfile
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tfm_gpu_build as gpu  # tests/gpu_plugin/build.py, shipped in this sdist
+
+NAME, VERSION, DIST = "%(name)s", "%(version)s", "%(dist)s"
+INFO = "%%s-%%s.dist-info" %% (DIST, VERSION)
+
+
+def _tensorflow():
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("TensorFlow was not found. Install it before this plugin: a PluggableDevice is "
+                         "compiled against the TensorFlow it will be loaded into, so there is nothing to "
+                         "build against until it is there.")
+    version = next((v for v in (_version(n) for n in ("tensorflow", "tensorflow-cpu")) if v), "?")
+    return Path(spec.submodule_search_locations[0]), version
+
+
+def _version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    tf_dir, version = _tensorflow()
+    print("tfm-test-gpu: compiling against TensorFlow %%s at %%s" %% (version, tf_dir), file=sys.stderr, flush=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            library = gpu.build(tf_dir, Path(tmp), Path(__file__).with_name("test_gpu.cc")).read_bytes()
+    except gpu.Missing as exc:
+        raise SystemExit("tfm-test-gpu: cannot build: %%s" %% exc)
+    tag = "py3-none-" + sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    files = {INFO + "/METADATA": ("Metadata-Version: 2.1\\nName: %%s\\nVersion: %%s\\nRequires-Dist: tensorflow-cpu\\n"
+                                  %% (NAME, VERSION)).encode(),
+             INFO + "/WHEEL": ("Wheel-Version: 1.0\\nGenerator: tfm-test-gpu\\nRoot-Is-Purelib: false\\nTag: %%s\\n"
+                               %% tag).encode(),
+             "tensorflow-plugins/" + gpu.LIBRARY: library}
+    record = ["%%s,sha256=%%s,%%d" %% (path, base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+                                    .decode(), len(data)) for path, data in files.items()]
+    files[INFO + "/RECORD"] = ("\\n".join(record + [INFO + "/RECORD,,"]) + "\\n").encode()
+    name = "%%s-%%s-%%s.whl" %% (DIST, VERSION, tag)
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return name
+''' % {"name": TEST_GPU[0], "version": TEST_GPU[1], "dist": TEST_GPU[0].replace("-", "_")}
+
+TEST_GPU_PLUGIN = {"name": TEST_GPU[0], "artifact": "sdist", "library": "libtfm_test_gpu.so", "python": ">=3.9",
+                   "macos": ">=15.0", "build": {"requires": [], "tools": ["make"], "sdk": ">=15.0"},
+                   "install_flags": ["--no-build-isolation", "--no-deps"], "source": "tests/gpu_plugin"}
+
+
+def make_test_gpu_sdist(out_dir: Path) -> Path:
+    """The test GPU's sdist: its C++ source, tests/gpu_plugin/build.py and a backend that compiles at install time."""
+    from tests.gpu_plugin import build as gpu
+
+    name, version = TEST_GPU
+    base = "%s-%s" % (name.replace("-", "_"), version)
+    files = {
+        "PKG-INFO": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % TEST_GPU,
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "tfm_gpu_backend"\nbackend-path = ["."]\n',
+        "tfm_gpu_backend.py": TEST_GPU_BACKEND,
+        "tfm_gpu_build.py": Path(gpu.__file__).read_text(encoding="utf-8"),
+        "test_gpu.cc": gpu.SOURCE.read_text(encoding="utf-8"),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sdist = out_dir / ("%s.tar.gz" % base)
+    with tarfile.open(sdist, "w:gz") as tf:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo("%s/%s" % (base, path))
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return sdist
+
+
+def build_test_gpu(root: Path) -> dict[str, str]:
+    """A matrix whose cpu/linux-x86_64 target is this platform's real TensorFlow (the committed cpu locks, from the
+    package index) plus the test GPU built at install time, its sdist pinned by sha256 and served from ``root/wheels``;
+    the environment that points setup at it (uv and pip look there besides the index)."""
+    from checks.matrix import LOCK_DIR
+
+    wheels, locks = root / "wheels", root / "locks" / "testgpu"
+    locks.mkdir(parents=True)
+    sdist = make_test_gpu_sdist(wheels)
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    matrix = {"schema_version": 1, "about": "the test GPU, built at install time", "common": [], "pairs": [],
+              "targets": [{"profile": "cpu", "platform": "linux-x86_64", "name": "testgpu", "locks": "testgpu",
+                           "requirements": ["tensorflow-cpu==2.19.1", "%s==%s" % TEST_GPU],
+                           "python": ">=3.9,<3.13", "why": "a GPU plugin built at install time",
+                           "source": "tests/localindex.py"}],
+              "plugins": [TEST_GPU_PLUGIN]}
+    (root / "matrix.json").write_text(json.dumps(matrix))
+    for committed in LOCK_DIR.glob("cpu-linux-x86_64-py3.*.txt"):  # the Pythons TensorFlow 2.19.1 has wheels for
+        minor = committed.name[len("cpu-linux-x86_64-py"):-len(".txt")]
+        (locks / ("testgpu-linux-x86_64-py%s.txt" % minor)).write_text(committed.read_text(encoding="utf-8"))
+        (locks / ("testgpu-plugin-linux-x86_64-py%s.txt" % minor)).write_text(
+            "%s==%s \\\n    --hash=sha256:%s\n" % (TEST_GPU + (digest,)))
+    return dict(os.environ, TFM_MATRIX=str(root / "matrix.json"), UV_FIND_LINKS=str(wheels),
+                PIP_FIND_LINKS=str(wheels))

@@ -100,6 +100,10 @@ REAL = {
     "wrong-architecture": (  # tensorflow/tensorflow#57483
         "tried: '/Library/Frameworks/Python.framework/Versions/3.10/lib/python3.10/site-packages/tensorflow/python/"
         "_pywrap_tensorflow.so' (mach-o file, but is an incompatible architecture (have (x86_64), need (arm64e)))"),
+    "gpu-plugin-loaded-twice": (  # pleonard212/pix-plot#268 (M1 Max, Python 3.10)
+        "F tensorflow/c/experimental/stream_executor/stream_executor.cc:808] Non-OK-status: "
+        "stream_executor::MultiPlatformManager::RegisterPlatform( std::move(cplatform)) status: INTERNAL: platform is "
+        "already registered with name: \"METAL\"\nAbort trap: 6"),
     "metal-command-buffer": (  # tensorflow/tensorflow#57058 (TF 2.8, M1 Max)
         "Error: command buffer exited with error status.\n\tThe Metal Performance Shaders operations encoded on it "
         "may not have completed.\n\tError: \n\t(null)\n\tInternal Error (0000000e:Internal Error)\n"

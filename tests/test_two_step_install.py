@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,50 @@ def test_a_failed_preflight_changes_nothing(tmp_path, monkeypatch):
         provision.setup(k, tensorflow="2.21.0", env=str(tmp_path / "env"))
     assert "xcode-select --install" in err.value.fix and "invalid active developer path" in err.value.message
     assert not (tmp_path / "env").exists()
+
+
+# --- the stand-in made real: the test GPU compiled at install time against the real TensorFlow, then verified ---
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_setup_compiles_the_test_gpu_against_its_tensorflow_and_verify_finds_the_gpu(tmp_path):
+    """Setup's own two steps (provision.install_plugin -> managers.build): step one installs this platform's real
+    TensorFlow from its committed lock; step two builds the test GPU's sdist, pinned by sha256 and served from a local
+    folder, with g++ against that TensorFlow, without build isolation. TensorFlow then loads the compiled plugin from
+    site-packages/tensorflow-plugins/ and verify judges its GPU."""
+    from tests.gpu_plugin import build
+    from tests.test_gpu_plugin import MIN_SPEEDUP, MIN_TRAIN_SPEEDUP, failed
+
+    if not sys.platform.startswith("linux") or not build.compiler():
+        pytest.skip("no test GPU: it is built on Linux with g++ (platform %s, compiler %s)" % (
+            sys.platform, build.compiler() or "none"))
+    env = localindex.build_test_gpu(tmp_path / "index")
+    path = tmp_path / "env"
+    invoke = str(ROOT / ".tools" / "bin" / "invoke")
+    done = subprocess.run([invoke, "setup", "--env", str(path)], env=env, capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    step_one = re.search(r"Install \d+ pinned packages", err)
+    assert step_one and step_one.start() < err.index("Build tfm-suite-test-gpu from its sdist") \
+        < err.index("tfm-test-gpu: compiling against TensorFlow 2.19.1")  # the compiler runs in step two
+    assert "--no-build-isolation --no-deps" in err
+    library = next(path.glob("lib/python3*/site-packages/tensorflow-plugins/" + build.LIBRARY))
+    assert library.read_bytes()[:4] == b"\x7fELF"
+    marker = json.loads((path / ".tfmetal-setup.json").read_text())
+    assert marker["plugin_lock"].endswith("testgpu-plugin-linux-x86_64-py%s.txt" % ".".join(
+        marker["python"]["version"].split(".")[:2]))
+    out = tmp_path / "out.json"
+    verified = subprocess.run([invoke, "verify", "--env", str(path), "--json", str(out), "--budget", "1",
+                               "--min-speedup", MIN_SPEEDUP, "--min-train-speedup", MIN_TRAIN_SPEEDUP],
+                              env=dict(env, TFM_TEST_GPU="exact"), capture_output=True, text=True, timeout=300,
+                              cwd=ROOT)
+    checks = {c["id"]: c for c in json.loads(out.read_text(encoding="utf-8"))["checks"]}
+    assert failed(checks) == set(), verified.stdout
+    assert checks["devices.gpu"]["status"] == "pass" and build.LIBRARY in checks["devices.gpu"]["summary"]
+    assert str(library.resolve()) in checks["devices.gpu"]["details"][0]
+    for check in ("training.placement", "training.agreement"):
+        assert checks[check]["status"] == "pass", checks[check]
+    again = subprocess.run([invoke, "setup", "--env", str(path)], env=env, capture_output=True, text=True,
+                           timeout=300, cwd=ROOT)
+    assert again.returncode == 0 and "nothing to do" in again.stderr  # the plugin's lock counts toward complete

@@ -34,7 +34,8 @@ def _save(facts: dict[str, Any], out: str) -> None:
 
 def main(config: dict[str, Any]) -> int:
     out = config["out"]
-    facts: dict[str, Any] = {"stage": "import", "config": {k: v for k, v in config.items() if k != "out"}}
+    facts: dict[str, Any] = {"stage": "import", "config": {k: v for k, v in config.items() if k != "out"},
+                             "plugins": plugin_libraries()}
     _save(facts, out)
     if os.path.exists(os.path.join(sys.prefix, paths.OWNER)):
         sys.dont_write_bytecode = False  # setup installs without bytecode: compile what TensorFlow imports, once
@@ -52,7 +53,9 @@ def main(config: dict[str, Any]) -> int:
     facts["tensorflow"]["gpu_details"] = [_details(tf, d) for d in tf.config.list_physical_devices("GPU")]
     _say("TensorFlow %s imported in %.1f s; GPUs: %s" % (tf.__version__, facts["tensorflow"]["import_s"],
                                                          facts["tensorflow"]["gpus"] or "none"))
-    devices = ["/CPU:0"] + (["/GPU:0"] if config.get("gpu") else [])
+    # the GPU side runs where a GPU is expected (the metal profile, --require-gpu) or TensorFlow lists one, whatever
+    # put it there: tensorflow-metal, another PluggableDevice, CUDA
+    devices = ["/CPU:0"] + (["/GPU:0"] if config.get("gpu") or facts["tensorflow"]["gpus"] else [])
     budget = float(config.get("budget_s", 3.0))
     step = None
     facts["stage"] = "training"  # first, inside the budget: the matmul gets what it leaves (matmul_budget)
@@ -83,6 +86,30 @@ def main(config: dict[str, Any]) -> int:
     facts["stage"] = "done"
     _save(facts, out)
     return 0
+
+
+def plugin_libraries(environ: Any = os.environ) -> list[str]:
+    """The PluggableDevice libraries ``import tensorflow`` loads, found as tensorflow/__init__.py finds them: the
+    shared objects of ``tensorflow-plugins/`` in each site-packages directory (site's, and every ``sys.path`` entry
+    naming site-packages), and ``TF_PLUGGABLE_DEVICE_LIBRARY_PATH`` (a file or a folder). Read before the import,
+    so a plugin that crashes or hangs TensorFlow's import is named."""
+    import site
+
+    dirs = {p for p in sys.path if "site-packages" in p}
+    dirs.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    if site.ENABLE_USER_SITE and site.USER_SITE:
+        dirs.add(site.USER_SITE)
+    places = [os.path.join(d, "tensorflow-plugins") for d in dirs]
+    if environ.get("TF_PLUGGABLE_DEVICE_LIBRARY_PATH"):
+        places.append(environ["TF_PLUGGABLE_DEVICE_LIBRARY_PATH"])
+    found: set[str] = set()
+    for place in places:
+        if os.path.isdir(place):
+            found.update(os.path.realpath(os.path.join(place, f)) for f in os.listdir(place)
+                         if f.endswith((".so", ".dylib")) or ".so." in f)
+        elif os.path.isfile(place):
+            found.add(os.path.realpath(place))
+    return sorted(found)
 
 
 def matmul_budget(budget: float, training_s: float) -> float:

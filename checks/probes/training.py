@@ -98,7 +98,10 @@ def _train(tf: Any, keras: Any, device: str, weights: list[Any], x: Any, y: Any,
         with tf.device(device):
             model = _model(keras)
             model.set_weights(weights)
-            model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="sparse_categorical_crossentropy")
+            # jit_compile=False as Keras's "auto" chooses on a Mac with a GPU; elsewhere "auto" turns XLA on for any
+            # GPU, which a plugin without an XLA compiler cannot run ("Could not find compiler for platform")
+            model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="sparse_categorical_crossentropy",
+                          jit_compile=False)
             losses, times = [], []
             t0 = time.perf_counter()
             first, census = census_of(tf, lambda: model.train_on_batch(x, y))

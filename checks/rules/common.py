@@ -1,4 +1,5 @@
-"""Helpers shared by the rules: why a machine has no Metal GPU, and TensorFlow's state."""
+"""Helpers shared by the rules: which GPU TensorFlow lists (or why a machine has no Metal GPU), and TensorFlow's
+state."""
 
 from __future__ import annotations
 
@@ -32,6 +33,29 @@ def no_metal_reason(facts: Facts, profile: str) -> str | None:
     return None
 
 
+def listed_gpus(facts: Facts) -> list[str]:
+    """The GPUs TensorFlow listed in the child (none when it did not import, or the bundle did not record it)."""
+    return list((((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("gpus")) or [])
+
+
+def gpu_platform(facts: Facts) -> str:
+    """What the first listed GPU is, from TensorFlow's device details: ``Metal``, ``CUDA (NVIDIA …)``, or the
+    platform a PluggableDevice registered (its ``device_name``); a replay without details on a Mac says Metal."""
+    info = ((facts.get("tensorflow") or {}).get("tensorflow") or {})
+    details = (info.get("gpu_details") or [{}])[0] or {}
+    name = str(details.get("device_name") or "")
+    if "compute_capability" in details:
+        return "CUDA (%s, compute capability %s)" % (name or "?", details["compute_capability"])
+    if name.upper() == "METAL" or (not name and (facts.get("system") or {}).get("os") == "macos"):
+        return "Metal"
+    return "PluggableDevice platform %s" % (name or "unnamed")
+
+
+def is_metal(facts: Facts) -> bool:
+    """Whether the GPU under test is Apple's Metal (where Metal-specific knowledge applies)."""
+    return gpu_platform(facts) == "Metal"
+
+
 def tf_imported(facts: Facts) -> bool:
     return bool((facts.get("tensorflow") or {}).get("tensorflow"))
 
@@ -45,7 +69,12 @@ def recorded(facts: Facts, key: Literal["packages", "tensorflow"]) -> bool:
 
 
 def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
-    """Skip (or, with --require-gpu, fail) a GPU check where there is no Metal GPU; None where there is."""
+    """None where the GPU checks run: TensorFlow lists a GPU that is not Metal (CUDA, another PluggableDevice), on any
+    machine; a Metal GPU listed on a bare-metal Apple Silicon Mac, whatever the profile; or a Metal GPU should be
+    there (metal profile on such a Mac: then its checks fail without one). Elsewhere skip (or, with --require-gpu,
+    fail), saying why there is no Metal GPU: a Metal device listed in a VM or under Rosetta is not one to trust."""
+    if listed_gpus(facts) and (not is_metal(facts) or no_metal_reason(facts, "metal") is None):
+        return None
     reason = no_metal_reason(facts, options.profile)
     if not reason:
         return None

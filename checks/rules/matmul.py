@@ -9,7 +9,7 @@ from checks import fixes
 from checks.facts import Facts, Matmul, MatmulSide, TensorFlowFacts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, is_metal, recorded, tf_imported
 
 
 def _side(facts: Facts, device: Literal["cpu", "gpu"]) -> MatmulSide | None:
@@ -87,7 +87,7 @@ def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
     placed = m["placed"]
     if "GPU" not in placed.rsplit("/", 1)[-1].upper():
         return fail("requested %s but the result came from %s: a silent CPU fallback" % (m["requested"], placed),
-                    None, details=["the Metal device is not doing the work: see the devices and packages checks"],
+                    None, details=["the GPU is not doing the work: see the devices and packages checks"],
                     facts=m)
     mm = facts["tensorflow"]["matmul"]
     bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "GPU", fixes.env_of(facts))
@@ -120,6 +120,9 @@ def efficiency(facts: Facts, options: Options, k: Knowledge) -> Result:
         return g
     if "error" in g:
         return skip("no timed GPU matmul")
+    if not is_metal(facts):  # the chip table holds Apple GPUs' peaks only
+        return skip("%.0f GFLOP/s on %s: no FP32 peak known for it (envs/chips.json lists Apple GPUs)" % (
+            g["gflops"], gpu_platform(facts)), facts={"gpu_gflops": g["gflops"], "platform": gpu_platform(facts)})
     c = k.chip(facts["system"])
     keep = {"gpu_gflops": g["gflops"], "chip": c.to_json()}
     if not c.peak_gflops:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from checks import fixes, settings
@@ -9,15 +10,32 @@ from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, recorded, tf_imported
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
 
 
+FATAL = "Fatal Python error: "  # faulthandler's dump (the child runs with -X faulthandler)
+FRAMES = 4
+
+
 def _stderr_tail(process: dict[str, Any]) -> list[str]:
+    """The last lines of the child's stderr; for a crash faulthandler dumped, the lines before its dump (the last
+    thing the process said), the error and the innermost frames, not the module list that ends the dump."""
     lines = [ln for ln in (process.get("stderr") or "").splitlines() if ln.strip()]
-    return lines[-STDERR_LINES:]
+    fatal = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith(FATAL)), None)
+    if fatal is None:
+        return lines[-STDERR_LINES:]
+    frames = [ln for ln in lines[fatal + 1:] if ln.lstrip().startswith("File ")][:FRAMES]
+    return lines[max(0, fatal - (STDERR_LINES - 1 - len(frames))):fatal + 1] + frames
+
+
+def _where(process: dict[str, Any]) -> str:
+    """Where TensorFlow's import stopped, when faulthandler's innermost frame says: in its GPU plugin loader."""
+    tail = _stderr_tail(process)
+    frame = next((ln for ln in tail if ln.lstrip().startswith("File ")), "")
+    return ", in its GPU plugin loader (%s)" % frame.rsplit(" in ", 1)[-1] if "load_library.py" in frame else ""
 
 
 def _explained(result: Result, stderr: str, k: Knowledge, machine: Machine, env: str) -> Result:
@@ -42,6 +60,12 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
     result = _imported(facts)
     if result.status != Status.FAIL:
         return result
+    plugins = (facts.get("tensorflow") or {}).get("plugins")
+    if plugins:  # the import loads them: a crash or hang there may be theirs
+        result = Result(result.status, result.summary, result.details + [
+            "GPU plugin libraries loaded at import: %s (to tell whether one of them is the cause, move it out of "
+            "tensorflow-plugins/ or unset TF_PLUGGABLE_DEVICE_LIBRARY_PATH, and import again)" % ", ".join(plugins)],
+            result.fix, {**result.facts, "plugins": plugins})
     proc = (facts.get("tensorflow") or {}).get("process") or {}
     stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
     return _explained(result, stderr, k, Machine.from_facts(facts, options.profile), fixes.env_of(facts))
@@ -60,7 +84,7 @@ def _imported(facts: Facts) -> Result:
     if proc.get("timed_out"):
         return _timed_out(facts, tail, keep)
     if proc.get("signal"):
-        return fail("the TensorFlow child died from %s while importing TensorFlow" % proc["signal"],
+        return fail("the TensorFlow child died from %s while importing TensorFlow%s" % (proc["signal"], _where(proc)),
                     fixes.repair(facts, "--force", why="reinstalls the hash-locked set"), details=tail, facts=keep)
     if proc.get("error") and proc.get("returncode") is None:
         return fail("the TensorFlow child could not start: %s" % proc["error"],
@@ -89,31 +113,40 @@ def _timed_out(facts: Facts, tail: list[str], keep: dict[str, Any]) -> Result:
 def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
     info = (facts.get("tensorflow") or {}).get("tensorflow") or {}
     listed = info.get("gpus")
-    keep = {"gpus": listed, "details": info.get("gpu_details")}
+    plugins: list[str] = (facts.get("tensorflow") or {}).get("plugins") or []
+    keep = {"gpus": listed, "details": info.get("gpu_details"), "plugins": plugins}
+    stderr = (((facts.get("tensorflow") or {}).get("process") or {}).get("stderr") or "")
+    found = k.diagnose(stderr, Machine.from_facts(facts, options.profile), fixes.env_of(facts)) \
+        if stderr and tf_imported(facts) else []
+    decline = next((d for d in found if any(d.id in p.declines for p in k.matrix.plugins)), None)
+    if decline is not None and not listed:  # a plugin is there and said why it offers no device: on any machine
+        return fail("TensorFlow lists no GPU: the Metal plugin declined: %s [%s]" % (decline.evidence[:200],
+                                                                                   decline.id),
+                    _decline_fix(facts, decline.id, k), details=["cause: " + decline.cause,
+                                                                "what helps: " + decline.fix] + _loaded(plugins),
+                    facts={**keep, "diagnoses": [decline.to_json()]})
     gate = gpu_gate(facts, options, "no Metal GPU here")
     if gate:
         return skip(gate.summary, gate.reason, facts=keep) if gate.status == Status.SKIP else gate
     if not tf_imported(facts):
         return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
-    stderr = (((facts.get("tensorflow") or {}).get("process") or {}).get("stderr") or "")
-    found = k.diagnose(stderr, Machine.from_facts(facts, options.profile), fixes.env_of(facts)) if stderr else []
     if not listed:
-        decline = next((d for d in found if any(d.id in p.declines for p in k.matrix.plugins)), None)
-        if decline is not None:  # the plugin said why it offers no device
-            return fail("TensorFlow lists no GPU: the Metal plugin declined: %s [%s]" % (decline.evidence[:200],
-                                                                                       decline.id),
-                        _decline_fix(facts, decline.id, k), details=["cause: " + decline.cause,
-                                                                    "what helps: " + decline.fix],
-                        facts={**keep, "diagnoses": [decline.to_json()]})
         return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
                     fixes.repair(facts, "--force", why="reinstalls the pinned pair"),
-                    facts=keep)
+                    details=_loaded(plugins), facts=keep)
+    what = "%d GPU(s): %s (%s%s)" % (len(listed), ", ".join(listed), gpu_platform(facts), "".join(
+        ", from %s" % os.path.basename(p) for p in plugins))
     expected = [d for d in found if any(d.id in p.expected for p in k.matrix.plugins)]
     if expected:  # a known limit of this pair, explained: a warning, not a failure
-        return warn("%d GPU(s): %s; expected limit of this pair: %s [%s]" % (
-            len(listed), ", ".join(listed), expected[0].cause, expected[0].id),
-            details=["what helps: " + expected[0].fix], facts={**keep, "diagnoses": [d.to_json() for d in expected]})
-    return pass_("%d GPU(s): %s" % (len(listed), ", ".join(listed)), facts=keep)
+        return warn("%s; expected limit of this pair: %s [%s]" % (what, expected[0].cause, expected[0].id),
+                    details=["what helps: " + expected[0].fix] + _loaded(plugins),
+                    facts={**keep, "diagnoses": [d.to_json() for d in expected]})
+    return pass_(what, details=_loaded(plugins), facts=keep)
+
+
+def _loaded(plugins: list[str]) -> list[str]:
+    """A detail line naming the plugin libraries TensorFlow loaded at import, where there are any."""
+    return ["GPU plugin libraries loaded at import: " + ", ".join(plugins)] if plugins else []
 
 
 REBUILD = "metal-plugin-other-tensorflow"  # built against another TensorFlow: rebuild it against this one
@@ -122,8 +155,9 @@ REBUILD = "metal-plugin-other-tensorflow"  # built against another TensorFlow: r
 def _decline_fix(facts: Facts, diagnosis: str, k: Knowledge) -> str | None:
     """The rebuild through setup (TensorFlow from its lock first, then the plugin's sdist without build isolation);
     None where no setup command helps (``TF_DISABLE_METAL`` is the user's: the diagnosis says so, as `what helps`)."""
-    target = next((t for t in k.matrix.targets if t.plugin and t.plugin.two_step), None)
-    if diagnosis != REBUILD or target is None:
+    here = (facts.get("system") or {}).get("platform")
+    target = next((t for t in k.matrix.targets if t.plugin and t.plugin.two_step and t.platform == here), None)
+    if diagnosis != REBUILD or target is None:  # e.g. a Metal plugin's text off a Mac: no setup of ours rebuilds it
         return None
     return fixes.repair(facts, "--force", "--tensorflow", target.tensorflow_pin[1],
                      why="rebuilds %s against TensorFlow %s" % (target.plugin.name if target.plugin else "the plugin",

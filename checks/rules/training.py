@@ -15,7 +15,7 @@ from checks import fixes, timing
 from checks.facts import Facts, Training, TrainingRun
 from checks.knowledge import Knowledge, TrainingKnowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, is_metal, recorded, tf_imported
 
 U32 = 2.0 ** -24  # fp32 unit roundoff
 WIDEST_SUM = 14 * 14 * 8  # the longest dot product of the probe's model: Dense(32) over the flattened conv output
@@ -166,9 +166,14 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep.update(heavy_on_cpu=heavy, other_on_cpu=light)
     if heavy:
         version = ((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("version")
+
+        def reason(op: str) -> str:  # envs/training.json's reasons are about the Metal plugins
+            return k.training.host_reason(op, version) if is_metal(facts) else (
+                "the GPU's plugin (%s) has no kernel for it, so soft placement moved it to the CPU"
+                % gpu_platform(facts))
         return warn("%d of the step's heavy ops ran on the CPU, not the GPU: %s (%s)" % (
             sum(host[op] for op in heavy), ", ".join("%s ×%d" % (op, host[op]) for op in heavy), counts),
-            details=["%s: %s" % (op, k.training.host_reason(op, version)) for op in heavy]
+            details=["%s: %s" % (op, reason(op)) for op in heavy]
             + ["correct but slower; nothing to fix in this environment unless a newer plugin or TensorFlow adds "
                "the kernels"],
             facts=keep)
