@@ -10,14 +10,26 @@ from __future__ import annotations
 from typing import Callable
 
 from checks.facts import Facts
-from checks.model import Check
+from checks.model import Check, Options, Result, skip
 from checks.rules import architecture, environment, matmul, packages, tensorflow, training
+from checks.rules.common import gpu_gate
 
-GATES: dict[str, Callable[[Facts], str | None]] = {
-    # the interpreter answers as the environment (environment.setup says why not, and how to rebuild it)
-    "environment": lambda facts: "not judged: %s (environment.setup)" % environment.not_itself(facts)
-    if environment.not_itself(facts) else None,
+
+def _environment_gate(facts: Facts, options: Options) -> Result | None:
+    """The interpreter answers as the environment (environment.setup says why not, and how to rebuild it)."""
+    why = environment.not_itself(facts)
+    return skip("not judged: %s (environment.setup)" % why, "not judged: %s (environment.setup)" % why) if why \
+        else None
+
+
+GATES: dict[str, Callable[[Facts, Options], Result | None]] = {
+    "environment": _environment_gate,
+    # a GPU to run on: TensorFlow lists one (any platform), or a Metal one must be there; else skip with the reason
+    # (fail with --require-gpu). devices.gpu, training.placement and training.speed ask the same gate themselves:
+    # they still say what they saw without a GPU (the devices listed, the CPU's ops and step time)
+    "gpu": lambda facts, options: gpu_gate(facts, options, "no GPU to run this check on"),
 }
+GPU = ("environment", "gpu")
 
 CHECKS: tuple[Check, ...] = (
     Check("environment.setup", "Environment complete", environment.setup_marker, needs=()),
@@ -32,12 +44,12 @@ CHECKS: tuple[Check, ...] = (
     Check("devices.import", "TensorFlow imports", tensorflow.imported),
     Check("devices.gpu", "GPU devices", tensorflow.gpus),
     Check("matmul.cpu", "CPU matmul (reference)", matmul.cpu),
-    Check("matmul.gpu", "GPU matmul: placement and numbers", matmul.gpu),
-    Check("matmul.speedup", "GPU speedup over CPU", matmul.speedup),
-    Check("matmul.efficiency", "GPU efficiency (share of FP32 peak)", matmul.efficiency),
+    Check("matmul.gpu", "GPU matmul: placement and numbers", matmul.gpu, needs=GPU),
+    Check("matmul.speedup", "GPU speedup over CPU", matmul.speedup, needs=GPU),
+    Check("matmul.efficiency", "GPU efficiency (share of FP32 peak)", matmul.efficiency, needs=GPU),
     Check("training.losses", "Keras training: losses finite and falling", training.losses),
     Check("training.placement", "Training step: op placement census", training.placement),
-    Check("training.agreement", "Training: GPU loss trajectory against the CPU's", training.agreement),
+    Check("training.agreement", "Training: GPU loss trajectory against the CPU's", training.agreement, needs=GPU),
     Check("training.fused", "Dense+bias+ReLU: graph (fused) vs eager vs float64", training.fused),
     Check("training.speed", "Training step time: GPU against CPU", training.speed),
 )

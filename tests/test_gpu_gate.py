@@ -22,7 +22,7 @@ DECLINE = ("Metal: this plugin was built against TensorFlow 2.18 and is loaded i
 def linux(gpu_details=None, stderr="", listed=True):
     """The Linux recording; with a GPU listed, its matmul and training as the CPU's, placed on GPU:0."""
     recorded, _ = bundle.read(str(ROOT / "tests" / "bundles" / "linux-x86_64-training"))
-    facts = replayed(recorded, "auto")
+    facts = replayed(recorded, "auto", K)
     tf = copy.deepcopy(facts["tensorflow"])
     tf["process"]["stderr"] = stderr
     if listed:

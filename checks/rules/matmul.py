@@ -9,7 +9,7 @@ from checks import fixes
 from checks.facts import Facts, Matmul, MatmulSide, TensorFlowFacts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, is_metal, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_platform, is_metal, recorded, tf_imported
 
 
 def _side(facts: Facts, device: Literal["cpu", "gpu"]) -> MatmulSide | None:
@@ -69,10 +69,7 @@ def cpu(facts: Facts, options: Options, k: Knowledge) -> Result:
 
 
 def _gpu_or_skip(facts: Facts, options: Options) -> MatmulSide | Result:
-    """The GPU side of the matmul probe, or the result that says why there is none."""
-    gate = gpu_gate(facts, options, "no GPU matmul possible")
-    if gate:
-        return gate
+    """The GPU side of the matmul probe (where there is a GPU: the registry's gpu gate), or why it did not run."""
     m = _side(facts, "gpu")
     return _not_run(facts) if m is None else m
 
