@@ -420,3 +420,34 @@ def test_the_macos_floor_is_12_0_inclusive_and_only_for_the_metal_profile(versio
     assert r.status is status, r.summary
     if status is Status.FAIL:
         assert r.summary.startswith("macOS %s is older than 12.0" % version)
+
+
+# --- environment.setup: a setup at work, and an interpreter that is not the environment's own -------------
+
+def env_facts(tmp_path, **environment) -> dict:
+    prefix = str(tmp_path / "env")
+    return {"system": {}, "packages": {"environment": {"prefix": prefix, "owned": True, **environment}}}
+
+
+def test_a_setup_at_work_fails_the_environment_naming_its_pid(tmp_path):
+    from checks.rules import environment
+
+    r = environment.setup_marker(env_facts(tmp_path, setup_running=4242), opts(), K)
+    assert r.status is Status.FAIL and r.summary.startswith("`invoke setup` (pid 4242) is working on this environment")
+    assert r.fix == ".tools/bin/invoke setup --env %s  # after pid 4242 ends: finishes it if it did not" % (
+        tmp_path / "env")
+
+
+def test_an_interpreter_that_answers_as_another_fails_the_environment_and_closes_the_gate(tmp_path):
+    from checks.registry import GATES
+    from checks.rules import environment
+
+    (tmp_path / "env").mkdir()
+    facts = env_facts(tmp_path, answers_as="/usr", marker={"profile": "cpu", "lock": "envs/locks/x.txt"})
+    r = environment.setup_marker(facts, opts(), K)
+    assert r.status is Status.FAIL
+    assert r.summary == "not a virtual environment: %s/bin/python runs as the interpreter at /usr (its pyvenv.cfg " \
+        "is missing), so nothing it reports is about this environment" % (tmp_path / "env")
+    assert r.fix is not None and r.fix.startswith(".tools/bin/invoke setup --env %s " % (tmp_path / "env"))
+    assert GATES["environment"](facts) == "not judged: %s (environment.setup)" % environment.not_itself(facts)
+    assert GATES["environment"](env_facts(tmp_path, answers_as=str(tmp_path / "env"))) is None
