@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,13 @@ def invoke(*args: str, timeout: float = 900, env=None) -> subprocess.CompletedPr
     """Run the real `invoke` of the tools environment in the repository."""
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child a test interrupts: Ctrl-C's default disposition, also when pytest itself was
+    started with SIGINT ignored (``trap '' INT``, ``nohup``-like runners), which a child would inherit; Python
+    then never raises KeyboardInterrupt and the test would judge the runner, not the product."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def pyenv_python(minor: str) -> str:

@@ -139,11 +139,19 @@ def test_checks_in_an_environment_without_packaging_is_one_line_exit_2(tmp_path)
     assert done.returncode == 2 and "no `packaging`" in one_line(done.stderr)
     fix = one_line(done.stderr).split("; fix: ", 1)[1]  # not setup's to repair: the default environment instead
     assert fix.startswith(".tools/bin/invoke setup --env .venv-tf  # ") and check_fix_line(fix) == []
-    (tmp_path / "bare" / ".tfmetal-owner").touch()  # one of ours, complete once: repaired where it is
-    (tmp_path / "bare" / ".tfmetal-setup.json").write_text("{}")  # (without it: setup never finished, exit 1)
-    done = subprocess.run([str(tmp_path / "bare" / "bin" / "python"), "-m", "checks"], cwd=ROOT,
-                          capture_output=True, text=True)
-    assert one_line(done.stderr).endswith("; fix: .tools/bin/invoke setup --env %s  # repairs it" % (tmp_path / "bare"))
+    bare = tmp_path / "bare"
+    (bare / ".tfmetal-owner").touch()  # one of ours, never finished: environment.setup fails saying so (exit 1)
+    done = subprocess.run([str(bare / "bin" / "python"), "-m", "checks"], cwd=ROOT, capture_output=True, text=True)
+    fix = ".tools/bin/invoke setup --env %s  # finishes it from the lock" % bare
+    first, second = done.stdout.splitlines()[:2]
+    assert done.returncode == 1 and first.endswith(
+        " Environment complete: incomplete: setup started here but never finished (no completion marker)"), first
+    assert second == "    fix: " + fix
+    assert done.stdout.rstrip().endswith("next: " + fix)
+    (bare / ".tfmetal-setup.json").write_text("{}")  # complete, and ours: repaired where it is (exit 2, one line)
+    done = subprocess.run([str(bare / "bin" / "python"), "-m", "checks"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert one_line(done.stderr).endswith("; fix: .tools/bin/invoke setup --env %s  # repairs it" % bare)
 
 
 def test_setup_refuses_a_pair_the_static_check_says_cannot_load():

@@ -389,3 +389,72 @@ def test_the_summary_line_counts_one_warning_in_the_singular():
 
     assert tally({"pass": 11, "warn": 1, "fail": 0, "skip": 9}) == "11 passed, 1 warning, 0 failed, 9 skipped"
     assert tally({"pass": 10, "warn": 0, "fail": 2, "skip": 9}) == "10 passed, 0 warnings, 2 failed, 9 skipped"
+
+
+# --- non-finite numbers: a NaN or infinite error is never within a tolerance -----------------------------
+
+@pytest.mark.parametrize("err", [float("nan"), float("inf")])
+def test_a_non_finite_matmul_error_fails_on_either_device(err):
+    """A device that returned NaN (or overflowed) computed nothing right: np.max over the errors is then NaN."""
+    g = matmul.gpu(m1(gpu_err=err), opts(), K)
+    assert g.status is Status.FAIL and "GPU matmul gives wrong numbers: error %.2e" % err in g.summary
+    assert matmul.cpu(m1(cpu_err=err), opts(), K).status is Status.FAIL
+
+
+def test_a_result_placed_on_the_cpu_of_a_host_named_gpu_is_a_fallback():
+    """Only the device part of the placement counts: a job or host may carry 'gpu' in its name."""
+    f = m1()
+    f["tensorflow"]["matmul"]["gpu"]["placed"] = "/job:gpu-runner/replica:0/task:0/device:CPU:0"
+    assert "silent CPU fallback" in matmul.gpu(f, opts(), K).summary
+    f["tensorflow"]["matmul"]["gpu"]["placed"] = "/job:cpu-runner/replica:0/task:0/device:GPU:0"
+    assert matmul.gpu(f, opts(), K).status is Status.PASS
+
+
+# --- the metal profile's macOS floor: 12.0 itself passes; the cpu profile has none ----------------------
+
+def macos(version: str) -> dict:
+    return {"system": {"os": "macos", "macos_version": version, "macos_compat_mode": False}}
+
+
+@pytest.mark.parametrize("version, profile, status", [
+    ("12.0", "metal", Status.PASS), ("11.7.10", "metal", Status.FAIL), ("12.0.1", "metal", Status.PASS),
+    ("11.7.10", "cpu", Status.PASS), ("10.15.7", "cpu", Status.PASS),
+])
+def test_the_macos_floor_is_12_0_inclusive_and_only_for_the_metal_profile(version, profile, status):
+    from checks.rules import architecture
+
+    r = architecture.macos_version(macos(version), Options(profile=profile), K)
+    assert r.status is status, r.summary
+    if status is Status.FAIL:
+        assert r.summary.startswith("macOS %s is older than 12.0" % version)
+
+
+# --- environment.setup: a setup at work, and an interpreter that is not the environment's own -------------
+
+def env_facts(tmp_path, **environment) -> dict:
+    prefix = str(tmp_path / "env")
+    return {"system": {}, "packages": {"environment": {"prefix": prefix, "owned": True, **environment}}}
+
+
+def test_a_setup_at_work_fails_the_environment_naming_its_pid(tmp_path):
+    from checks.rules import environment
+
+    r = environment.setup_marker(env_facts(tmp_path, setup_running=4242), opts(), K)
+    assert r.status is Status.FAIL and r.summary.startswith("`invoke setup` (pid 4242) is working on this environment")
+    assert r.fix == ".tools/bin/invoke setup --env %s  # after pid 4242 ends: finishes it if it did not" % (
+        tmp_path / "env")
+
+
+def test_an_interpreter_that_answers_as_another_fails_the_environment_and_closes_the_gate(tmp_path):
+    from checks.registry import GATES
+    from checks.rules import environment
+
+    (tmp_path / "env").mkdir()
+    facts = env_facts(tmp_path, answers_as="/usr", marker={"profile": "cpu", "lock": "envs/locks/x.txt"})
+    r = environment.setup_marker(facts, opts(), K)
+    assert r.status is Status.FAIL
+    assert r.summary == "not a virtual environment: %s/bin/python runs as the interpreter at /usr (its pyvenv.cfg " \
+        "is missing), so nothing it reports is about this environment" % (tmp_path / "env")
+    assert r.fix is not None and r.fix.startswith(".tools/bin/invoke setup --env %s " % (tmp_path / "env"))
+    assert GATES["environment"](facts) == "not judged: %s (environment.setup)" % environment.not_itself(facts)
+    assert GATES["environment"](env_facts(tmp_path, answers_as=str(tmp_path / "env"))) is None

@@ -1,6 +1,6 @@
 """Every fix line is a command: rendered from the rule tests' recorded facts, parsed with shlex.
 
-The rule tests (recorded machines, bundles, boundaries) run here once more, in-process, while every
+The offline rule tests (recorded machines, bundles, boundaries) run here once more, in-process, while every
 Result built is recorded with the rule line that built it. Each fix line must split with shlex, run
 ``.tools/bin/invoke`` (a task that exists, with ``--env``) or ``make`` (a target of the Makefile), keep
 its explanation after ``  # ``, and never say metal on a machine without a metal target. Every
@@ -158,7 +158,8 @@ def rendered(monkeypatch_module):
                 seen.append((Path(frame.f_code.co_filename).name, frame.f_lineno, self.fix))
 
     monkeypatch_module.setattr(model.Result, "__init__", spy)
-    code = pytest.main(["-q", "-p", "no:cacheprovider", "-x", "--no-header", *RULE_TESTS])
+    # offline: the rule tests that need PyPI (a real environment) stay with the network selection
+    code = pytest.main(["-q", "-p", "no:cacheprovider", "-x", "--no-header", "-m", "not network", *RULE_TESTS])
     assert code == 0, "the rule tests failed"
     for make, options in CASES:
         evaluate(make(), Options(**{"profile": "metal", **options}), K)

@@ -14,7 +14,7 @@ import pytest
 
 from checks.paths import MARKER, OWNER
 from tests import localindex
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, default_sigint, invoke
 
 
 @pytest.fixture
@@ -25,7 +25,8 @@ def offline(tmp_path):
 def interrupted_setup(env_dir, environ, sig: int, after: str, delay: float, said: list | None = None) -> int:
     """Start the real setup in its own process group; signal the group once ``after`` is printed."""
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "setup", "--env", str(env_dir)], cwd=ROOT, env=environ,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint)
     for line in proc.stderr:
         if after in line:
             break

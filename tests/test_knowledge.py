@@ -95,12 +95,25 @@ def test_one_judgement_per_pair(tf, metal, verdict, words):
     assert (j.error is not None) == (verdict == "broken")
 
 
-def test_a_user_report_of_verified_beats_a_static_cannot_load():
-    # TF 2.9 + metal 0.5.0 is verified by a report; no fingerprint covers 2.9, so the static verdict is absent.
-    j = judge_pair(K, "2.9.0", "0.5.0")
-    assert j.verdict == "verified" and j.static is None and j.agrees is None
+def test_a_user_report_of_verified_beats_a_static_cannot_load(tmp_path):
+    # TF 2.11 + metal 1.2.0: the fingerprints of both wheels (envs/abi/) say it cannot load, and no one reported it.
+    assert judge_pair(K, "2.11.0", "1.2.0").static.loads is False
+    assert judge_pair(K, "2.11.0", "1.2.0").verdict == "broken"
+    # A team's matrix adds a user report that it works: the report wins, and the disagreement is kept.
+    data = json.loads(MATRIX_PATH.read_text(encoding="utf-8"))
+    data["pairs"].append({"tensorflow": "==2.11.*", "metal": "1.2.0", "python": ["3.9", "3.10", "3.11"],
+                          "macos": ">=12.0", "status": "verified", "source": "tests/test_knowledge.py: a user report"})
+    (tmp_path / "matrix.json").write_text(json.dumps(data), encoding="utf-8")
+    j = judge_pair(knowledge.load({"TFM_MATRIX": str(tmp_path / "matrix.json")}), "2.11.0", "1.2.0")
+    assert j.static is not None and j.static.loads is False  # the static verdict is there ...
+    assert (j.verdict, j.reason, j.error) == ("verified", "a verified pair", None)  # ... and the report beats it
+    assert j.source == "tests/test_knowledge.py: a user report" and j.agrees is False
+
+
+def test_a_user_report_of_broken_and_a_static_cannot_load_agree():
     j = judge_pair(K, "2.19.1", "1.1.0")  # reported broken at import, statically Symbol not found: they agree
-    assert j.verdict == "broken" and j.agrees is True
+    assert j.verdict == "broken" and j.static is not None and j.agrees is True
+    assert j.reason.startswith("is known broken (import: ")  # the report's words, not the static check's
 
 
 def test_versions_compare_as_versions_not_text():

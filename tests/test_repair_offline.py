@@ -128,7 +128,8 @@ def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):
 
 def test_verify_judges_an_env_that_lost_its_pyvenv_cfg_mid_setup_not_the_base_python(tmp_path):
     """Setup stopped while removing the old env: E keeps setup's owner file and bin/python but no pyvenv.cfg, so
-    E/bin/python runs as its base interpreter. verify must still judge E (not a venv: `setup --env E` rebuilds it)."""
+    E/bin/python runs as its base interpreter. verify must still judge E: environment.setup fails saying so, with
+    the fix that rebuilds it, and every other check is skipped (nothing the base interpreter says is about E)."""
     import json
     import subprocess
     import sys
@@ -142,6 +143,10 @@ def test_verify_judges_an_env_that_lost_its_pyvenv_cfg_mid_setup_not_the_base_py
     envdir.claim(env)  # the owner file, as setup writes it
     out = tmp_path / "v.json"
     invoke("verify", "--env", str(env), "--json", str(out), "--budget", "0.2", "--timeout", "30")
-    setup = {c["id"]: c for c in json.loads(out.read_text())["checks"]}["environment.setup"]
-    assert setup["status"] == "fail" and "not a virtual environment" in setup["summary"], setup
-    assert setup["fix"].startswith(".tools/bin/invoke setup --env %s  # " % env), setup
+    checks = {c["id"]: c for c in json.loads(out.read_text())["checks"]}
+    setup = checks.pop("environment.setup")
+    assert setup["status"] == "fail", setup
+    assert setup["summary"].startswith("not a virtual environment: %s/bin/python runs as the interpreter at " % env)
+    assert "(its pyvenv.cfg is missing)" in setup["summary"], setup
+    assert setup["fix"].startswith(".tools/bin/invoke setup --env %s " % env), setup
+    assert {c["status"] for c in checks.values()} == {"skip"}, checks

@@ -24,6 +24,20 @@ def test_precedence(tmp_path):
         settings.resolve({}, {"TFM_CONFIG": str(tmp_path / "absent.json")})  # asked for, so never ignored
 
 
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "Infinity", "1e999", "0", "-1"])
+def test_a_setting_must_be_a_finite_positive_number(text):
+    """inf would make --budget run forever and --min-speedup unpassable; nan compares false with everything."""
+    with pytest.raises(settings.SettingsError, match="TFM_BUDGET: %r is not a positive number" % text):
+        settings.resolve({}, {"TFM_BUDGET": text})
+
+
+def test_an_infinite_setting_on_the_command_line_is_exit_2_with_one_line():
+    done = subprocess.run([sys.executable, "-m", "checks", "--min-speedup", "inf"], cwd=ROOT, capture_output=True,
+                          text=True)
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "'inf' is not a positive number" in lines[0], lines
+
+
 @pytest.mark.parametrize("content,words", [
     ('{"min_speedup": "fast"}', "'fast' is not a number"),
     ('{"min_speedup": -2}', "not a positive number"),

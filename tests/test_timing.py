@@ -17,12 +17,53 @@ def test_median_and_cv():
     assert timing.Timing([0.5]).cv == 0.0
 
 
-def test_measure_warms_up_and_respects_min_reps_and_budget():
-    calls = []
-    t = timing.measure(lambda: calls.append(time.perf_counter()), budget_s=0.0, min_reps=5, warmup=2)
-    assert len(t.samples) == 5 and len(calls) == 7
-    t = timing.measure(lambda: time.sleep(0.01), budget_s=0.05, min_reps=1, max_reps=100, warmup=0)
-    assert 4 <= len(t.samples) <= 7
+class Clock:
+    """A clock that moves only when the timed operation runs: ``step`` seconds per call (binary fractions, so
+    the sums are exact and the budget's boundary is hit exactly)."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step, self.calls = 0.0, step, 0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def run(self) -> None:
+        self.calls += 1
+        self.now += self.step
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    c = Clock(0.125)
+    monkeypatch.setattr(timing, "time", c)
+    return c
+
+
+def test_measure_warms_up_and_respects_min_reps_even_without_budget(clock):
+    t = timing.measure(clock.run, budget_s=0.0, min_reps=5, warmup=2)
+    assert len(t.samples) == 5 and clock.calls == 7
+    assert t.samples == [0.125] * 5  # the warm-ups are not samples
+
+
+def test_measure_starts_a_repetition_only_if_it_ends_within_the_budget(clock):
+    # 0.125 s per call, budget 0.5 s: after 3 samples the 4th would end at 0.5 s exactly (within), a 5th at 0.625 s
+    t = timing.measure(clock.run, budget_s=0.5, min_reps=1, max_reps=100, warmup=0)
+    assert len(t.samples) == 4 and clock.now == 0.5
+
+
+def test_the_budget_covers_the_warm_ups(clock):
+    t = timing.measure(clock.run, budget_s=0.5, min_reps=1, max_reps=100, warmup=2)
+    assert len(t.samples) == 2 and clock.calls == 4 and clock.now == 0.5
+
+
+def test_measure_stops_at_max_reps(clock):
+    t = timing.measure(clock.run, budget_s=100.0, min_reps=1, max_reps=6, warmup=0)
+    assert len(t.samples) == 6
+
+
+def test_measure_times_each_repetition_with_the_real_clock():
+    t = timing.measure(lambda: time.sleep(0.01), budget_s=0.0, min_reps=3, warmup=0)
+    assert len(t.samples) == 3 and all(s >= 0.01 for s in t.samples)  # a sleep never ends early
 
 
 def test_pick_size_scales_with_cube_root_and_memory():

@@ -187,3 +187,50 @@ def test_a_malformed_training_table_is_one_line(tmp_path, text):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(MatrixError, match="training .*training.json"):
         knowledge.load_training(path)
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_an_infinite_loss_fails_as_a_nan_does(value):
+    """Altered: the GPU's 4th loss -> inf, then -inf (an overflow is as wrong as a NaN)."""
+    tr = on_gpu(recorded())
+    tr["gpu"]["losses"][3] = value
+    r, code = results(tr)
+    assert code == 1 and r["training.losses"].status == Status.FAIL
+    assert "GPU:0: loss is %s at step 4 of 10" % value in r["training.losses"].summary
+    assert r["training.agreement"].status == Status.FAIL and "step 4" in r["training.agreement"].summary
+
+
+def test_a_nan_on_the_gpu_alone_fails_the_agreement():
+    """Altered: the GPU's last loss -> NaN; the agreement check says so on its own (NaN is never within)."""
+    tr = on_gpu(recorded())
+    tr["gpu"]["losses"][-1] = math.nan
+    r, _ = results(tr)
+    assert r["training.agreement"].status == Status.FAIL and "at step 10 of 10" in r["training.agreement"].summary
+
+
+def test_a_loss_that_did_not_move_fails():
+    """Altered: every loss on the GPU -> the first one (Adam on a fixed batch must lower it)."""
+    tr = on_gpu(recorded())
+    tr["gpu"]["losses"] = [tr["gpu"]["losses"][0]] * len(tr["gpu"]["losses"])
+    r, _ = results(tr)
+    assert r["training.losses"].status == Status.FAIL and "did not fall in 10 steps" in r["training.losses"].summary
+
+
+@pytest.mark.parametrize("key", ["graph_error", "eager_error"])
+def test_a_nan_fused_result_fails(key):
+    """Altered: the graph (then eager) dense+bias+ReLU error -> NaN."""
+    tr = on_gpu(recorded())
+    tr["fused"][key] = math.nan
+    r, _ = results(tr)
+    assert r["training.fused"].status == Status.FAIL and "error nan against float64" in r["training.fused"].summary
+
+
+def test_the_training_gate_is_inclusive_and_equal_speed_does_not_warn():
+    """Altered: the GPU's median step time -> exactly the CPU's / 2 (the gate), then exactly the CPU's."""
+    tr = on_gpu(recorded())
+    tr["gpu"]["median_step_ms"] = tr["cpu"]["median_step_ms"] / 2
+    r, _ = results(tr, min_train_speedup=2.0)
+    assert r["training.speed"].status == Status.PASS and "2.00×" in r["training.speed"].summary
+    tr["gpu"]["median_step_ms"] = tr["cpu"]["median_step_ms"]
+    r, _ = results(tr)
+    assert r["training.speed"].status == Status.PASS and "1.00×" in r["training.speed"].summary

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, default_sigint
 
 HANGING_TF = """\
 import os, subprocess, sys, time
@@ -45,7 +45,7 @@ def test_interrupted_verify_kills_the_tensorflow_child_group_and_removes_temp_fi
     # the tools environment has what `python -m checks` needs (packaging, psutil); TensorFlow is the fake
     verify = subprocess.Popen([sys.executable, "-m", "invoke", "verify", "--env", sys.prefix, "--profile", "cpu",
                                "--timeout", "300"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+                              stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_sigint)
     family: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 60

@@ -44,7 +44,7 @@ def _not_run(facts: Facts) -> Result:
 
 
 def _accuracy_fail(m: Mapping[str, Any], n: int, tol: float, where: str, env: str) -> Result | None:
-    if m["error_rel"] > tol:
+    if not m["error_rel"] <= tol:  # NaN fails too: a device that returned NaN computed nothing right
         return fail("%s matmul gives wrong numbers: error %.2e exceeds the fp32 tolerance %.2e (n=%d)"
                     % (where, m["error_rel"], tol, n),
                     fixes.command("report", "--out", "matmul-bug", env=env,
