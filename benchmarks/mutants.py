@@ -221,7 +221,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "a project environment of the other profile is synced in place instead of rebuilt", PLAN),
     # --- scripts/provision.py
     Mutant("marker-written-on-incomplete", "scripts/provision.py",
-           "        if not after.ok:\n            raise StepFailed", "        if not after.own:\n            raise StepFailed",
+           "        if not after.ok:\n            raise StepFailed",
+           "        if not after.own:\n            raise StepFailed",
            "setup writes the completion marker on an environment still missing packages", PLAN),
     Mutant("marker-kept-while-installing", "scripts/provision.py",
            "        envdir.unmark(p.env)\n        envdir.claim(p.env)", "        envdir.claim(p.env)",
