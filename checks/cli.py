@@ -207,7 +207,7 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
     code = exit_code(outcomes, options.strict)
     header = "checks %s: profile %s, Python %s at %s" % (
         __version__, options.profile, facts["system"]["python_version"], session.where)
-    render_text(outcomes, header)
+    render_text(outcomes, header, strict=options.strict)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:
         print(nextsteps.trace_line(trace))
@@ -218,11 +218,12 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
         bundle.write(args.record, facts, {"profile": options.profile, "require_gpu": options.require_gpu,
                                           "min_speedup": options.min_speedup, "strict": options.strict,
                                           "min_train_speedup": options.min_train_speedup})
-        outputs.append((os.path.join(args.record, "summary.md"), bug_report(outcomes, header, facts["system"])))
+        outputs.append((os.path.join(args.record, "summary.md"), bug_report(outcomes, header, facts["system"],
+                                                                            options.strict)))
     if args.json:
         outputs.append((args.json, json.dumps(to_json(outcomes, options, facts, code), indent=2, default=str)))
     if args.junit:
-        outputs.append((args.junit, to_junit(outcomes, time.monotonic() - STARTED)))
+        outputs.append((args.junit, to_junit(outcomes, time.monotonic() - STARTED, options.strict)))
     for path, text in outputs:
         try:
             with open(path, "w", encoding="utf-8") as fh:
@@ -232,13 +233,13 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
         print("Bundle written to %s (summary.md is ready to paste into a bug report)" % args.record
               if path.endswith("summary.md") and args.record else "Wrote %s" % path)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(outcomes):
+        for line in github_annotations(outcomes, options.strict):
             print(line)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             try:
                 with open(summary, "a", encoding="utf-8") as fh:
-                    fh.write(github_summary(outcomes, header))
+                    fh.write(github_summary(outcomes, header, options.strict))
             except OSError as exc:
                 print("checks: warning: cannot append to GITHUB_STEP_SUMMARY: %s" % exc.strerror, file=sys.stderr)
     print_closing_lines(args, facts, outcomes, code, options.strict)

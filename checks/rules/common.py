@@ -23,11 +23,27 @@ def no_metal_reason(facts: Facts, profile: str) -> str | None:
     if s.get("hardware_arch") != "arm64":
         return ("Intel Mac: tensorflow-metal stopped x86_64 wheels at 1.0.0 and TensorFlow at 2.16.2, "
                 "so the cpu profile is used")
-    if s.get("vm"):
-        return "virtual machine: its paravirtual GPU has no Metal acceleration for TensorFlow. " + GITHUB_VM
     if profile != "metal":
         return "the cpu profile was chosen, so no Metal plugin is installed"
     return None
+
+
+def vm_advisory(facts: Facts) -> str | None:
+    """Why speed is not gated here: a macOS VM's GPU is paravirtual on a shared host (its correctness is still
+    judged); None on bare metal and off macOS."""
+    s = facts["system"]
+    if s["os"] != "macos" or not s.get("vm"):
+        return None
+    gpu = s.get("gpu") or {}
+    seen = gpu.get("name") or "the GPU system_profiler did not report"
+    return "not gated in a macOS VM (%s; %s): a paravirtual GPU on a shared host" % (
+        s.get("model") or "kern.hv_vmm_present = 1", seen)
+
+
+def not_known(facts: Facts, *keys: str) -> list[str]:
+    """What a bundle says it could not record for these facts (its tensorflow.json's ``not_known``), as details."""
+    notes = (facts.get("tensorflow") or {}).get("not_known") or {}
+    return ["not known: %s" % notes[k] for k in keys if notes.get(k)]
 
 
 def tf_imported(facts: Facts) -> bool:

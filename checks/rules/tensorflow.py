@@ -9,7 +9,7 @@ from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, not_known, recorded, tf_imported, vm_advisory
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
@@ -94,15 +94,63 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
                         _decline_fix(facts, decline.id, k), details=["cause: " + decline.cause,
                                                                     "what helps: " + decline.fix],
                         facts={**keep, "diagnoses": [decline.to_json()]})
-        return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
-                    fixes.repair(facts, "--force", why="reinstalls the pinned pair"),
-                    facts=keep)
+        return _no_device(facts, keep)
     expected = [d for d in found if any(d.id in p.expected for p in k.matrix.plugins)]
     if expected:  # a known limit of this pair, explained: a warning, not a failure
         return warn("%d GPU(s): %s; expected limit of this pair: %s [%s]" % (
             len(listed), ", ".join(listed), expected[0].cause, expected[0].id),
             details=["what helps: " + expected[0].fix], facts={**keep, "diagnoses": [d.to_json() for d in expected]})
+    if vm_advisory(facts):
+        return pass_("%d GPU(s): %s, in a macOS VM (%s)" % (len(listed), ", ".join(listed), _vm_gpu(facts)),
+                     details=["what TensorFlow names the paravirtual device is shown as it listed it; its correctness "
+                              "is judged by the GPU checks, its speed is not gated"]
+                     + not_known(facts, "gpus", "gpu_details"), facts=keep)
     return pass_("%d GPU(s): %s" % (len(listed), ", ".join(listed)), facts=keep)
+
+
+# Names a sandbox sets in the processes it starts (recorded by checks.probes.packages.ENV_VARS): Codex's Seatbelt
+# sandbox sets CODEX_SANDBOX=seatbelt; an App Sandbox container sets APP_SANDBOX_CONTAINER_ID.
+SANDBOX_VARS = ("CODEX_SANDBOX", "APP_SANDBOX_CONTAINER_ID")
+SANDBOXED = ("a Seatbelt sandbox that denies IOKit's GPU user client (AGXDeviceUserClient) leaves Metal with no device "
+             "at all (openai/codex#17644)")
+
+
+def _vm_gpu(facts: Facts) -> str:
+    s = facts["system"]
+    gpu = s.get("gpu") or {}
+    return "%s, GPU %s" % (s.get("model") or "kern.hv_vmm_present = 1",
+                           gpu.get("name") or "not reported by system_profiler")
+
+
+def _no_device(facts: Facts, keep: dict[str, Any]) -> Result:
+    """No GPU listed where a Metal plugin is loaded: in a VM, say so; on a bare-metal Apple Silicon Mac, the process
+    looks sandboxed (the hardware has a GPU that the process cannot see); else the plugin registered nothing."""
+    s = facts["system"]
+    reinstall = fixes.repair(facts, "--force", why="reinstalls the pinned pair")
+    if vm_advisory(facts):
+        return fail("TensorFlow lists no GPU in this macOS VM (%s): the Metal plugin registered no device on the "
+                    "paravirtual GPU" % _vm_gpu(facts),
+                    fixes.repair(facts, "--profile", "cpu", "--force", why="a VM runner whose GPU TensorFlow cannot "
+                                 "use: the cpu profile checks the rest"),
+                    details=["some Metal calls are missing on the paravirtual device (godot#101773, "
+                             "ml-explore/mlx#31); run the GPU checks on a bare-metal Apple Silicon Mac"]
+                    + not_known(facts, "gpus"),
+                    facts={**keep, "vm": True})
+    if s["os"] == "macos" and s.get("hardware_arch") == "arm64" and not s.get("translated") and s.get("vm") is False:
+        env = ((facts.get("packages") or {}).get("env") or {})
+        hints = ["%s=%s is set" % (v, env[v]) for v in SANDBOX_VARS if v in env]
+        return fail("TensorFlow lists no GPU: the Metal plugin did not register a device, though this bare-metal "
+                    "Apple Silicon Mac (%s) has a GPU: the process looks sandboxed%s" % (
+            s.get("cpu_brand") or (s.get("gpu") or {}).get("name") or "Apple Silicon",
+            " (%s)" % "; ".join(hints) if hints else ""),
+            reinstall, details=[
+                SANDBOXED,
+                "run it outside the sandbox: from a normal Terminal or ssh session, not under sandbox-exec or an "
+                "agent's sandboxed shell: .tools/bin/invoke verify",
+                "if it lists no GPU there either, the plugin is broken: the fix line reinstalls the pair"]
+            + not_known(facts, "gpus"),
+            facts={**keep, "sandboxed": True, "sandbox_hints": hints})
+    return fail("TensorFlow lists no GPU: the Metal plugin did not register a device", reinstall, facts=keep)
 
 
 REBUILD = "metal-plugin-other-tensorflow"  # built against another TensorFlow: rebuild it against this one
