@@ -21,7 +21,7 @@ from checks.errors import TfmError, UsageError
 from checks.evaluate import evaluate
 from checks.facts import Facts, PackagesFacts
 from checks.model import Options, Outcome
-from checks.probes import packages, system, tensorflow
+from checks.probes import imports, packages, system, tensorflow
 from checks.report import bug_report, exit_code, github_annotations, github_summary, render_text, to_json, to_junit
 
 EPILOG = """\
@@ -132,6 +132,12 @@ def gather(args: argparse.Namespace, values: dict[str, Any], k: knowledge.Knowle
     tf = tensorflow.collect(budget_s=values["budget"], gpu=profile == "metal" or values["require_gpu"],
                             timeout_s=values["timeout"], memory_bytes=system.memory().get("available"),
                             trace_dir=os.path.abspath(args.trace) if args.trace else None)
+    found = imports.project_modules((pk.get("environment") or {}).get("marker"))
+    if found is not None and (tf.get("tensorflow") or {}).get("version"):  # TensorFlow imports: try the project's
+        tf["project_imports"] = imports.collect(sys.executable, found,
+                                                min(values["timeout"], imports.IMPORT_TIMEOUT_S))
+    elif found is not None:
+        tf["project_imports"] = {**found, "orders": {}, "not_run": "TensorFlow did not import"}
     thread.join()
     if "error" in probed:
         raise probed["error"]

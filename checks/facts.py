@@ -184,6 +184,7 @@ class TensorFlowFacts(TypedDict, total=False):
     trace: dict[str, Any]
     process: dict[str, Any]
     not_recorded: bool
+    project_imports: dict[str, Any]  # checks.probes.imports.collect: the project's modules beside TensorFlow
     not_known: dict[str, str]  # a bundle's values that no real output gave: fact -> why (shown by the checks)
 
 

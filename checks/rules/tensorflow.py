@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks import fixes
+from checks import clashes, fixes
 from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
@@ -165,3 +165,85 @@ def _decline_fix(facts: Facts, diagnosis: str, k: Knowledge) -> str | None:
     return fixes.repair(facts, "--force", "--tensorflow", target.tensorflow_pin[1],
                      why="rebuilds %s against TensorFlow %s" % (target.plugin.name if target.plugin else "the plugin",
                                                                 target.tensorflow_pin[1]))
+
+
+ORDER_WORDS = {"after": "imported after TensorFlow", "before": "imported before TensorFlow"}
+
+
+def _how(proc: dict[str, Any]) -> str:
+    if proc.get("timed_out"):
+        return "hangs (%s)" % (proc.get("error") or "killed at the timeout")
+    if proc.get("signal"):
+        return "aborts the process (%s)" % proc["signal"]
+    if proc.get("returncode") is None:
+        return "could not run (%s)" % (proc.get("error") or "no exit status")
+    return "ends the process with exit code %s" % proc.get("returncode")
+
+
+def project_imports(facts: Facts, options: Options, k: Knowledge) -> Result:
+    """The project's packages imported beside TensorFlow, after it and before it, each order in its own process."""
+    if not recorded(facts, "tensorflow"):
+        return skip(NOT_RECORDED)
+    pi = (facts.get("tensorflow") or {}).get("project_imports")
+    if pi is None:
+        return skip("no project requirements (setup's marker records none: invoke setup --requirements FILE)")
+    dists = pi.get("distributions") or {}
+    owner = {m: d for d, info in dists.items() for m in info["modules"]}
+    keep = {"distributions": dists, "timeout_s": pi.get("timeout_s")}
+    if pi.get("not_run"):
+        return skip("%s: the project's packages were not tried" % pi["not_run"], facts=keep)
+    if not owner:
+        return skip("none of the project's requirements is installed with an importable module", facts=keep)
+    orders = pi.get("orders") or {}
+    culprits = []  # (module, order, child) of each child that stopped in a module's import
+    for order in ("after", "before"):
+        child = orders.get(order) or {}
+        if not child or child.get("ok"):
+            continue
+        stopped = child.get("stopped_at")
+        if stopped in owner:
+            culprits.append((stopped, order, child))
+        elif order == "before":  # stopped in TensorFlow's import: the modules tried alone say which
+            alone = next((a for a in pi.get("alone") or [] if not a.get("ok")), None)
+            if alone:
+                culprits.append((alone["modules"][0], order, alone))
+            elif stopped == "tensorflow":
+                culprits.append(("?", order, child))
+    errors = {m: e for o in orders.values() for m, e in (o.get("errors") or {}).items() if m in owner}
+    if not culprits and not errors:
+        return pass_("%d module(s) of %d project distribution(s) import after and before TensorFlow: %s" % (
+            len(owner), len(dists), ", ".join(sorted(owner))), facts=keep)
+    if not culprits:
+        module, error = sorted(errors.items())[0]
+        return fail("%s (%s %s) raises when imported beside TensorFlow: %s" % (
+            module, owner[module], dists[owner[module]]["version"], error), None,
+            details=["the module's own error; the same import without TensorFlow tells whether TensorFlow is the "
+                     "cause"], facts={**keep, "errors": errors})
+    module, order, child = culprits[0]
+    proc = child.get("process") or {}
+    if module == "?":
+        summary = "TensorFlow %s after the project's modules (%s); none of them alone did it" % (
+            _how(proc), ", ".join(sorted(owner)))
+    else:
+        dist = owner[module]
+        summary = "%s (%s %s) %s when %s" % (module, dist, dists[dist]["version"], _how(proc), ORDER_WORDS[order])
+    details = _stderr_tail(proc)[-6:]
+    found = errors_of(k, proc, facts, options)
+    known = [c for c in clashes.for_package(owner.get(module, ""))]
+    lines = ["known clash: %s; fits: %s (%s)" % (c.effect, c.fits, ", ".join(c.sources)) for c in known]
+    if found:
+        details = ["cause: " + found[0].cause, "what helps: " + found[0].fix] + lines + details
+        summary += " [%s]" % found[0].id
+    else:
+        details = lines + details
+    details.append("each order ran in its own process (faulthandler on, killed with its children after %.0f s); "
+                   "the other packages: %s" % (pi.get("timeout_s") or 0, ", ".join(sorted(set(owner) - {module}))
+                                               or "none"))
+    return fail(summary, None, details=details,
+                facts={**keep, "culprit": module, "order": order, "process": {
+                    k2: proc.get(k2) for k2 in ("returncode", "signal", "timed_out", "error")}})
+
+
+def errors_of(k: Knowledge, proc: dict[str, Any], facts: Facts, options: Options) -> list[Any]:
+    stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
+    return errors(k.diagnose(stderr, Machine.from_facts(facts, options.profile))) if stderr.strip() else []
