@@ -94,5 +94,6 @@ def test_invoke_report_issue_prints_the_block(tf_env, tmp_path):
     done = invoke("report", "--env", str(tf_env), "--out", str(out), "--issue")
     assert done.returncode == 0, done.stderr
     block = done.stdout.split("Paste this into the bug report:\n\n", 1)[1]
-    assert "TensorFlow (imported): 2.19.1" in block and "bundle:                 %s" % out in block
+    assert re.search(r"^TensorFlow \(imported\): +2\.19\.1 in [\d.]+ s$", block, flags=re.M), block
+    assert re.search(r"^bundle: +%s \(attach the folder" % re.escape(str(out)), block, flags=re.M), block
     assert (Path(out) / "results.json").is_file()
