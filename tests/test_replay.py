@@ -152,9 +152,8 @@ def test_report_on_this_machine_replays_to_the_same_results(tf_env, tmp_path):
     live = {c["id"]: (c["status"], c["summary"]) for c in json.loads((out / "results.json").read_text())["checks"]}
     code, checks = replay(out, tmp_path=tmp_path)
     assert code == 0 and {k: (c["status"], c["summary"]) for k, c in checks.items()} == live
-    # matmul.cpu passes, or warns when the shared machine disturbed its timings (CV > 10 %): either way the
-    # summary shows the live status
-    icon = {"pass": "✅", "warn": "⚠️"}[live["matmul.cpu"][0]]
+    # matmul.cpu passes on the cpu profile (a disturbed timing gates nothing there: a detail line, not a warning)
+    icon = {"pass": "✅"}[live["matmul.cpu"][0]]
     assert "| %s | `matmul.cpu` |" % icon in (out / "summary.md").read_text(encoding="utf-8")
 
 
