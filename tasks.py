@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import sys
 import time
@@ -144,13 +145,20 @@ def diagnose(c, k: Knowledge, file=None):
     return diagnose_main([file or "-"], k)
 
 
-@task(help={"env": "environment to report on (default: .venv-tf)", "out": "bundle directory (default: report)"})
+@task(help={"env": "environment to report on (default: .venv-tf)", "out": "bundle directory (default: report)",
+            "issue": "then print a paste-ready block for a bug report: versions, machine, the checks not passed, "
+                     "where the bundle is"})
 @front_door()
-def report(c, k: Knowledge, env=None, out="report"):
+def report(c, k: Knowledge, env=None, out="report", issue=False):
     """Run every probe and write a bundle (one file per probe) plus summary.md for a bug report."""
     results = os.path.join(out, "results.json")
     outputs.check(json=results, record=out, record_flag="--out")  # before any probe runs
     code = _run_checks(env, ["--record", out, "--json", results])
+    if issue and code in (0, 1):
+        from checks import issue as issue_block
+
+        with open(results, encoding="utf-8") as fh:
+            print("\nPaste this into the bug report:\n\n" + issue_block.block(json.load(fh), out))
     return 0 if code in (0, 1) else code  # a failed check is still a good report
 
 

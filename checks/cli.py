@@ -21,7 +21,7 @@ from checks.errors import UsageError, boundary
 from checks.evaluate import evaluate
 from checks.facts import Facts, PackagesFacts
 from checks.model import Options, Outcome
-from checks.probes import packages, system, tensorflow
+from checks.probes import imports, packages, system, tensorflow
 from checks.report import bug_report, exit_code, github_annotations, github_summary, render_text, to_json, to_junit
 
 EPILOG = """\
@@ -133,6 +133,12 @@ def gather(args: argparse.Namespace, values: dict[str, Any], k: knowledge.Knowle
     tf = tensorflow.collect(budget_s=values["budget"], gpu=profile == "metal" or values["require_gpu"],
                             timeout_s=values["timeout"], memory_bytes=system.memory().get("available"),
                             trace_dir=os.path.abspath(args.trace) if args.trace else None)
+    found = imports.project_modules((pk.get("environment") or {}).get("marker"))
+    if found is not None and (tf.get("tensorflow") or {}).get("version"):  # TensorFlow imports: try the project's
+        tf["project_imports"] = imports.collect(sys.executable, found,
+                                                min(values["timeout"], imports.IMPORT_TIMEOUT_S))
+    elif found is not None:
+        tf["project_imports"] = {**found, "orders": {}, "not_run": "TensorFlow did not import"}
     thread.join()
     if "error" in probed:
         raise probed["error"]
@@ -200,7 +206,7 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
     unknown = args.replay and args.profile == "auto" and (facts.get("packages") or {}).get("not_recorded")
     header = "checks %s: profile %s, Python %s at %s" % (
         __version__, "not recorded" if unknown else options.profile, facts["system"]["python_version"], session.where)
-    render_text(outcomes, header)
+    render_text(outcomes, header, strict=options.strict)
     trace = (facts.get("tensorflow") or {}).get("trace")
     if trace:
         print(nextsteps.trace_line(trace))
@@ -211,11 +217,12 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
         bundle.write(args.record, facts, {"profile": options.profile, "require_gpu": options.require_gpu,
                                           "min_speedup": options.min_speedup, "strict": options.strict,
                                           "min_train_speedup": options.min_train_speedup})
-        outputs.append((os.path.join(args.record, "summary.md"), bug_report(outcomes, header, facts["system"])))
+        outputs.append((os.path.join(args.record, "summary.md"), bug_report(outcomes, header, facts["system"],
+                                                                            options.strict)))
     if args.json:
         outputs.append((args.json, json.dumps(to_json(outcomes, options, facts, code), indent=2, default=str)))
     if args.junit:
-        outputs.append((args.junit, to_junit(outcomes, time.monotonic() - STARTED)))
+        outputs.append((args.junit, to_junit(outcomes, time.monotonic() - STARTED, options.strict)))
     for path, text in outputs:
         try:
             with open(path, "w", encoding="utf-8") as fh:
@@ -225,13 +232,13 @@ def render_and_write(args: argparse.Namespace, session: Session, outcomes: list[
         print("Bundle written to %s (summary.md is ready to paste into a bug report)" % args.record
               if path.endswith("summary.md") and args.record else "Wrote %s" % path)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(outcomes):
+        for line in github_annotations(outcomes, options.strict):
             print(line)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             try:
                 with open(summary, "a", encoding="utf-8") as fh:
-                    fh.write(github_summary(outcomes, header))
+                    fh.write(github_summary(outcomes, header, options.strict))
             except OSError as exc:
                 print("checks: warning: cannot append to GITHUB_STEP_SUMMARY: %s" % exc.strerror, file=sys.stderr)
     print_closing_lines(args, facts, outcomes, code, options.strict)

@@ -17,6 +17,8 @@ class Gpu(TypedDict, total=False):
     metal: str | None
     vendor: str | None
     paravirtual: bool
+    source: str  # "system_profiler (json)" or "system_profiler (text)"
+    not_collected: list[str]  # Metal limits no probe gives (memory size, recommended working set, max buffer)
 
 
 class SystemFacts(TypedDict, total=False):
@@ -37,6 +39,7 @@ class SystemFacts(TypedDict, total=False):
     memory_bytes: int | None
     memory_available_bytes: int | None
     gpu: Gpu | None
+    timeouts: dict[str, str]  # system commands killed at their timeout: name -> the command and its limit
 
 
 class EnvironmentFacts(TypedDict, total=False):
@@ -184,6 +187,8 @@ class TensorFlowFacts(TypedDict, total=False):
     process: dict[str, Any]
     timeout_s: float  # --timeout: the child's time limit
     not_recorded: bool
+    project_imports: dict[str, Any]  # checks.probes.imports.collect: the project's modules beside TensorFlow
+    not_known: dict[str, str]  # a bundle's values that no real output gave: fact -> why (shown by the checks)
 
 
 class Facts(TypedDict, total=False):

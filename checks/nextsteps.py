@@ -96,4 +96,17 @@ def next_command(outcomes: Sequence[Outcome], strict: bool = False) -> str | Non
     failed = [o for o in outcomes if o.result.status in bad and o.result.fix]
     ours = [o for o in failed if o.check.family == "environment"]
     chosen = sorted(ours, key=lambda o: "--force" not in (o.result.fix or ""))[:1] or failed[:1]
-    return "next: %s" % (chosen[0].result.fix or "").splitlines()[0] if chosen else None
+    if not chosen:
+        return None
+    line = (chosen[0].result.fix or "").splitlines()[0]
+    return "next: %s" % (keep_strict(line) if strict else line)
+
+
+def keep_strict(line: str) -> str:
+    """A verify command that fails by --strict is run again with --strict (before its ``  # why``)."""
+    verify = fixes.INVOKE + " verify"
+    if not (line == verify or line.startswith(verify + " ")):
+        return line
+    command, sep, why = line.partition("  # ")
+    words = command.split()
+    return line if "--strict" in words else command.rstrip() + " --strict" + (sep + why if sep else "")

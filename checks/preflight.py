@@ -87,6 +87,10 @@ def judge(wanted: Sequence[Need], outputs: Mapping[str, Mapping[str, Any]], arch
             found.append(Finding(need, ok, "%s Python %s" % (arch, version)))
             continue
         out = outputs.get(need.name) or {"returncode": None, "error": "not probed"}
+        if out.get("timed_out"):  # a fact, not a missing tool: it never answered
+            found.append(Finding(need, False, "no answer: `%s` %s" % (" ".join(need.probe),
+                                                                      out.get("error") or "timed out")))
+            continue
         if out.get("returncode") != 0:
             found.append(Finding(need, False, "missing: `%s` gave %s" % (" ".join(need.probe), _first_line(out))))
             continue

@@ -41,6 +41,7 @@ CHECKS: tuple[Check, ...] = (
     Check("packages.tensorflow", "TensorFlow version", packages.tensorflow),
     Check("packages.metal", "tensorflow-metal pairing", packages.metal),
     Check("packages.consistency", "Package consistency", packages.consistency),
+    Check("packages.project", "Project packages load beside TensorFlow", tensorflow.project_imports),
     Check("devices.import", "TensorFlow imports", tensorflow.imported),
     Check("devices.gpu", "GPU devices", tensorflow.gpus),
     Check("matmul.cpu", "CPU matmul (reference)", matmul.cpu),

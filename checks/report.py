@@ -22,6 +22,21 @@ def exit_code(outcomes: Sequence[Outcome], strict: bool = False) -> int:
     return 1 if any(o.result.status in bad for o in outcomes) else 0
 
 
+def strict_failures(outcomes: Sequence[Outcome], strict: bool) -> list[Outcome]:
+    """The warnings that fail this run because of ``--strict`` (none without it)."""
+    return [o for o in outcomes if o.result.status == Status.WARN] if strict else []
+
+
+def strict_line(outcomes: Sequence[Outcome], strict: bool) -> str:
+    """``failed by --strict: 1 warning counts as a failure (matmul.cpu)``, or '' when --strict decided nothing."""
+    warned = strict_failures(outcomes, strict)
+    if not warned:
+        return ""
+    return "failed by --strict: %d warning%s count%s as a failure (%s)" % (
+        len(warned), "" if len(warned) == 1 else "s", "s" if len(warned) == 1 else "",
+        ", ".join(o.check.id for o in warned))
+
+
 def counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
     return {s.value: sum(o.result.status == s for o in outcomes) for s in Status}
 
@@ -56,7 +71,7 @@ def shared_skip_reasons(outcomes: Sequence[Outcome]) -> dict[str, str]:
 
 
 def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.stdout,
-                colour: bool | None = None) -> None:
+                colour: bool | None = None, strict: bool = False) -> None:
     """flutter-doctor style: one line per check with a mark, details and the fix indented; a skip reason that
     several checks of a family share is printed once, under the last of them."""
     marks = _marks(stream)
@@ -82,7 +97,8 @@ def render_text(outcomes: Sequence[Outcome], header: str, stream: TextIO = sys.s
             if o.check.id in shared and o is sharing[-1]:
                 print("      %d skipped: %s" % (len(sharing), shared[o.check.id]), file=stream)
     c = counts(outcomes)
-    print("\n%d checks: %s" % (len(outcomes), tally(c)), file=stream)
+    decided = strict_line(outcomes, strict)
+    print("\n%d checks: %s%s" % (len(outcomes), tally(c), "; " + decided if decided else ""), file=stream)
 
 
 def to_json(outcomes: Sequence[Outcome], options: Options, facts: Mapping[str, Any], code: int) -> dict[str, Any]:
@@ -103,15 +119,18 @@ def to_json(outcomes: Sequence[Outcome], options: Options, facts: Mapping[str, A
 
 
 
-def to_junit(outcomes: Sequence[Outcome], total_s: float | None = None) -> str:
+def to_junit(outcomes: Sequence[Outcome], total_s: float | None = None, strict: bool = False) -> str:
     """JUnit XML that GitLab, Jenkins and GitHub reporters read: the diagnosis in the element text.
 
     Each testcase carries the measured time of its rule; the suite's time is ``total_s``, the whole run
-    (probes and the TensorFlow child included), or the sum of the testcases when not given."""
+    (probes and the TensorFlow child included), or the sum of the testcases when not given. With ``strict``, a
+    warning is a failure of type ``StrictWarning`` (counted in ``failures``), as the exit code has it."""
     from xml.etree import ElementTree as ET
 
     c = counts(outcomes)
-    attrs = {"tests": str(len(outcomes)), "failures": str(c["fail"]), "errors": "0", "skipped": str(c["skip"])}
+    strict_failed = {o.check.id for o in strict_failures(outcomes, strict)}
+    attrs = {"tests": str(len(outcomes)), "failures": str(c["fail"] + len(strict_failed)), "errors": "0",
+             "skipped": str(c["skip"])}
     total = "%.6f" % (total_s if total_s is not None else sum(o.seconds for o in outcomes))
     root = ET.Element("testsuites", {"name": "tf-metal-verify", "time": total, **attrs})
     suite = ET.SubElement(root, "testsuite", {
@@ -126,6 +145,9 @@ def to_junit(outcomes: Sequence[Outcome], total_s: float | None = None) -> str:
             ET.SubElement(case, "failure", message=r.summary, type="CheckFailed").text = body
         elif r.status == Status.SKIP:
             ET.SubElement(case, "skipped", message=r.summary).text = body
+        elif o.check.id in strict_failed:
+            ET.SubElement(case, "failure", message="warning failed by --strict: " + r.summary,
+                          type="StrictWarning").text = "warning (failed by --strict): " + body
         elif r.status == Status.WARN:
             ET.SubElement(case, "system-out").text = "warning: " + body
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -145,9 +167,11 @@ def tally(c: dict[str, int]) -> str:
 MAX_ANNOTATIONS = 5  # GitHub shows at most 10 errors and 10 warnings per step
 
 
-def github_annotations(outcomes: Sequence[Outcome]) -> list[str]:
-    """``::error`` / ``::warning`` workflow commands, escaped as actions/toolkit does."""
-    lines = []
+def github_annotations(outcomes: Sequence[Outcome], strict: bool = False) -> list[str]:
+    """``::error`` / ``::warning`` workflow commands, escaped as actions/toolkit does; with ``--strict`` deciding the
+    run, one ``::error`` says so first."""
+    decided = strict_line(outcomes, strict)
+    lines = ["::error title=%s::%s" % (_gh_escape("--strict", prop=True), _gh_escape(decided))] if decided else []
     for status, kind in ((Status.FAIL, "error"), (Status.WARN, "warning")):
         hits = [o for o in outcomes if o.result.status == status]
         for o in hits[:MAX_ANNOTATIONS]:
@@ -158,7 +182,7 @@ def github_annotations(outcomes: Sequence[Outcome]) -> list[str]:
     return lines
 
 
-def github_summary(outcomes: Sequence[Outcome], header: str) -> str:
+def github_summary(outcomes: Sequence[Outcome], header: str, strict: bool = False) -> str:
     """A markdown table for $GITHUB_STEP_SUMMARY (kept far below GitHub's 1 MiB limit)."""
     icons = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️"}
     rows = ["### TensorFlow environment preflight", "", header, "", "| | check | result | fix |", "|---|---|---|---|"]
@@ -167,7 +191,8 @@ def github_summary(outcomes: Sequence[Outcome], header: str) -> str:
         rows.append("| %s | `%s` | %s | %s |" % (icons[o.result.status], o.check.id, cell(o.result.summary),
                                                   cell(o.result.fix if o.result.status != Status.PASS else "")))
     c = counts(outcomes)
-    rows += ["", tally(c), ""]
+    decided = strict_line(outcomes, strict)
+    rows += ["", tally(c) + ("; **%s**" % decided if decided else ""), ""]
     return "\n".join(rows)
 
 
@@ -175,9 +200,9 @@ MACHINE_FACTS = ("platform", "hardware_arch", "translated", "vm", "model", "cpu_
                  "python_version")
 
 
-def bug_report(outcomes: Sequence[Outcome], header: str, system: Mapping[str, Any]) -> str:
+def bug_report(outcomes: Sequence[Outcome], header: str, system: Mapping[str, Any], strict: bool = False) -> str:
     """The results table and the machine's facts, for a bundle's summary.md."""
     rows = ["", "#### Machine", "", "| fact | value |", "|---|---|"]
     rows += ["| %s | %s |" % (k, system.get(k)) for k in MACHINE_FACTS if k in system]
     rows += ["", "Attach this folder (a bundle; `python -m checks --replay DIR` reads it).", ""]
-    return github_summary(outcomes, header) + "\n".join(rows)
+    return github_summary(outcomes, header, strict) + "\n".join(rows)

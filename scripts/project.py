@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from checks import fixes, matrix, platforms, process
+from checks import clashes, fixes, matrix, platforms, process
 from checks.errors import StepFailed, UsageError
 from checks.knowledge import Knowledge
 from checks.lockfile import canonical, pinned, pins_in
@@ -234,7 +234,22 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
             lock.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(lock, header + body)
             say("resolved %s" % lock)
+    for target in team_targets(k, here, python):
+        warn_clashes(project.lock_path(target, python), target.platform, say)
     return project.lock_path(here, python)
+
+
+def warn_clashes(lock: Path, platform: str, say: Callable[[str], Any] = print) -> list[str]:
+    """Warn about a known import clash with TensorFlow the lock pins (``envs/import-clashes.json``): the packages
+    lock together but abort or hang in one process; verify's packages.project would name it."""
+    try:
+        pins = pinned(lock)
+    except OSError:
+        return []
+    found = clashes.found(pins, platform)
+    for line in found:
+        say("warning: %s: %s" % (lock, line))
+    return found
 
 
 def _others(target: Target) -> list[str]:

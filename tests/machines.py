@@ -110,6 +110,117 @@ M3_MAX["commands"]["system_profiler"] = ok(json.dumps({"SPDisplaysDataType": [
     {"sppci_model": "Apple M3 Max", "sppci_cores": "40"}]}, indent=2))
 M3_MAX["commands"]["machdep.cpu.brand_string"] = ok("Apple M3 Max")
 
+# --- CI runners and sandboxes (issue #21) ------------------------------------------------------------------------
+# The text form of `system_profiler SPDisplaysDataType` on a GitHub-hosted macOS VM, verbatim from public sample
+# 62044262822 (docs/facts/machines.md; the same lines in landscape-2026: "Chipset Model: Apple Paravirtual device"
+# ... "Metal Support: Metal 3", no "Total Number of Cores"). The probe runs the -json form; no public log shows the
+# JSON of this device, so the text form is recorded with its own argv, and derive() reads either.
+PARAVIRTUAL_TEXT = """Graphics/Displays:
+
+    Apple Paravirtual device:
+
+      Chipset Model: Apple Paravirtual device
+      Type: GPU
+      Bus: Built-In
+      Vendor: Apple (0x106b)
+      Metal Support: Metal 3
+"""
+
+
+def text_form(stdout: str) -> dict[str, Any]:
+    return {**ok(stdout.rstrip("\n")), "argv": ["system_profiler", "SPDisplaysDataType"]}
+
+
+HOSTED_MACOS15 = copy.deepcopy(GITHUB_ARM64_VM)
+HOSTED_MACOS15["commands"]["system_profiler"] = text_form(PARAVIRTUAL_TEXT)
+
+# The metal pair setup installs on macos-arm64 (envs/matrix.json's default target, the lock's versions), in the
+# shape checks.probes.packages writes: constructed, as in tests/test_rules.py (no packages.json of a runner is public).
+METAL_PACKAGES = {
+    "versions": {"tensorflow": "2.19.1", "tensorflow-cpu": None, "tensorflow-macos": None, "tensorflow-intel": None,
+                 "tensorflow-metal": "1.2.0", "tensorflow-metal-plugin": None, "keras": "3.15.1", "tf-keras": None,
+                 "numpy": "2.1.3", "packaging": "26.4", "psutil": "7.2.2"},
+    "metal_plugin": "/Users/runner/work/app/app/.venv-tf/lib/python3.11/site-packages/tensorflow-plugins/"
+                    "libmetal_plugin.dylib",
+    "environment": {"prefix": "/Users/runner/work/app/app/.venv-tf", "owned": True, "is_venv": True,
+                    "marker_error": None, "marker": {"schema_version": 1, "profile": "metal", "platform": "macos-arm64",
+                                                     "lock": "envs/locks/metal-macos-arm64-py3.11.txt"}},
+    "lock": None, "unmet": [], "binaries": {}, "env": {},
+}
+
+
+def _recorded_linux_child() -> dict[str, Any]:
+    """The TensorFlow child's JSON recorded on this project's Linux machine (tests/bundles/linux-x86_64-training:
+    TensorFlow 2.19.1, GPU requested, none listed; its CPU matmul and CPU training are real)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "bundles" / "linux-x86_64-training" / "tensorflow.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _vm_child(gpu_listed: bool) -> dict[str, Any]:
+    tf = _recorded_linux_child()
+    tf["not_known"] = {
+        "gpus": "what TensorFlow lists on the Apple Paravirtual device is in no public log (no tensorflow-metal run "
+                "on a hosted runner is published): %s" % (
+                    "the listing here is TensorFlow's name for a first GPU, a stand-in" if gpu_listed else
+                    "the empty list here is the recorded Linux child's, a stand-in"),
+        "gpu_details": "TensorFlow's device details on the paravirtual device are in no public log: left empty",
+    }
+    if gpu_listed:
+        tf["tensorflow"]["gpus"] = ["/physical_device:GPU:0"]
+        gpu = copy.deepcopy(tf["matmul"]["cpu"])
+        gpu.update({"requested": "/GPU:0", "placed": "/job:localhost/replica:0/task:0/device:GPU:0"})
+        tf["matmul"]["gpu"] = gpu
+        tf["not_known"]["matmul.gpu"] = ("no matmul timing or error of TensorFlow on the paravirtual device is public: "
+                                         "the figures are the recorded CPU side's, placed on GPU:0 (a stand-in that "
+                                         "gives a right answer at CPU speed)")
+    else:
+        tf["config"]["gpu"] = True
+    return tf
+
+
+SANDBOXED_M1 = copy.deepcopy(M1_NATIVE)
+# What system_profiler prints inside a Seatbelt sandbox is not recorded anywhere public.
+SANDBOXED_M1["commands"]["system_profiler"] = NOT_RECORDED
+SANDBOXED_PACKAGES = copy.deepcopy(METAL_PACKAGES)
+SANDBOXED_PACKAGES["environment"]["prefix"] = "/Users/dev/proj/.venv-tf"
+SANDBOXED_PACKAGES["metal_plugin"] = ("/Users/dev/proj/.venv-tf/lib/python3.11/site-packages/tensorflow-plugins/"
+                                      "libmetal_plugin.dylib")
+SANDBOXED_PACKAGES["env"] = {"CODEX_SANDBOX": "seatbelt"}  # set by Codex's Seatbelt sandbox in what it starts
+
+
+def _sandboxed_child() -> dict[str, Any]:
+    tf = _recorded_linux_child()
+    tf["not_known"] = {"gpus": "a sandboxed process's TensorFlow output is in no public log; MTLCopyAllDevices() "
+                               "returns an empty array under a Seatbelt profile that denies IOKit "
+                               "(openai/codex#17644), so no GPU is listed: the recorded Linux child's empty list "
+                               "stands in"}
+    return tf
+
+
+# name -> (raw outputs, what is recorded and where from, packages.json or None, tensorflow.json or None)
+CI_BUNDLES = {
+    "github-macos15-gpu-listed": (
+        HOSTED_MACOS15, "GitHub-hosted macos-15 arm64 runner (a Virtualization.framework VM): kern.hv_vmm_present = 1 "
+        "(sample 63086774719), VirtualMac2,1 and 'Apple M1 (Virtual)' (62803053733), system_profiler's text form "
+        "with the Apple Paravirtual device and Metal 3 (62044262822); sw_vers and hw.memsize not recorded. "
+        "packages.json: the metal pair setup installs (constructed). tensorflow.json: the Linux child recorded here "
+        "(tests/bundles/linux-x86_64-training) with a GPU listed and its matmul on GPU:0 as stand-ins: no public log "
+        "shows TensorFlow on the paravirtual device (its 'not_known' says which values).",
+        METAL_PACKAGES, _vm_child(True)),
+    "github-macos15-no-gpu": (
+        HOSTED_MACOS15, "The same hosted macos-15 runner with no GPU listed by TensorFlow (the Linux child recorded "
+        "here, unchanged: no GPU listed; a stand-in for the unknown output on the runner).",
+        METAL_PACKAGES, _vm_child(False)),
+    "sandboxed-m1": (
+        SANDBOXED_M1, "Apple M1 (the m1-native outputs) running verify inside a Seatbelt sandbox (openai/codex#17644: "
+        "IOKit's GPU user client denied, Metal sees no device); CODEX_SANDBOX=seatbelt set (Codex sets it in the "
+        "processes its sandbox starts); system_profiler under the sandbox not recorded. tensorflow.json: the Linux "
+        "child recorded here (no GPU listed) as a stand-in.",
+        SANDBOXED_PACKAGES, _sandboxed_child()),
+}
+
 # name -> (raw outputs, what is recorded and where from)
 BUNDLES = {
     "m1-native": (M1_NATIVE, "Apple Silicon M1, native arm64 Python. Composite of real outputs from several M1/M2 "

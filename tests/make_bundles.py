@@ -10,12 +10,13 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.machines import BUNDLES
+from tests.machines import BUNDLES, CI_BUNDLES
 
 HERE = Path(__file__).resolve().parent / "bundles"
 
 
-def write(name: str, raw: dict, notes: str, root: Path = HERE) -> Path:
+def write(name: str, raw: dict, notes: str, root: Path = HERE, packages: dict | None = None,
+          tensorflow: dict | None = None) -> Path:
     out = root / name
     if out.exists():
         shutil.rmtree(out)
@@ -24,6 +25,10 @@ def write(name: str, raw: dict, notes: str, root: Path = HERE) -> Path:
             "sources": "docs/facts/machines.md (public sample ids in tests/machines.py)"}
     files = {"bundle.json": meta, "python.json": raw["python"], "memory.json": raw["memory"]}
     files.update({"commands/%s.json" % k: v for k, v in raw["commands"].items()})
+    if packages is not None:
+        files["packages.json"] = packages
+    if tensorflow is not None:
+        files["tensorflow.json"] = tensorflow
     for rel, data in files.items():
         (out / rel).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return out
@@ -32,3 +37,5 @@ def write(name: str, raw: dict, notes: str, root: Path = HERE) -> Path:
 if __name__ == "__main__":
     for name, (raw, notes) in BUNDLES.items():
         print(write(name, raw, notes))
+    for name, (raw, notes, packages, tensorflow) in CI_BUNDLES.items():
+        print(write(name, raw, notes, packages=packages, tensorflow=tensorflow))

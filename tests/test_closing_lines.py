@@ -191,3 +191,17 @@ def test_a_project_environment_gets_ipykernel_through_its_requirements(tmp_path)
     lock.write_text(lock.read_text() + "ipykernel==7.4.0 \\\n    --hash=sha256:cd\n")
     cmd = commands(nextsteps.after_green(env, marker))["Jupyter kernel"].splitlines()
     assert len(cmd) == 1 and cmd[0].endswith("-m ipykernel install --user --name env --display-name 'TensorFlow (env)'")
+
+
+def test_a_run_failed_by_strict_keeps_strict_in_its_next_command():
+    from checks.model import Check, Outcome, warn
+
+    fix = fixes.command("verify", "--budget", "5", env=ROOT / ".venv-tf", why="a longer run, on an idle machine")
+    outcomes = [Outcome(Check("matmul.cpu", "CPU matmul (reference)", lambda *a: warn("x")), warn("disturbed", fix))]
+    assert nextsteps.next_command(outcomes, strict=False) is None
+    line = nextsteps.next_command(outcomes, strict=True)
+    assert line == ("next: .tools/bin/invoke verify --env .venv-tf --budget 5 --strict  # a longer run, on an idle "
+                    "machine")
+    assert nextsteps.keep_strict(line[len("next: "):]) == line[len("next: "):]  # never twice
+    setup = fixes.setup(ROOT / ".venv-tf", "--force", why="rebuilds it")
+    assert nextsteps.keep_strict(setup) == setup  # only a verify command is run again with --strict

@@ -55,9 +55,10 @@ def test_verify_passes_honestly_and_json_has_every_family(tf_env, tmp_path):
                                                       "training"}
     assert {k for k, c in checks.items() if c["status"] == "pass"} >= {
         "environment.setup", "architecture.interpreter", "packages.tensorflow", "devices.import"}
-    # On this shared 2-core machine a short timing can scatter: then the check warns, and says why.
-    assert checks["matmul.cpu"]["status"] == "pass" or (
-        checks["matmul.cpu"]["status"] == "warn" and "timing disturbed" in checks["matmul.cpu"]["summary"])
+    # On this shared 2-core machine a short timing can scatter; on the cpu profile that figure gates nothing, so a
+    # scatter is a detail line (information), never a warning that --strict would turn into a failure.
+    assert checks["matmul.cpu"]["status"] == "pass"
+    assert all("information only" in d for d in checks["matmul.cpu"]["details"] if "timing disturbed" in d)
     for gpu_check in ("devices.gpu", "matmul.gpu", "matmul.speedup", "packages.metal"):
         assert checks[gpu_check]["status"] == "skip"
         assert "Metal" in checks[gpu_check]["summary"]

@@ -87,3 +87,20 @@ def test_linux_targets_judge_only_the_interpreter_by_its_normalised_architecture
     assert [n.name for n in wanted] == ["python"]
     assert preflight.judge(wanted, {}, "arm64", "3.11.7")[0].ok  # platform.machine() 'aarch64' is arm64 here
     assert not preflight.judge(wanted, {}, "x86_64", "3.11.7")[0].ok
+
+
+def test_a_probe_that_timed_out_is_said_to_have_given_no_answer():
+    late = {"returncode": None, "stdout": "", "stderr": "", "timed_out": True, "duration_s": 30.0,
+            "error": "timed out after 30 s"}
+    found = findings(COMMUNITY, {"macos": ok("15.1"), "sdk": late, "make": MAKE})
+    assert not found["sdk"].ok and found["sdk"].found == "no answer: `xcrun --show-sdk-version` timed out after 30 s"
+    err = preflight.refusal(list(found.values()), COMMUNITY.label)
+    assert err is not None and "timed out after 30 s" in err.message
+
+
+def test_a_hung_system_command_is_killed_at_its_timeout(tmp_path):
+    """process.run, which every system command goes through: a command that never ends is killed at the timeout
+    and the result says so (a stand-in for a stuck system_profiler or xcrun)."""
+    done = process.run(["sleep", "30"], timeout=0.5)
+    assert done.timed_out and done.returncode is None and (done.error or "").startswith("timed out after")
+    assert done.duration_s < 10

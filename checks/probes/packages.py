@@ -20,7 +20,8 @@ from checks.probes import installed
 OTHERS = ("keras", "tf-keras", "numpy", "packaging", "psutil")  # beside the matrix's TensorFlow and plugin names
 # Settings that change what TensorFlow or a Metal plugin does without showing in the package list.
 ENV_VARS = ("TF_DISABLE_METAL", "TF_METAL_SYNCHRONOUS", "TF_METAL_SKIP_VERSION_CHECK", "TF_USE_LEGACY_KERAS",
-            "TF_PLUGGABLE_DEVICE_LIBRARY_PATH", "PYTHONPATH", "SYSTEM_VERSION_COMPAT", "CONDA_PREFIX")
+            "TF_PLUGGABLE_DEVICE_LIBRARY_PATH", "PYTHONPATH", "SYSTEM_VERSION_COMPAT", "CONDA_PREFIX",
+            "CODEX_SANDBOX", "APP_SANDBOX_CONTAINER_ID")  # set by a sandbox in the processes it starts
 SUITE_ROOT = str(Path(__file__).resolve().parents[2])  # invoke verify puts it first on PYTHONPATH
 
 

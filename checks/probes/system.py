@@ -162,24 +162,71 @@ def _derive_mac(raw: dict[str, Any]) -> SystemFacts:
         "macos_compat_mode": mac_ver == "10.16" and bool(version) and version != "10.16",
         "memory_bytes": memsize if memsize else (raw.get("memory") or {}).get("total"),
         "gpu": _gpu(_out(raw, "system_profiler")),
+        "timeouts": timeouts(raw),
     }
 
 
+def timeouts(raw: dict[str, Any]) -> dict[str, str]:
+    """Each system command that was killed at its timeout: name -> what happened (a fact the report shows)."""
+    out = {}
+    for name, cmd in (raw.get("commands") or {}).items():
+        if (cmd or {}).get("timed_out"):
+            out[name] = "%s %s" % (" ".join(cmd.get("argv") or MAC_COMMANDS.get(name, [name])),
+                                   cmd.get("error") or "timed out")
+    return out
+
+
+# What system_profiler never gives for an Apple GPU (no VRAM line for unified memory): the Metal device's memory
+# size, recommended working set and largest buffer. TensorFlow's device details carry none of them either.
+NOT_COLLECTED = ("memory_size", "recommended_working_set", "max_buffer_length")
+
+
 def _gpu(text: str | None) -> Gpu | None:
-    """First GPU of ``system_profiler SPDisplaysDataType -json``: name, cores, Metal support."""
+    """First GPU of ``system_profiler SPDisplaysDataType``, its JSON (``-json``, what the probe runs) or its text form
+    (what public runner logs show): name, cores, Metal support, vendor, and whether it is the paravirtual device."""
     if not text:
         return None
     try:
-        entries = json.loads(text).get("SPDisplaysDataType") or []
+        data = json.loads(text)
     except ValueError:
-        return None
+        return _gpu_text(text)
+    entries = (data.get("SPDisplaysDataType") if isinstance(data, dict) else None) or []
     for entry in entries:
         name = entry.get("sppci_model") or entry.get("_name")
-        return {
-            "name": name,
-            "cores": _int(entry.get("sppci_cores")),
-            "metal": entry.get("spdisplays_mtlgpufamilysupport") or entry.get("spdisplays_metal"),
-            "vendor": entry.get("spdisplays_vendor"),
-            "paravirtual": "Paravirtual" in (name or ""),
-        }
+        return _gpu_record(name, _int(entry.get("sppci_cores")),
+                           entry.get("spdisplays_mtlgpufamilysupport") or entry.get("spdisplays_metal"),
+                           entry.get("spdisplays_vendor"), "json")
     return None
+
+
+def _gpu_text(text: str) -> Gpu | None:
+    """The first adapter of the text form: ``Chipset Model:``, ``Total Number of Cores:``, ``Metal Support:`` (or
+    the older ``Metal Family:``), ``Vendor:``. A VM's adapter has no core count."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if not sep or not value.strip():
+            continue
+        if key == "Chipset Model" and "Chipset Model" in fields:
+            break  # the second adapter
+        fields.setdefault(key, value.strip())
+    if "Chipset Model" not in fields:
+        return None
+    cores = (fields.get("Total Number of Cores") or "").split(" ")[0]
+    return _gpu_record(fields["Chipset Model"], _int(cores or None),
+                       fields.get("Metal Support") or fields.get("Metal Family"), fields.get("Vendor"), "text")
+
+
+def _gpu_record(name: str | None, cores: int | None, metal: str | None, vendor: str | None, form: str) -> Gpu:
+    return {"name": name, "cores": cores, "metal": metal, "vendor": vendor,
+            "paravirtual": "Paravirtual" in (name or ""), "source": "system_profiler (%s)" % form,
+            "not_collected": list(NOT_COLLECTED)}
+
+
+def metal_name(value: str | None) -> str | None:
+    """``spdisplays_metal3`` -> ``Metal 3``; the text form's ``Metal 3`` unchanged; None stays None."""
+    if not value:
+        return None
+    if value.startswith("spdisplays_metal"):
+        return "Metal " + value[len("spdisplays_metal"):]
+    return value

@@ -24,8 +24,6 @@ def no_metal_reason(facts: Facts, profile: str) -> str | None:
     if s.get("hardware_arch") != "arm64":
         return ("Intel Mac: tensorflow-metal stopped x86_64 wheels at 1.0.0 and TensorFlow at 2.16.2, "
                 "so the cpu profile is used")
-    if s.get("vm"):
-        return "virtual machine: its paravirtual GPU has no Metal acceleration for TensorFlow. " + GITHUB_VM
     if profile != "metal" and not recorded(facts, "packages"):  # a bundle of the machine alone
         return "which profile was set up is not recorded in this bundle (no packages.json)"
     if profile != "metal":
@@ -56,6 +54,24 @@ def is_metal(facts: Facts) -> bool:
     return gpu_platform(facts) == "Metal"
 
 
+def vm_advisory(facts: Facts) -> str | None:
+    """Why speed is not gated here: a macOS VM's GPU is paravirtual on a shared host (its correctness is still
+    judged); None on bare metal and off macOS."""
+    s = facts["system"]
+    if s["os"] != "macos" or not s.get("vm"):
+        return None
+    gpu = s.get("gpu") or {}
+    seen = gpu.get("name") or "the GPU system_profiler did not report"
+    return "not gated in a macOS VM (%s; %s): a paravirtual GPU on a shared host" % (
+        s.get("model") or "kern.hv_vmm_present = 1", seen)
+
+
+def not_known(facts: Facts, *keys: str) -> list[str]:
+    """What a bundle says it could not record for these facts (its tensorflow.json's ``not_known``), as details."""
+    notes = (facts.get("tensorflow") or {}).get("not_known") or {}
+    return ["not known: %s" % notes[k] for k in keys if notes.get(k)]
+
+
 def tf_imported(facts: Facts) -> bool:
     return bool((facts.get("tensorflow") or {}).get("tensorflow"))
 
@@ -71,8 +87,9 @@ def recorded(facts: Facts, key: Literal["packages", "tensorflow"]) -> bool:
 def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
     """None where the GPU checks run: TensorFlow lists a GPU that is not Metal (CUDA, another PluggableDevice), on any
     machine; a Metal GPU listed on a bare-metal Apple Silicon Mac, whatever the profile; or a Metal GPU should be
-    there (metal profile on such a Mac: then its checks fail without one). Elsewhere skip (or, with --require-gpu,
-    fail), saying why there is no Metal GPU: a Metal device listed in a VM or under Rosetta is not one to trust."""
+    there (metal profile on such a Mac, or in a macOS VM, where correctness is judged and speed is not gated: then its
+    checks fail without one). Elsewhere skip (or, with --require-gpu, fail), saying why there is no Metal GPU: a Metal
+    device listed under Rosetta is not one to trust."""
     if listed_gpus(facts) and (not is_metal(facts) or no_metal_reason(facts, "metal") is None):
         return None
     reason = no_metal_reason(facts, options.profile)

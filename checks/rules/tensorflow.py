@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from checks import fixes, settings
+from checks import clashes, fixes, settings
 from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, not_known, recorded, tf_imported, vm_advisory
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
@@ -131,9 +131,7 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not tf_imported(facts):
         return skip("TensorFlow did not import" if recorded(facts, "tensorflow") else NOT_RECORDED)
     if not listed:
-        return fail("TensorFlow lists no GPU: the Metal plugin did not register a device",
-                    fixes.repair(facts, "--force", why="reinstalls the pinned pair"),
-                    details=_loaded(plugins), facts=keep)
+        return _no_device(facts, keep)
     what = "%d GPU(s): %s (%s%s)" % (len(listed), ", ".join(listed), gpu_platform(facts), "".join(
         ", from %s" % os.path.basename(p) for p in plugins))
     expected = [d for d in found if any(d.id in p.expected for p in k.matrix.plugins)]
@@ -141,12 +139,62 @@ def gpus(facts: Facts, options: Options, k: Knowledge) -> Result:
         return warn("%s; expected limit of this pair: %s [%s]" % (what, expected[0].cause, expected[0].id),
                     details=["what helps: " + expected[0].fix] + _loaded(plugins),
                     facts={**keep, "diagnoses": [d.to_json() for d in expected]})
+    if vm_advisory(facts):
+        return pass_("%s, in a macOS VM (%s)" % (what, _vm_gpu(facts)),
+                     details=["what TensorFlow names the paravirtual device is shown as it listed it; its correctness "
+                              "is judged by the GPU checks, its speed is not gated"]
+                     + not_known(facts, "gpus", "gpu_details") + _loaded(plugins), facts=keep)
     return pass_(what, details=_loaded(plugins), facts=keep)
 
 
 def _loaded(plugins: list[str]) -> list[str]:
     """A detail line naming the plugin libraries TensorFlow loaded at import, where there are any."""
     return ["GPU plugin libraries loaded at import: " + ", ".join(plugins)] if plugins else []
+
+
+# Names a sandbox sets in the processes it starts (recorded by checks.probes.packages.ENV_VARS): Codex's Seatbelt
+# sandbox sets CODEX_SANDBOX=seatbelt; an App Sandbox container sets APP_SANDBOX_CONTAINER_ID.
+SANDBOX_VARS = ("CODEX_SANDBOX", "APP_SANDBOX_CONTAINER_ID")
+SANDBOXED = ("a Seatbelt sandbox that denies IOKit's GPU user client (AGXDeviceUserClient) leaves Metal with no device "
+             "at all (openai/codex#17644)")
+
+
+def _vm_gpu(facts: Facts) -> str:
+    s = facts["system"]
+    gpu = s.get("gpu") or {}
+    return "%s, GPU %s" % (s.get("model") or "kern.hv_vmm_present = 1",
+                           gpu.get("name") or "not reported by system_profiler")
+
+
+def _no_device(facts: Facts, keep: dict[str, Any]) -> Result:
+    """No GPU listed where a Metal plugin is loaded: in a VM, say so; on a bare-metal Apple Silicon Mac, the process
+    looks sandboxed (the hardware has a GPU that the process cannot see); else the plugin registered nothing."""
+    s = facts["system"]
+    reinstall = fixes.repair(facts, "--force", why="reinstalls the pinned pair")
+    if vm_advisory(facts):
+        return fail("TensorFlow lists no GPU in this macOS VM (%s): the Metal plugin registered no device on the "
+                    "paravirtual GPU" % _vm_gpu(facts),
+                    fixes.repair(facts, "--profile", "cpu", "--force", why="a VM runner whose GPU TensorFlow cannot "
+                                 "use: the cpu profile checks the rest"),
+                    details=["some Metal calls are missing on the paravirtual device (godot#101773, "
+                             "ml-explore/mlx#31); run the GPU checks on a bare-metal Apple Silicon Mac"]
+                    + not_known(facts, "gpus"),
+                    facts={**keep, "vm": True})
+    if s["os"] == "macos" and s.get("hardware_arch") == "arm64" and not s.get("translated") and s.get("vm") is False:
+        env = ((facts.get("packages") or {}).get("env") or {})
+        hints = ["%s=%s is set" % (v, env[v]) for v in SANDBOX_VARS if v in env]
+        return fail("TensorFlow lists no GPU: the Metal plugin did not register a device, though this bare-metal "
+                    "Apple Silicon Mac (%s) has a GPU: the process looks sandboxed%s" % (
+            s.get("cpu_brand") or (s.get("gpu") or {}).get("name") or "Apple Silicon",
+            " (%s)" % "; ".join(hints) if hints else ""),
+            reinstall, details=[
+                SANDBOXED,
+                "run it outside the sandbox: from a normal Terminal or ssh session, not under sandbox-exec or an "
+                "agent's sandboxed shell: .tools/bin/invoke verify",
+                "if it lists no GPU there either, the plugin is broken: the fix line reinstalls the pair"]
+            + not_known(facts, "gpus"),
+            facts={**keep, "sandboxed": True, "sandbox_hints": hints})
+    return fail("TensorFlow lists no GPU: the Metal plugin did not register a device", reinstall, facts=keep)
 
 
 REBUILD = "metal-plugin-other-tensorflow"  # built against another TensorFlow: rebuild it against this one
@@ -162,3 +210,85 @@ def _decline_fix(facts: Facts, diagnosis: str, k: Knowledge) -> str | None:
     return fixes.repair(facts, "--force", "--tensorflow", target.tensorflow_pin[1],
                      why="rebuilds %s against TensorFlow %s" % (target.plugin.name if target.plugin else "the plugin",
                                                                 target.tensorflow_pin[1]))
+
+
+ORDER_WORDS = {"after": "imported after TensorFlow", "before": "imported before TensorFlow"}
+
+
+def _how(proc: dict[str, Any]) -> str:
+    if proc.get("timed_out"):
+        return "hangs (%s)" % (proc.get("error") or "killed at the timeout")
+    if proc.get("signal"):
+        return "aborts the process (%s)" % proc["signal"]
+    if proc.get("returncode") is None:
+        return "could not run (%s)" % (proc.get("error") or "no exit status")
+    return "ends the process with exit code %s" % proc.get("returncode")
+
+
+def project_imports(facts: Facts, options: Options, k: Knowledge) -> Result:
+    """The project's packages imported beside TensorFlow, after it and before it, each order in its own process."""
+    if not recorded(facts, "tensorflow"):
+        return skip(NOT_RECORDED)
+    pi = (facts.get("tensorflow") or {}).get("project_imports")
+    if pi is None:
+        return skip("no project requirements (setup's marker records none: invoke setup --requirements FILE)")
+    dists = pi.get("distributions") or {}
+    owner = {m: d for d, info in dists.items() for m in info["modules"]}
+    keep = {"distributions": dists, "timeout_s": pi.get("timeout_s")}
+    if pi.get("not_run"):
+        return skip("%s: the project's packages were not tried" % pi["not_run"], facts=keep)
+    if not owner:
+        return skip("none of the project's requirements is installed with an importable module", facts=keep)
+    orders = pi.get("orders") or {}
+    culprits = []  # (module, order, child) of each child that stopped in a module's import
+    for order in ("after", "before"):
+        child = orders.get(order) or {}
+        if not child or child.get("ok"):
+            continue
+        stopped = child.get("stopped_at")
+        if stopped in owner:
+            culprits.append((stopped, order, child))
+        elif order == "before":  # stopped in TensorFlow's import: the modules tried alone say which
+            alone = next((a for a in pi.get("alone") or [] if not a.get("ok")), None)
+            if alone:
+                culprits.append((alone["modules"][0], order, alone))
+            elif stopped == "tensorflow":
+                culprits.append(("?", order, child))
+    errors = {m: e for o in orders.values() for m, e in (o.get("errors") or {}).items() if m in owner}
+    if not culprits and not errors:
+        return pass_("%d module(s) of %d project distribution(s) import after and before TensorFlow: %s" % (
+            len(owner), len(dists), ", ".join(sorted(owner))), facts=keep)
+    if not culprits:
+        module, error = sorted(errors.items())[0]
+        return fail("%s (%s %s) raises when imported beside TensorFlow: %s" % (
+            module, owner[module], dists[owner[module]]["version"], error), None,
+            details=["the module's own error; the same import without TensorFlow tells whether TensorFlow is the "
+                     "cause"], facts={**keep, "errors": errors})
+    module, order, child = culprits[0]
+    proc = child.get("process") or {}
+    if module == "?":
+        summary = "TensorFlow %s after the project's modules (%s); none of them alone did it" % (
+            _how(proc), ", ".join(sorted(owner)))
+    else:
+        dist = owner[module]
+        summary = "%s (%s %s) %s when %s" % (module, dist, dists[dist]["version"], _how(proc), ORDER_WORDS[order])
+    details = _stderr_tail(proc)[-6:]
+    found = errors_of(k, proc, facts, options)
+    known = [c for c in clashes.for_package(owner.get(module, ""))]
+    lines = ["known clash: %s; fits: %s (%s)" % (c.effect, c.fits, ", ".join(c.sources)) for c in known]
+    if found:
+        details = ["cause: " + found[0].cause, "what helps: " + found[0].fix] + lines + details
+        summary += " [%s]" % found[0].id
+    else:
+        details = lines + details
+    details.append("each order ran in its own process (faulthandler on, killed with its children after %.0f s); "
+                   "the other packages: %s" % (pi.get("timeout_s") or 0, ", ".join(sorted(set(owner) - {module}))
+                                               or "none"))
+    return fail(summary, None, details=details,
+                facts={**keep, "culprit": module, "order": order, "process": {
+                    k2: proc.get(k2) for k2 in ("returncode", "signal", "timed_out", "error")}})
+
+
+def errors_of(k: Knowledge, proc: dict[str, Any], facts: Facts, options: Options) -> list[Any]:
+    stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
+    return errors(k.diagnose(stderr, Machine.from_facts(facts, options.profile))) if stderr.strip() else []

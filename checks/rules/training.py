@@ -15,7 +15,7 @@ from checks import fixes, timing
 from checks.facts import Facts, Training, TrainingRun
 from checks.knowledge import Knowledge, TrainingKnowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, is_metal, recorded, tf_imported
+from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, is_metal, recorded, tf_imported, vm_advisory
 
 U32 = 2.0 ** -24  # fp32 unit roundoff
 WIDEST_SUM = 14 * 14 * 8  # the longest dot product of the probe's model: Dense(32) over the flattened conv output
@@ -251,6 +251,9 @@ def speed(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep = {"cpu_ms": cpu_ms, "gpu_ms": gpu_ms, "speedup": ratio, "threshold": options.min_train_speedup,
             "params": tr["model"]["params"]}
     summary = "GPU %.2f ms, CPU %.2f ms per step: %.2f× (%s)" % (gpu_ms, cpu_ms, ratio, _size(tr))
+    advisory = vm_advisory(facts)
+    if advisory:  # neither --min-train-speedup nor the slower-GPU warning: a shared host's timings gate nothing
+        return skip("%s; %s" % (summary, advisory), facts=keep)
     if options.min_train_speedup and ratio < options.min_train_speedup:
         return fail(summary + "; below --min-train-speedup %.2f×" % options.min_train_speedup,
                     None, details=["the GPU does not speed up training enough for this gate: check Low Power Mode "
