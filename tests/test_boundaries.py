@@ -435,7 +435,8 @@ def test_the_macos_floor_is_12_0_inclusive_and_only_for_the_metal_profile(versio
     r = architecture.macos_version(macos(version), Options(profile=profile), K)
     assert r.status is status, r.summary
     if status is Status.FAIL:
-        assert r.summary.startswith("macOS %s is older than 12.0" % version)
+        assert r.summary.startswith("macOS %s is outside >=12.0, which tensorflow 2.19.1 + tensorflow-metal 1.2.0 "
+                                    % version)
 
 
 # --- environment.setup: a setup at work, and an interpreter that is not the environment's own -------------
@@ -465,5 +466,7 @@ def test_an_interpreter_that_answers_as_another_fails_the_environment_and_closes
     assert r.summary == "not a virtual environment: %s/bin/python runs as the interpreter at /usr (its pyvenv.cfg " \
         "is missing), so nothing it reports is about this environment" % (tmp_path / "env")
     assert r.fix is not None and r.fix.startswith(".tools/bin/invoke setup --env %s " % (tmp_path / "env"))
-    assert GATES["environment"](facts) == "not judged: %s (environment.setup)" % environment.not_itself(facts)
-    assert GATES["environment"](env_facts(tmp_path, answers_as=str(tmp_path / "env"))) is None
+    gated = GATES["environment"](facts, opts())
+    assert gated is not None and gated.status is Status.SKIP
+    assert gated.summary == gated.reason == "not judged: %s (environment.setup)" % environment.not_itself(facts)
+    assert GATES["environment"](env_facts(tmp_path, answers_as=str(tmp_path / "env")), opts()) is None

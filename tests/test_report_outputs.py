@@ -60,7 +60,8 @@ def test_annotations_stop_at_the_limit_and_say_how_many_more(n, notice):
 def test_a_skip_reason_shared_in_a_family_is_printed_once_and_a_lone_one_stays_on_its_line():
     matmul = [i for i, c in enumerate(CHECKS) if c.family == "matmul"]
     arch = [i for i, c in enumerate(CHECKS) if c.family == "architecture"]
-    outcomes = [at(matmul[0], skip("no GPU")), at(matmul[1], skip("no GPU")), at(arch[0], skip("not a Mac"))]
+    outcomes = [at(matmul[0], skip("no GPU", "no GPU")), at(matmul[1], skip("no GPU", "no GPU")),
+                at(arch[0], skip("not a Mac", "not a Mac"))]
     out = io.StringIO()
     render_text(outcomes, "header", out, colour=False)
     text = out.getvalue()
