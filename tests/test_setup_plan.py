@@ -128,6 +128,9 @@ def test_a_dry_run_here_plans_the_interpreter_setup_would_choose(tmp_path):
     assert _plan_python(out) == chosen.interpreter.describe()
     assert "  lock     %s (" % matrix.shown(chosen.lock) in out
     assert "$ .tools/bin/uv venv --allow-existing --no-project --python %s " % chosen.interpreter.path in out
+    # the interpreter setup chose meets its own need: no preflight fix to install a Python it already has
+    assert "the interpreter itself" not in out and "uv python install" not in out
+    assert "  - nothing left to check: %s meets the target" % chosen.interpreter.describe() in out
 
 
 def test_a_dry_run_here_with_a_python_outside_the_range_falls_back_as_setup_does(tmp_path):
