@@ -107,8 +107,9 @@ MUTANTS: tuple[Mutant, ...] = (
            'if floor and not floor.contains(version):',
            "the metal profile's macOS floor fails the cpu profile on an older Mac", RULES),
     Mutant("macos-floor-default-pair", "checks/rules/architecture.py",
-           'held = next((t for t in targets if t.plugin and versions.get(t.plugin.name)), None)', 'held = None',
-           "the community pair (macOS 15) is judged against Apple's floor (macOS 12)", RULES),
+           'versions = (facts.get("packages") or {}).get("versions") or {}\n    targets', 'versions = {}\n    targets',
+           "the floor ignores the pair installed: the community pair (macOS 15) is judged against Apple's (12)",
+           RULES),
     # --- checks/knowledge.py: which evidence wins
     Mutant("judge-static-beats-verified-report", "checks/knowledge.py",
            '    if pair is not None and pair.status == "verified":\n'
