@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import time
 import traceback
+from typing import Callable
 
+from checks import fixes
 from checks.facts import Facts
 from checks.knowledge import Knowledge
-from checks.model import Options, Outcome, fail
+from checks.model import Options, Outcome, Result, fail
 from checks.registry import CHECKS, GATES
+
+
+def _broken(exc: Exception, facts: Facts) -> Result:
+    """A rule or gate that raised: a failed result naming the bug, and the bundle to attach to a report."""
+    return fail("internal error in this check: %s: %s" % (type(exc).__name__, exc),
+                fixes.command("report", "--out", "bug-report", env=fixes.env_of(facts),
+                              why="a bundle to attach to a bug report"),
+                details=traceback.format_exc().splitlines()[-3:])
+
+
+def _gate(gate: Callable[[Facts, Options], Result | None], facts: Facts, options: Options) -> Result | None:
+    try:
+        return gate(facts, options)
+    except Exception as exc:  # noqa: BLE001 - a broken gate fails the checks behind it, not the run
+        return _broken(exc, facts)
 
 
 def evaluate(facts: Facts, options: Options, k: Knowledge) -> list[Outcome]:
     """Each check's rule, or the reason of the first closed gate it needs (gates decided once)."""
-    closed = {name: gate(facts, options) for name, gate in GATES.items()}
+    closed = {name: _gate(gate, facts, options) for name, gate in GATES.items()}
     outcomes = []
     for check in CHECKS:
         start = time.perf_counter()
@@ -21,8 +38,6 @@ def evaluate(facts: Facts, options: Options, k: Knowledge) -> list[Outcome]:
         try:
             result = gated if gated is not None else check.rule(facts, options, k)
         except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
-            result = fail("internal error in this check: %s: %s" % (type(exc).__name__, exc),
-                          "report this bug with the JSON output (--json)",
-                          details=traceback.format_exc().splitlines()[-3:])
+            result = _broken(exc, facts)
         outcomes.append(Outcome(check, result, time.perf_counter() - start))
     return outcomes

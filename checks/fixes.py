@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from checks.paths import ROOT
+from checks.paths import DEFAULT_ENV, ROOT
 
 INVOKE = ".tools/bin/invoke"
 UV = ".tools/bin/uv"
@@ -68,10 +68,22 @@ def repair(facts: Mapping[str, Any], *args: str, why: str = "") -> str:
     packages = facts.get("packages") or {}
     env = packages.get("environment") or {}
     if env and not env.get("owned") and not env.get("marker") and not packages.get("not_recorded"):
-        return setup(ROOT / ".venv-tf", *[a for a in args if a != "--force"],
+        return setup(DEFAULT_ENV, *[a for a in args if a != "--force"],
                      why="a fresh environment from the lock; %s was not made by invoke setup" % env.get("prefix",
                                                                                                     "this one"))
     return setup(env_of(facts), *args, why=why)
+
+
+def uninstall(facts: Mapping[str, Any], name: str, why: str = "") -> str:
+    """Remove distribution ``name`` from the environment the facts describe, with the tools' uv pointed at that
+    environment (its interpreter and ``--prefix``): setup's environments have no pip, and a setup run keeps
+    what its lock does not list. One that setup did not make is not setup's to change: ``repair`` instead."""
+    env = ((facts.get("packages") or {}).get("environment") or {})
+    if not (env.get("owned") or env.get("marker")):
+        return repair(facts, why=why)
+    prefix = env_of(facts)
+    return uv("pip", "uninstall", "--python", path_word(Path(prefix) / "bin" / "python"), "--prefix",
+              path_word(prefix), name, why=why)
 
 
 def lines(fix: str) -> list[str]:

@@ -290,10 +290,6 @@ class Decision:
     steps: tuple[Step, ...] = ()
 
 
-def tensorflow_names(p: Plan) -> tuple[str, ...]:
-    return p.target.tensorflows
-
-
 def pins(p: Plan) -> dict[str, str]:
     """What the environment must hold: the lock (the project's, when there is one) and the plugin's lock."""
     from checks.completeness import lock_pins
@@ -315,14 +311,19 @@ def decide(p: Plan, marker: dict[str, Any] | None, state: State | None, force: b
             return Decision("owner", "complete; its owner file was missing and is written again",
                             (Step("owner", "Write the owner file of %s" % env),))
         return Decision("nothing", "%s is complete and matches %s" % (env, matrix.shown(p.lock)))
-    if can_sync(p, marker):
-        return Decision("sync", "; ".join(state.describe()) or "the project lock changed",
-                        (Step("sync", "Sync %s with %s (only the difference, hashes required)"
-                              % (p.env, matrix.shown(p.lock)), p.lock),))
-    if matches:
+    hurt = bool(state.drift.damaged or state.extra_tensorflows)  # a sync neither rewrites files nor keeps shared ones
+    if can_sync(p, marker) and not hurt:
+        return Decision("sync", "; ".join(state.describe()) or "the project lock changed", sync_steps(p))
+    if matches or can_sync(p, marker):
         return Decision("repair", "; ".join(state.describe()), repair_steps(p, state))
-    return Decision("fresh", "it was set up from another lock, profile or Python",
-                    fresh_steps(p, stale=True, force=False))
+    return Decision("fresh", "setup never finished here (no completion marker)" if marker is None else
+                    "it was set up from another lock, profile or Python", fresh_steps(p, stale=True, force=False))
+
+
+def sync_steps(p: Plan) -> tuple[Step, ...]:
+    """A project environment of ours brought to its (changed) project lock: only the difference."""
+    return (Step("sync", "Sync %s with %s (only the difference, hashes required)" % (p.env, matrix.shown(p.lock)),
+                 p.lock),)
 
 
 def _nonempty(env: Path) -> bool:

@@ -55,10 +55,12 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
 
 
 def look(p: Plan) -> tuple[dict[str, Any] | None, completeness.State | None]:
-    """What is there: the marker, and the environment judged by ``completeness`` (None: no interpreter)."""
+    """What is there: the marker, and the environment judged by ``completeness`` (None: no interpreter). A project
+    lock not resolved yet (the dry run) has no pins: then only whether the interpreter is the environment's."""
     if not envdir.python_of(p.env).exists():
         return None, None
-    return envdir.read_marker(p.env), completeness.state_of(p.env, planning.pins(p), p.target.tensorflows)
+    pins = planning.pins(p) if p.lock.exists() else {}
+    return envdir.read_marker(p.env), completeness.state_of(p.env, pins, p.target.tensorflows)
 
 
 def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Plan:
@@ -90,7 +92,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
             _undo_new(p, existed)
         raise
     after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows)
-    if d.action == "repair" and after.own and after.drift.damaged and p.manager == "uv":  # damage in uv's cache too
+    if d.action in ("repair", "sync") and after.own and after.drift.damaged and p.manager == "uv":  # in uv's cache too
         names = tuple(sorted(after.drift.damaged))
         steps.total += 1
         with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(names)):
@@ -210,6 +212,8 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
         notes: list[str] = []
         p = planning.plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow,
                           fix_options="--dry-run")
+        if proj is None:
+            planning.refuse_to_drop(p, force)  # as setup refuses it
         return _plan_lines(k, "Dry run for this machine (%s): what `invoke setup` would do here. Nothing is "
                            "created, resolved or downloaded." % planning.platform_of(p.interpreter),
                            p, notes, proj, here=True, force=force)
@@ -254,17 +258,14 @@ def _project_lines(k: Knowledge, p: Plan, proj: project.Project) -> tuple[Plan, 
 
 
 def _decision_here(p: Plan, fresh_lock: bool, force: bool) -> Decision:
-    """Setup's own decision for this machine's environment (a project lock still to resolve cannot be compared:
-    then the environment is synced to it, or built)."""
-    marker, state = look(p) if fresh_lock else (envdir.read_marker(p.env) if p.env.is_dir() else None, None)
-    if fresh_lock:
+    """Setup's own decision for this machine's environment (``plan.decide``); a project lock still to resolve
+    cannot be compared with the environment: then an environment that is its own is synced to it, as setup does."""
+    marker, state = look(p)
+    if fresh_lock or state is None or force or not state.own:  # decide rebuilds the last three before any lock
         return planning.decide(p, marker, state, force)
-    if not force and envdir.python_of(p.env).exists() and planning.can_sync(p, marker):
-        return Decision("sync", "the project lock is resolved first", (
-            Step("sync", "Sync %s with %s (only the difference, hashes required)" % (p.env, matrix.shown(p.lock)),
-                 p.lock),))
-    return Decision("fresh", "the project lock is resolved first",
-                    planning.fresh_steps(p, stale=planning._nonempty(p.env), force=force))
+    if planning.can_sync(p, marker):
+        return Decision("sync", "the project lock is resolved first", planning.sync_steps(p))
+    return Decision("fresh", "the project lock is resolved first", planning.fresh_steps(p, stale=True, force=False))
 
 
 def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: project.Project | None, here: bool,

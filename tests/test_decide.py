@@ -227,3 +227,20 @@ def test_a_live_setup_of_another_user_is_still_a_holder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(envlock.os, "kill", gone)
     assert envlock.holder(env) is None
+
+
+@pytest.mark.parametrize("hurt", [{"damaged": {"numpy": ["numpy/__init__.py"]}}, {"extra": ("tensorflow-cpu",)}])
+def test_a_project_environment_with_damaged_files_or_a_second_tensorflow_is_repaired_not_synced(env, hurt):
+    """A sync rewrites no damaged file and, removing a second TensorFlow, takes the files it shares with the
+    locked one: a project environment so hurt is repaired in place from its project lock."""
+    p = replace(plan_for(APPLE, env), project={"requirements": ["requirements.txt"]})
+    marker = made(p)
+    d = planning.decide(p, marker, complete(env, **hurt), force=False)
+    assert d.action == "repair" and d.steps[0].kind == "repair" and d.steps[0].lock == p.lock
+    assert planning.decide(p, marker, complete(env, missing={"numpy": "2.1.3"}), force=False).action == "sync"
+
+
+def test_an_environment_whose_setup_never_finished_is_rebuilt_and_says_why(env):
+    d = planning.decide(plan_for(APPLE, env), None, complete(env), force=False)
+    assert d.action == "fresh" and d.why == "setup never finished here (no completion marker)"
+    assert [s.kind for s in d.steps][:2] == ["remove", "create"]

@@ -54,8 +54,10 @@ def check_fix_line(line: str, also: tuple[str, ...] = ()) -> list[str]:
         elif words[1] in ("setup", "verify", "report") and "--env" not in words:
             problems.append("no --env")
     elif words[0] == fixes.UV:
-        if words[1:3] != ["python", "install"]:
-            problems.append("uv is only for installing a Python")
+        pointed = words[1:4] == ["pip", "uninstall", "--python"] and len(words) > 6 and words[5] == "--prefix" \
+            and words[4] == words[6].rstrip("/") + "/bin/python"  # at one environment, never an interpreter alone
+        if words[1:3] != ["python", "install"] and not pointed:
+            problems.append("uv is only for installing a Python, or uninstalling from one environment")
     elif words[0] == "make":
         targets = re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
         if len(words) < 2 or words[1] not in targets:

@@ -183,3 +183,23 @@ def test_verify_of_an_interrupted_setup_fails_its_check_and_names_a_running_setu
     done = invoke("verify", "--env", str(env))  # the pid it left is no longer alive: incomplete again
     assert "never finished" in done.stdout and "pid" not in done.stdout
     os.unlink(envlock.lock_path(env))
+
+
+def test_a_metal_plugin_in_a_cpu_environment_is_removed_by_the_printed_fix(tmp_path, offline):
+    """packages.metal warns about a Metal plugin the cpu profile does not use; its fix, pasted, removes it from
+    that environment alone (setup keeps what its lock does not list, so a setup run would not)."""
+    env = tmp_path / "env"
+    assert invoke("setup", "--env", str(env), "--manager", "uv", env=offline).returncode == 0
+    with_packaging(env, offline)
+    wheels = Path(offline["UV_FIND_LINKS"])
+    name, version = localindex.STANDIN  # the test matrix's GPU plugin, as a wheel here
+    localindex.make_wheel(wheels, name, version, {"standin_metal_plugin/__init__.py": ""})
+    subprocess.run([str(ROOT / ".tools" / "bin" / "uv"), "pip", "install", "--python", str(env / "bin" / "python"),
+                    "--prefix", str(env), "%s==%s" % (name, version)], check=True, env=offline, capture_output=True)
+    _, checks = verify_json(env, tmp_path / "v.json", offline)
+    metal = checks["packages.metal"]
+    assert metal["status"] == "warn" and metal["fix"].startswith(".tools/bin/uv pip uninstall --python "), metal
+    done = subprocess.run(["bash", "-c", metal["fix"]], cwd=ROOT, capture_output=True, text=True, env=offline)
+    assert done.returncode == 0, done.stderr
+    _, checks = verify_json(env, tmp_path / "v2.json", offline)
+    assert checks["packages.metal"]["status"] == "skip" and checks["environment.lock"]["status"] == "pass"

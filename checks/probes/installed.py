@@ -32,12 +32,6 @@ def distributions() -> dict[str, str]:
 LIMIT = 5  # files named per damaged distribution; ``damaged_count`` has how many there are
 
 
-def damaged(names: set[str] | None = None, limit: int = LIMIT) -> dict[str, list[str]]:
-    """For each distribution (of ``names``, or all), the first ``limit`` files missing or of another size than
-    RECORD says."""
-    return {name: files[:limit] for name, files in damaged_files(names).items()}
-
-
 def damaged_files(names: set[str] | None = None) -> dict[str, list[str]]:
     """For each distribution (of ``names``, or all), every file missing or of another size than RECORD says."""
     out: dict[str, list[str]] = {}

@@ -103,5 +103,6 @@ def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
             return fail("--require-gpu: %s (%s)" % (what, reason), fixes.repair(
                 facts, "--profile", "metal", "--force", why="rebuilds it with tensorflow-metal"))
         return fail("--require-gpu: %s (%s)" % (what, reason), None,
-                    details=["this machine cannot run the metal profile: use a bare-metal Apple Silicon Mac"])
+                    details=["TensorFlow lists no GPU here, and no setup gives this machine one: run it where "
+                             "TensorFlow has a GPU (a bare-metal Apple Silicon Mac for Metal)"])
     return skip(reason, reason)

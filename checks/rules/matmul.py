@@ -93,14 +93,14 @@ def cpu(facts: Facts, options: Options, k: Knowledge) -> Result:
                                 fixes.env_of(facts), ungated(facts, options))
 
 
-def _gpu_or_skip(facts: Facts, options: Options) -> MatmulSide | Result:
+def _gpu_side(facts: Facts) -> MatmulSide | Result:
     """The GPU side of the matmul probe (where there is a GPU: the registry's gpu gate), or why it did not run."""
     m = _side(facts, "gpu")
     return _not_run(facts) if m is None else m
 
 
 def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
-    m = _gpu_or_skip(facts, options)
+    m = _gpu_side(facts)
     if isinstance(m, Result):
         return m
     if "error" in m:
@@ -123,7 +123,7 @@ def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
 
 
 def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
-    g = _gpu_or_skip(facts, options)
+    g = _gpu_side(facts)
     if isinstance(g, Result):
         return g
     c = _side(facts, "cpu")
@@ -146,7 +146,7 @@ def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
 
 def efficiency(facts: Facts, options: Options, k: Knowledge) -> Result:
     """How close to the chip's FP32 peak the GPU matmul ran; warns far below tensorflow-metal's usual."""
-    g = _gpu_or_skip(facts, options)
+    g = _gpu_side(facts)
     if isinstance(g, Result):
         return g
     if "error" in g:

@@ -58,7 +58,7 @@ def metal(facts: Facts, options: Options, k: Knowledge) -> Result:
     if options.profile != "metal":
         if installed_metal:
             return warn("%s %s is installed, but the cpu profile does not use it" % (name, installed_metal),
-                        fixes.repair(facts, why="syncs the env to the cpu lock, which has no Metal plugin"),
+                        fixes.uninstall(facts, name, why="the cpu profile uses no Metal plugin"),
                         facts=keep)
         reason = no_metal_reason(facts, options.profile) or "cpu profile"
         return skip(reason, reason, facts=keep)

@@ -187,11 +187,11 @@ def _no_device(facts: Facts, keep: dict[str, Any]) -> Result:
                     "Apple Silicon Mac (%s) has a GPU: the process looks sandboxed%s" % (
             s.get("cpu_brand") or (s.get("gpu") or {}).get("name") or "Apple Silicon",
             " (%s)" % "; ".join(hints) if hints else ""),
-            reinstall, details=[
+            fixes.command("verify", env=fixes.env_of(facts), why="from a Terminal or ssh session outside the sandbox "
+                          "(not under sandbox-exec or an agent's sandboxed shell)"), details=[
                 SANDBOXED,
-                "run it outside the sandbox: from a normal Terminal or ssh session, not under sandbox-exec or an "
-                "agent's sandboxed shell: .tools/bin/invoke verify",
-                "if it lists no GPU there either, the plugin is broken: the fix line reinstalls the pair"]
+                "a rebuild cannot give a sandboxed process a GPU; if it lists no GPU outside the sandbox either, "
+                "the plugin is broken: %s" % reinstall]
             + not_known(facts, "gpus"),
             facts={**keep, "sandboxed": True, "sandbox_hints": hints})
     return fail("TensorFlow lists no GPU: the Metal plugin did not register a device", reinstall, facts=keep)

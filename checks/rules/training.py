@@ -15,7 +15,16 @@ from checks import fixes, timing
 from checks.facts import Facts, Training, TrainingRun
 from checks.knowledge import Knowledge, TrainingKnowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, is_metal, recorded, tf_imported, vm_advisory
+from checks.rules.common import (
+    NOT_RECORDED,
+    gpu_gate,
+    gpu_platform,
+    is_metal,
+    listed_gpus,
+    recorded,
+    tf_imported,
+    vm_advisory,
+)
 
 U32 = 2.0 ** -24  # fp32 unit roundoff
 WIDEST_SUM = 14 * 14 * 8  # the longest dot product of the probe's model: Dense(32) over the flattened conv output
@@ -156,6 +165,9 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
     gate = gpu_gate(facts, options, "the training step had no GPU to run on") if not on_gpu else None
     if gate:  # no GPU on this machine or profile: a rebuild cannot help, and the gate says why once
         return gate
+    if not on_gpu and not listed_gpus(facts):  # TensorFlow listed none: devices.gpu says why and what helps
+        return skip("the training step ran on the CPU: TensorFlow listed no GPU (see devices.gpu): %s" % counts,
+                     facts=keep)
     if not on_gpu:
         return fail("the whole training step ran on the CPU although the GPU was the target (%s)" % counts,
                     fixes.repair(facts, "--force", why="reinstalls the pinned pair (see devices.gpu, packages.metal)"),
