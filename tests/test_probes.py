@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 
 def test_unmet_requirements_name_only_installed_distributions(tmp_path, monkeypatch):
     """tensorflow-cpu provides the `tensorflow` name for requirements, but is the only one reported."""
@@ -18,3 +22,27 @@ def test_unmet_requirements_name_only_installed_distributions(tmp_path, monkeypa
     names = knowledge.load().matrix.tensorflows
     mine = [p for p in unmet_requirements(names) if "zz-missing-numpy" in p or "needs-tf" in p]
     assert mine == ["tensorflow-cpu 2.19.1 requires zz-missing-numpy<2.2, which is not installed"]
+
+
+@pytest.mark.parametrize("minor", ["3.9", "3.11", "3.12", "3.13"])
+def test_a_deleted_file_is_damage_on_every_python(tmp_path, minor):
+    """From Python 3.12 ``Distribution.files`` leaves out files that no longer exist: the probe reads RECORD
+    itself, so a deleted file (and a truncated one) is damage on every Python the environments use."""
+    import subprocess
+
+    from tests.conftest import ROOT, pyenv_python
+
+    site = tmp_path / "site"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg" / "kept.py").write_text("KEPT = 1\n")
+    (site / "pkg" / "cut.py").write_text("")
+    info = site / "pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n")
+    (info / "RECORD").write_text("pkg/kept.py,sha256=x,9\npkg/gone.py,sha256=y,12\npkg/cut.py,sha256=z,7\n"
+                                 "pkg-1.0.dist-info/RECORD,,\n")
+    code = ("import json, sys; sys.path[:0] = [%r, %r]; from checks.probes import installed; "
+            "print(json.dumps(installed.damaged_files({'pkg'})))" % (str(ROOT), str(site)))
+    done = subprocess.run([pyenv_python(minor), "-I", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"pkg": ["pkg/gone.py", "pkg/cut.py"]}

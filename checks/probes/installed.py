@@ -10,6 +10,7 @@ fails, and its fix rebuilds the environment.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -32,6 +33,17 @@ def distributions() -> dict[str, str]:
 LIMIT = 5  # files named per damaged distribution; ``damaged_count`` has how many there are
 
 
+def recorded_sizes(dist: metadata.Distribution) -> list[tuple[str, int]]:
+    """(path, size) of every file the distribution's RECORD lists with a size, read from RECORD itself: from
+    Python 3.12 ``Distribution.files`` leaves out the files that no longer exist, which are what is looked for."""
+    text = dist.read_text("RECORD") or ""
+    out = []
+    for row in csv.reader(text.splitlines()):
+        if len(row) >= 3 and row[2].strip().isdigit():
+            out.append((row[0], int(row[2])))
+    return out
+
+
 def damaged_files(names: set[str] | None = None) -> dict[str, list[str]]:
     """For each distribution (of ``names``, or all), every file missing or of another size than RECORD says."""
     out: dict[str, list[str]] = {}
@@ -40,15 +52,13 @@ def damaged_files(names: set[str] | None = None) -> dict[str, list[str]]:
         if names is not None and name not in names:
             continue
         bad = []
-        for f in dist.files or []:
-            if f.size is None:
-                continue
+        for path, size in recorded_sizes(dist):
             try:
-                ok = os.stat(str(f.locate())).st_size == f.size
+                ok = os.stat(str(dist.locate_file(path))).st_size == size
             except OSError:
                 ok = False
             if not ok:
-                bad.append(str(f))
+                bad.append(path)
         if bad:
             out[name] = bad
     return out
