@@ -93,6 +93,10 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
                     % env_path)
     manager = managers.resolve(manager, env_path)
+    kept_python = None if python else kept_interpreter(env_path)
+    if kept_python is not None:  # without --python an environment keeps the Python it was set up with
+        say("      keeps Python %s, as %s was set up (--python chooses another)" % (kept_python.version, env_path))
+        python = kept_python.path
     try:
         given, missing = _interpreter_from(python, env_path), None
     except NoInterpreter as exc:  # the fix names a Python the target admits, once the target is known
@@ -144,6 +148,12 @@ def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: 
             prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
                 "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in k.matrix.targets if t.profile == prof)))
     return target
+
+
+def kept_interpreter(env: Path) -> interpreters.Interpreter | None:
+    """The interpreter an environment of ours was set up with (its marker), when it still runs."""
+    recorded = ((envdir.read_marker(env) or {}).get("python") or {}).get("path") if env.is_dir() else None
+    return interpreters.probe(recorded) if recorded and Path(recorded).exists() else None
 
 
 def kept_target(k: Knowledge, profile: str, platform: str, env: Path) -> Target | None:

@@ -203,3 +203,16 @@ def test_a_metal_plugin_in_a_cpu_environment_is_removed_by_the_printed_fix(tmp_p
     assert done.returncode == 0, done.stderr
     _, checks = verify_json(env, tmp_path / "v2.json", offline)
     assert checks["packages.metal"]["status"] == "skip" and checks["environment.lock"]["status"] == "pass"
+
+
+def test_setup_without_python_keeps_the_python_the_environment_was_set_up_with(tmp_path, offline):
+    """A fix line (`setup --env E`, `--force`) names no --python: it must not move E to another Python."""
+    env = tmp_path / "env"
+    py312 = pyenv_python("3.12")
+    assert invoke("setup", "--env", str(env), "--python", py312, env=offline).returncode == 0
+    again = invoke("setup", "--env", str(env), env=offline)
+    assert again.returncode == 0 and "nothing to do" in again.stderr, again.stderr
+    assert "keeps Python 3.12" in again.stderr
+    forced = invoke("setup", "--env", str(env), "--force", env=offline)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads((env / MARKER).read_text())["python"]["version"].startswith("3.12.")
