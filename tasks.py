@@ -111,11 +111,12 @@ def _run_checks(env: str | None, args: list[str]) -> int:
     env_path = Path(env).expanduser() if env else paths.DEFAULT_ENV
     python = envdir.python_of(env_path)
     if not python.exists():
+        real = os.path.realpath(env_path) if env_path.is_symlink() else env_path  # a dangling link: its target
         ours = envdir.is_owned(env_path) or not env_path.exists() or (env_path.is_dir() and not any(
             env_path.iterdir()))
         raise UsageError("no environment at %s (no bin/python)%s" % (env_path, "" if ours else
                                                                    ", and it was not created by invoke setup"),
-                         fix=fixes.setup(env_path) if ours else fixes.setup(
+                         fix=fixes.setup(real) if ours else fixes.setup(
                              paths.DEFAULT_ENV, why="a fresh environment from the lock, where setup may build one"))
     run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = process.stream([str(python), "-m", "checks", *args], env=run_env, passthrough=True)

@@ -73,9 +73,11 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
                              fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", pin_tf, why="the working pair"))
     pins = {t.tensorflow_pin[1] for t in k.matrix.targets if profile in ("auto", t.profile)}
     if version not in pins:
+        newest = sorted(pins, key=Version)[-1]
         raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, add a target "
-                         "that pins it to the matrix" % (version, ", ".join(sorted(pins, key=Version))),
-                         fix=fixes.command("lock", why="then writes its locks"))
+                         "that pins it to the matrix, then run `.tools/bin/invoke lock`" % (
+                             version, ", ".join(sorted(pins, key=Version))),
+                         fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", newest, why="a pinned TensorFlow"))
 
 
 def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,

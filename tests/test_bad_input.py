@@ -38,6 +38,21 @@ def test_bad_task_options(args, words):
     assert words in one_line(done.stderr)
 
 
+def test_verify_of_a_dangling_link_names_its_target_and_the_fix_builds_there(tmp_path):
+    link = tmp_path / "L"
+    link.symlink_to(tmp_path / "nowhere")
+    done = invoke("verify", "--env", str(link))
+    assert done.returncode == 2
+    assert one_line(done.stderr).endswith("fix: .tools/bin/invoke setup --env %s" % (tmp_path / "nowhere"))
+
+
+def test_setup_of_an_unpinned_tensorflow_names_a_pinned_one_not_a_lock_rewrite():
+    done = invoke("setup", "--tensorflow", "2.18.0")
+    assert done.returncode == 2 and "not pinned in envs/matrix.json" in one_line(done.stderr)
+    fix = one_line(done.stderr).split("; fix: ", 1)[1]
+    assert fix.startswith(".tools/bin/invoke setup --env .venv-tf --tensorflow ") and "invoke lock  #" not in fix
+
+
 def test_env_that_is_a_file(tmp_path):
     f = tmp_path / "file"
     f.write_text("mine")
