@@ -205,7 +205,8 @@ def test_a_hang_at_load_is_killed_at_the_timeout_and_reported(gpu_env, tmp_path)
     run = report(gpu_env, "hang", tmp_path, budget="0.5", timeout="30")
     assert run.code == 1 and failed(run) == {"devices.import"}
     imp = run.checks["devices.import"]
-    assert imp["status"] == "fail" and "`import tensorflow` hung" in imp["summary"], imp
+    assert imp["status"] == "fail", imp
+    assert "hit its time limit of 30 s (--timeout) while importing TensorFlow" in imp["summary"], imp
     assert any("tfm-test-gpu: hanging" in d for d in imp["details"]), imp  # it reached the plugin, and stopped there
     assert run.seconds < 30 + 60
     replays_alike(run, tmp_path)
