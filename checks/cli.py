@@ -171,6 +171,9 @@ def diagnose_main(argv: list[str], k: knowledge.Knowledge | None = None) -> int:
                 text = fh.read()
     except OSError as exc:
         raise UsageError("cannot read %s: %s" % (source, exc.strerror)) from None
+    if "\x00" in text:
+        raise UsageError("%s is not text (it holds NUL bytes): give the file that holds the error text, or paste it "
+                         "after `invoke diagnose -`" % ("standard input" if source == "-" else source))
     if not text.strip():
         raise UsageError("no text to diagnose: %s holds none; give the file that holds the error text, or paste it "
                          "after `invoke diagnose -`" % ("standard input" if source == "-" else source))

@@ -53,6 +53,13 @@ def test_setup_of_an_unpinned_tensorflow_names_a_pinned_one_not_a_lock_rewrite()
     assert fix.startswith(".tools/bin/invoke setup --env .venv-tf --tensorflow ") and "invoke lock  #" not in fix
 
 
+def test_diagnose_of_a_binary_file_says_it_is_not_text(tmp_path):
+    binary = tmp_path / "core.bin"
+    binary.write_bytes(b"\x7fELF\x00\x01\x02" * 100)
+    done = invoke("diagnose", str(binary))
+    assert done.returncode == 2 and "is not text (it holds NUL bytes)" in one_line(done.stderr)
+
+
 def test_env_that_is_a_file(tmp_path):
     f = tmp_path / "file"
     f.write_text("mine")

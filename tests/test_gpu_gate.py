@@ -97,3 +97,13 @@ def test_a_crash_keeps_what_the_process_said_and_the_innermost_frames():
     assert len(tail) == 12 and "Extension modules" not in " ".join(tail)
     assert tail[-6:-4] == ["tfm-test-gpu: aborting", "Fatal Python error: Aborted"]
     assert "load_pluggable_device_library" in tail[-4] and len([t for t in tail if "File " in t]) == 4
+
+
+def test_a_cpu_figure_that_gates_nothing_says_why_in_plain_words_also_under_require_gpu():
+    facts = linux(listed=False)
+    facts["tensorflow"]["matmul"]["cpu"]["cv"] = 0.3  # a disturbed timing: information only, with the reason
+    for require_gpu in (False, True):
+        cpu = {o.check.id: o.result for o in evaluate(facts, Options(profile="cpu", require_gpu=require_gpu), K)}
+        detail = " ".join(cpu["matmul.cpu"].details)
+        assert cpu["matmul.cpu"].status is Status.PASS and "no GPU speedup is judged here (Linux has no Metal" in detail
+        assert "--require-gpu" not in detail, detail

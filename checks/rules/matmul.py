@@ -14,6 +14,7 @@ from checks.rules.common import (
     gpu_gate,
     gpu_platform,
     is_metal,
+    no_metal_reason,
     not_known,
     recorded,
     tf_imported,
@@ -39,8 +40,8 @@ def ungated(facts: Facts, options: Options) -> str | None:
     """Why the matmul timings gate nothing in this run (None when the speedup is judged from them): no GPU to
     compare with (the cpu profile, Linux...), or a macOS VM, where speed is never gated."""
     gate = gpu_gate(facts, options, "timing")
-    if gate is not None:
-        return "no GPU speedup is judged here (%s)" % gate.summary
+    if gate is not None:  # the reason there is no GPU, not the gate's own words (--require-gpu's failure)
+        return "no GPU speedup is judged here (%s)" % (no_metal_reason(facts, options.profile) or gate.summary)
     return vm_advisory(facts)
 
 
