@@ -40,12 +40,14 @@ def test_soft_placement_trap_is_caught(tf_env):
     assert r.status == Status.FAIL
     assert "requested /GPU:0" in r.summary and "device:CPU:0" in r.summary and "silent CPU fallback" in r.summary
     # The Keras training step asked for the GPU the same way, with soft placement on as users run it: every op
-    # of it ran on the CPU, and the census says so.
+    # of it ran on the CPU, and the census says so, pointing at devices.gpu, which fails once for the missing GPU
+    # (a rebuild is that check's fix, not the census's).
     assert set(tf["training"]["gpu"]["census"]["by_device"]) == {"CPU:0"}
     facts = {"system": derive(machines.M1_NATIVE), "packages": packages(), "tensorflow": tf}
     outcomes = evaluate(facts, Options(profile="metal"), knowledge.load())
     placement = {o.check.id: o.result for o in outcomes}["training.placement"]
-    assert placement.status == Status.FAIL and "whole training step ran on the CPU" in placement.summary
+    assert placement.status == Status.SKIP and "the training step ran on the CPU" in placement.summary
+    assert "see devices.gpu" in placement.summary and "on CPU:0" in placement.summary
 
 
 def test_with_soft_placement_off_tensorflow_refuses_and_the_check_says_so(tf_env):
