@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from checks import console, envdir, fixes, knowledge, outputs, paths, process, settings, views  # noqa: E402
-from checks.cli import build_parser  # noqa: E402
 from checks.errors import UsageError, boundary  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
 from scripts import community_locks, locks, provision  # noqa: E402
@@ -129,6 +128,8 @@ def verify(c, k: Knowledge, env=None, json=None, junit=None, require_gpu=False, 
            timeout=None, profile="auto", strict=False, trace=None, min_train_speedup=None):
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul, training."""
     argv = settings.to_argv(locals())  # verify's parameters are settings.VERIFY_OPTIONS (checked by a test)
+    from checks.cli import build_parser  # verify's alone: setup need not import the checks
+
     build_parser().parse_args(argv)  # the child's own parser: bad options fail here, before any environment
     outputs.check(json=json, junit=junit, trace=trace)  # the outputs, before any probe (the child checks them again)
     return _run_checks(env, argv)
