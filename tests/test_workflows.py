@@ -48,8 +48,10 @@ def test_the_audit_fails_a_workflow_with_broad_permissions(tmp_path):
     assert done.returncode != 0 and "artipacked" in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
+@pytest.mark.parametrize("path", WORKFLOWS + sorted((ROOT / "docs" / "workflows").glob("*.yml")),
+                         ids=lambda p: p.name)
 def test_every_action_is_pinned_by_commit_sha(path):
+    """The repository's workflows and the example ones (docs/workflows/): every action by a full commit SHA."""
     uses = re.findall(r"^\s*(?:-\s*)?uses:\s*(.+)$", path.read_text(encoding="utf-8"), flags=re.M)
     assert uses
     for ref in uses:

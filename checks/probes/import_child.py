@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 import time
 from typing import Any
 
-
-def _save(state: dict[str, Any], out: str) -> None:
-    tmp = out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(state, fh)
-    os.replace(tmp, out)
+from checks.probes.tf_child import save_json
 
 
 def main(config: dict[str, Any]) -> int:
@@ -30,7 +24,7 @@ def main(config: dict[str, Any]) -> int:
     state: dict[str, Any] = {"order": config["order"], "imported": [], "errors": {}, "current": None}
     for name in sequence:
         state["current"] = name
-        _save(state, out)
+        save_json(state, out)
         print("[imports] import %s" % name, file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
@@ -42,7 +36,7 @@ def main(config: dict[str, Any]) -> int:
             continue
         state["imported"].append([name, round(time.perf_counter() - start, 3)])
     state["current"] = None
-    _save(state, out)
+    save_json(state, out)
     return 0
 
 

@@ -25,7 +25,8 @@ def _say(msg: str) -> None:
     print("[tf-probe] " + msg, file=sys.stderr, flush=True)
 
 
-def _save(facts: dict[str, Any], out: str) -> None:
+def save_json(facts: dict[str, Any], out: str) -> None:
+    """Write a child's facts atomically: a killed child leaves the last complete state, never half a file."""
     tmp = out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(facts, fh)
@@ -36,7 +37,7 @@ def main(config: dict[str, Any]) -> int:
     out = config["out"]
     facts: dict[str, Any] = {"stage": "import", "config": {k: v for k, v in config.items() if k != "out"},
                              "plugins": plugin_libraries()}
-    _save(facts, out)
+    save_json(facts, out)
     if os.path.exists(os.path.join(sys.prefix, paths.OWNER)):
         sys.dont_write_bytecode = False  # setup installs without bytecode: compile what TensorFlow imports, once
     t0 = time.perf_counter()
@@ -59,14 +60,14 @@ def main(config: dict[str, Any]) -> int:
     budget = float(config.get("budget_s", 3.0))
     step = None
     facts["stage"] = "training"  # first, inside the budget: the matmul gets what it leaves (matmul_budget)
-    _save(facts, out)
+    save_json(facts, out)
     try:
         facts["training"], step = training.run(tf, np, devices, _say)
     except Exception as exc:  # noqa: BLE001 - a broken Keras must not cost the matmul its facts
         facts["training"] = {"error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
-    _save(facts, out)
+    save_json(facts, out)
     facts["stage"] = "matmul"
-    _save(facts, out)
+    save_json(facts, out)
 
     tf.config.set_soft_device_placement(bool(config.get("soft_placement", False)))
     budget = matmul_budget(budget, facts["training"].get("spent_s", 0.0))
@@ -80,11 +81,11 @@ def main(config: dict[str, Any]) -> int:
     for device in devices:
         facts["matmul"][device.strip("/").split(":")[0].lower()] = _run_device(
             tf, np, device, a_np, b_np, reference, budget / len(devices))
-        _save(facts, out)
+        save_json(facts, out)
     if config.get("trace_dir"):
         facts["trace"] = _trace(tf, devices[-1], a_np, b_np, config["trace_dir"], step)
     facts["stage"] = "done"
-    _save(facts, out)
+    save_json(facts, out)
     return 0
 
 
