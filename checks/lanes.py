@@ -42,7 +42,8 @@ def check(k: Knowledge, profile: str, tensorflow: str) -> None:
     if profile == "cpu" or any(p.tensorflow.contains(tensorflow, prereleases=True) for p in k.matrix.pairs
                                if p.status != "predicted"):
         return
-    pins = sorted({t.tensorflow_pin[1] for t in k.matrix.targets if profile in ("auto", t.profile)}, key=Version)
+    pins = sorted({t.tensorflow_pin[1] for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)},
+                  key=Version)
     raise unpinned(k, tensorflow, pins)
 
 

@@ -24,6 +24,7 @@ PAIR_STATUSES = ("verified", "apple-claim", "unconfirmed", "predicted", "broken"
 PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13")  # the Python lines the suite knows, oldest first
 DEFAULT_PLUGIN = "tensorflow-metal"
 TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")  # a matrix without its list
+TENSORFLOW = "tensorflow"  # the default backend: TensorFlow and its own Keras
 
 
 class MatrixError(UsageError):
@@ -71,6 +72,21 @@ class Plugin:
 
 
 @dataclass(frozen=True)
+class Backend:
+    """A framework Keras 3 runs on (``invoke setup --backend NAME``): one environment each."""
+
+    name: str
+    keras_backend: str  # the KERAS_BACKEND value
+    distributions: tuple[str, ...]  # what identifies it in an environment (TensorFlow: the matrix's tensorflows)
+    accelerator: dict[str, str]  # platform key -> the GPU path there (mps, a PluggableDevice); absent: CPU only
+    why: str = ""
+    source: str = ""
+
+
+TENSORFLOW_BACKEND = Backend(TENSORFLOW, TENSORFLOW, TENSORFLOWS, {platforms.MAC_GPU: "a TensorFlow PluggableDevice"})
+
+
+@dataclass(frozen=True)
 class Target:
     """What setup installs for one (profile, platform)."""
 
@@ -86,6 +102,7 @@ class Target:
     locks: str = ""  # sub-folder of lock_dir holding its locks
     plugin: Plugin | None = None  # the GPU plugin it pins, if any
     tensorflows: tuple[str, ...] = TENSORFLOWS  # the matrix's TensorFlow distribution names
+    backend: str = TENSORFLOW  # the framework Keras runs on (a backend's name)
 
     def pin(self, name: str) -> str | None:
         """The exact version pinned for distribution ``name`` (``tensorflow-cpu`` …), if any."""
@@ -162,6 +179,24 @@ class Matrix:
     pairs: tuple[Pair, ...]
     plugins: tuple[Plugin, ...] = ()
     tensorflows: tuple[str, ...] = TENSORFLOWS  # the distribution names of TensorFlow; an environment holds one
+    backends: tuple[Backend, ...] = (TENSORFLOW_BACKEND,)
+
+    def backend(self, name: str) -> Backend | None:
+        return next((b for b in self.backends if b.name == name), None)
+
+    def backend_of(self, installed: Sequence[str]) -> str:
+        """The backend of an environment holding these distributions: TensorFlow where one is installed (its Keras
+        is then TensorFlow's), else the first backend whose distributions are there; TensorFlow when none is."""
+        names = set(installed)
+        if names & set(self.tensorflows):
+            return TENSORFLOW
+        return next((b.name for b in self.backends if b.name != TENSORFLOW and names & set(b.distributions)),
+                    TENSORFLOW)
+
+    @property
+    def tensorflow_targets(self) -> tuple[Target, ...]:
+        """The targets of the TensorFlow backend (the others install Keras 3 on torch or JAX)."""
+        return tuple(t for t in self.targets if t.backend == TENSORFLOW)
 
     @property
     def plugin_names(self) -> tuple[str, ...]:
@@ -172,14 +207,15 @@ class Matrix:
         """Every distribution name a plugin of the matrix may be installed under, former names included."""
         return tuple(n for p in self.plugins for n in p.names)
 
-    def target(self, profile: str, platform: str, tensorflow: str | None = None) -> Target | None:
-        """The target setup installs for (profile, platform): the first listed (the default), or the one that
-        pins ``tensorflow`` (``--tensorflow 2.21.0`` picks the community Metal pair)."""
-        return next((t for t in self.targets_for(profile, platform)
+    def target(self, profile: str, platform: str, tensorflow: str | None = None,
+               backend: str = TENSORFLOW) -> Target | None:
+        """The target setup installs for (profile, platform, backend): the first listed (the default), or the one
+        that pins ``tensorflow`` (``--tensorflow 2.21.0`` picks the community Metal pair)."""
+        return next((t for t in self.targets_for(profile, platform, backend)
                      if tensorflow is None or t.tensorflow_pin[1] == tensorflow), None)
 
-    def targets_for(self, profile: str, platform: str) -> list[Target]:
-        return [t for t in self.targets if (t.profile, t.platform) == (profile, platform)]
+    def targets_for(self, profile: str, platform: str, backend: str = TENSORFLOW) -> list[Target]:
+        return [t for t in self.targets if (t.profile, t.platform, t.backend) == (profile, platform, backend)]
 
     def plugin(self, name: str) -> Plugin | None:
         return next((p for p in self.plugins if p.name == name), None)
@@ -231,10 +267,18 @@ def _parse(data: dict[str, Any], lock_dir: Path) -> Matrix:
     common = tuple(str(Requirement(r)) for r in data["common"])
     tensorflows = tuple(str(n) for n in data.get("tensorflows") or TENSORFLOWS)
     plugins = tuple(_plugin(p) for p in data.get("plugins") or [DEFAULT_PLUGIN_RECORD])
-    targets = tuple(_target(t, lock_dir, plugins, tensorflows) for t in data["targets"])
+    backends = tuple(_backend(b, tensorflows) for b in data.get("backends") or []) or (TENSORFLOW_BACKEND,)
+    targets = tuple(_target(t, lock_dir, plugins, tensorflows, backends) for t in data["targets"])
     names = [p.name for p in plugins]
     pairs = tuple(_pair(p, names) for p in data["pairs"])
-    return Matrix(common, targets, pairs, plugins, tensorflows)
+    return Matrix(common, targets, pairs, plugins, tensorflows, backends)
+
+
+def _backend(b: dict[str, Any], tensorflows: tuple[str, ...]) -> Backend:
+    name = str(b["name"])
+    return Backend(name, str(b["keras_backend"]), tensorflows if name == TENSORFLOW else
+                   tuple(str(d) for d in b["distributions"]), {str(k): str(v) for k, v in b["accelerator"].items()},
+                   b.get("why", ""), b.get("source", ""))
 
 
 DEFAULT_PLUGIN_RECORD = {"name": DEFAULT_PLUGIN, "artifact": "wheel", "library": "libmetal_plugin.dylib",
@@ -257,16 +301,24 @@ def _plugin(p: dict[str, Any]) -> Plugin:
 
 
 def _target(t: dict[str, Any], lock_dir: Path, plugins: Sequence[Plugin] = (),
-            tensorflows: tuple[str, ...] = TENSORFLOWS) -> Target:
+            tensorflows: tuple[str, ...] = TENSORFLOWS, backends: Sequence[Backend] = (TENSORFLOW_BACKEND,)) -> Target:
     if t["profile"] not in platforms.PROFILES:
         raise MatrixError("matrix: unknown profile %r in targets" % t["profile"])
+    backend = next((b for b in backends if b.name == t.get("backend", TENSORFLOW)), None)
+    if backend is None:
+        raise MatrixError("matrix: target names backend %r, which is not in backends (%s)"
+                          % (t.get("backend"), ", ".join(b.name for b in backends)))
     reqs = tuple(str(Requirement(r)) for r in t["requirements"])
     macos = SpecifierSet(t["macos"]) if t.get("macos") else None
     names = {Requirement(r).name for r in reqs}
     plugin = next((p for p in plugins if p.name in names), None)
     target = Target(t["profile"], t["platform"], reqs, SpecifierSet(t["python"]), macos, t["why"], t["source"],
-                    lock_dir, t.get("name", ""), t.get("locks", ""), plugin, tensorflows)
-    target.tensorflow_pin  # noqa: B018 - validates that a TensorFlow is pinned
+                    lock_dir, t.get("name", ""), t.get("locks", ""), plugin, tensorflows, backend.name)
+    if backend.name == TENSORFLOW:
+        target.tensorflow_pin  # noqa: B018 - validates that a TensorFlow is pinned
+    elif not any(target.pin(d) for d in backend.distributions):
+        raise MatrixError("matrix: target %s/%s (backend %s) pins none of %s"
+                          % (target.profile, target.platform, backend.name, ", ".join(backend.distributions)))
     return target
 
 

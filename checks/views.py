@@ -41,7 +41,7 @@ def matrix_lines(k: Knowledge) -> list[str]:
     row = "  %-7s %-14s %-45s %-12s %s"
     lines = ["Matrix: %s" % k.path, "What `invoke setup` installs:", row % ("profile", "platform", "requirements",
                                                                         "python", "macOS")]
-    for t in m.targets:
+    for t in m.tensorflow_targets:  # the Keras 3 backends: `invoke setup --backend NAME --dry-run`
         default = m.target(t.profile, t.platform) is t
         lines.append(row % (t.profile, t.platform, " ".join(t.requirements), t.python, t.macos or "-"))
         lines.append("          %s; why: %s" % ("default" if default else "chosen with --tensorflow %s"

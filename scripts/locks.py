@@ -42,7 +42,7 @@ def inputs(target: Target, common: tuple[str, ...]) -> list[str]:
 def all_locks(m: Matrix) -> list[tuple[Target, str, Path]]:
     """Every (target, python X.Y, lock path) that uv resolves from the matrix alone. A target whose plugin is
     built from its sdist has two-step locks of its own (``scripts.community_locks``)."""
-    return [(t, py, t.lock_path(py)) for t in m.targets if not (t.plugin and t.plugin.two_step)
+    return [(t, py, t.lock_path(py)) for t in m.tensorflow_targets if not (t.plugin and t.plugin.two_step)
             for py in python_versions(t.python)]
 
 

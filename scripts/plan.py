@@ -60,7 +60,7 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
     """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned."""
     if not valid_version(version):
         raise UsageError("--tensorflow %r is not a version" % version)
-    if any(t.tensorflow_pin[1] == version for t in k.matrix.targets if profile in ("auto", t.profile)):
+    if any(t.tensorflow_pin[1] == version for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)):
         return  # a target pins it (2.21.0: the community Metal pair)
     lanes.check(k, profile, version)  # no pair covers it (2.22): what exists for it, and what does not yet
     working = k.working_pair()
@@ -71,7 +71,7 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
             raise UsageError("%s %s (source: %s). Working alternative: %s" % (j.label, j.reason, j.source,
                                                                                  j.alternative),
                              fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", pin_tf, why="the working pair"))
-    pins = {t.tensorflow_pin[1] for t in k.matrix.targets if profile in ("auto", t.profile)}
+    pins = {t.tensorflow_pin[1] for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)}
     if version not in pins:
         newest = sorted(pins, key=Version)[-1]
         raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, add a target "
@@ -148,7 +148,8 @@ def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: 
     if target is None:
         raise UsageError("the matrix has no %s target for %s%s (known: %s)" % (
             prof, plat, " with TensorFlow %s" % tensorflow if tensorflow else "", ", ".join(
-                "%s (%s)" % (t.platform, t.tensorflow_pin[1]) for t in k.matrix.targets if t.profile == prof)))
+                "%s (%s)" % (t.platform, t.tensorflow_pin[1])
+                for t in k.matrix.tensorflow_targets if t.profile == prof)))
     return target
 
 

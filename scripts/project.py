@@ -172,7 +172,7 @@ def team_targets(k: Knowledge, here: Target, python: str) -> list[Target]:
     """This machine's target first, then the default target (the matrix's first) of each of the team's other
     profile/platform pairs whose Python range holds ``python``."""
     out, seen = [here], {(here.profile, here.platform)}
-    for t in k.matrix.targets:
+    for t in k.matrix.tensorflow_targets:
         key = (t.profile, t.platform)
         if key in TEAM_TARGETS and key not in seen and t.python.contains(python):
             out.append(t)

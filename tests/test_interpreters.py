@@ -66,8 +66,8 @@ def test_python_given_as_a_version_outside_the_range_falls_back_as_the_path_form
 
 def test_tensorflow_pinned_only_for_another_platform_is_refused_naming_this_platforms_pin():
     k = knowledge.load()
-    elsewhere = {t.tensorflow_pin[1] for t in k.matrix.targets if t.platform != "linux-x86_64"}
-    here = next(t.tensorflow_pin[1] for t in k.matrix.targets if t.platform == "linux-x86_64")
+    elsewhere = {t.tensorflow_pin[1] for t in k.matrix.tensorflow_targets if t.platform != "linux-x86_64"}
+    here = next(t.tensorflow_pin[1] for t in k.matrix.tensorflow_targets if t.platform == "linux-x86_64")
     assert "2.16.2" in elsewhere and here != "2.16.2"  # the case of issue 11: macOS x86_64's pin
     with pytest.raises(UsageError) as exc:
         planning.plan(k, tensorflow="2.16.2", env="/tmp/unused-env-for-plan")

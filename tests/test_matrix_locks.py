@@ -48,7 +48,7 @@ def test_unhashed_finds_a_requirement_without_hash(tmp_path):
 def test_cpu_profile_pins_the_same_tensorflow_minor_as_metal_on_apple_silicon_and_linux():
     m = matrix.load()
     minors = {t.platform + "/" + t.profile: ".".join(t.tensorflow_pin[1].split(".")[:2])
-              for t in m.targets if t is m.target(t.profile, t.platform)}  # the defaults, not --tensorflow 2.21.0
+              for t in m.tensorflow_targets if t is m.target(t.profile, t.platform)}  # defaults, not 2.21.0
     assert minors["macos-arm64/metal"] == minors["linux-x86_64/cpu"] == minors["linux-aarch64/cpu"] == "2.19"
 
 

@@ -57,7 +57,7 @@ def test_apples_pair_is_the_default_one_step_plan(tmp_path):
     assert "sw_vers -productVersion" in out and "macOS >=12.0" in out
 
 
-@pytest.mark.parametrize("target", [t for t in K.matrix.targets], ids=lambda t: "%s-%s-%s" % (
+@pytest.mark.parametrize("target", [t for t in K.matrix.tensorflow_targets], ids=lambda t: "%s-%s-%s" % (
     t.profile, t.platform, t.tensorflow_pin[1]))
 def test_every_profile_and_platform_has_a_plan(tmp_path, target):
     python = matrix.python_versions(target.python)[0]
