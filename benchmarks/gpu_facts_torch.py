@@ -107,7 +107,7 @@ def main(out: str, tf32: bool) -> None:
     matmul = {"n": N, "dtype": "float32", "budget_s": 0.0, "tolerance": 0.0, "reference_rows": N,
               "cpu": matmul_side("cpu", a64, b64, exact), "gpu": matmul_side("cuda:0", a64, b64, exact)}
     torch.manual_seed(probe.SEED)
-    x, y = probe._data(np)
+    x, y = probe.data(np)
     state = {k: v.clone() for k, v in Model().state_dict().items()}
     training = {"model": {"layers": "Conv2D(8, 3x3, relu) > Flatten > Dense(32, relu) > Dense(10, softmax)",
                           "input": [probe.BATCH, *probe.IMAGE], "optimizer": "Adam(%g)" % probe.LEARNING_RATE,

@@ -28,16 +28,16 @@ mode = sys.argv[1]
 if mode == "float64":
     keras.config.set_floatx("float64")
 keras.utils.set_random_seed(t.SEED)
-x, y = t._data(np)
+x, y = t.data(np)
 keras.config.set_floatx("float32")
-initial = t._model(keras).get_weights()
+initial = t.model(keras).get_weights()
 if mode == "float64":
     keras.config.set_floatx("float64")
     x = x.astype(np.float64)
 if mode == "lowp":  # keep 8 mantissa bits of the inputs and initial weights, as a bf16 path would
     cut = lambda a: (a.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
     x, initial = cut(x), [cut(w) for w in initial]
-model = t._model(keras)
+model = t.model(keras)
 model.set_weights([w.astype(keras.config.floatx()) for w in initial])
 model.compile(optimizer=keras.optimizers.Adam(t.LEARNING_RATE), loss="sparse_categorical_crossentropy")
 print(json.dumps([float(model.train_on_batch(x, y)) for _ in range(t.STEPS)]))

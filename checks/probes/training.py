@@ -72,7 +72,7 @@ def census_of(tf: Any, run: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
                  "other_functions": len(graphs) - 1}
 
 
-def _data(np: Any) -> tuple[Any, Any]:
+def data(np: Any) -> tuple[Any, Any]:
     """A batch of images and labels from a fixed random linear teacher, so the labels are learnable."""
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((BATCH,) + IMAGE, dtype=np.float32)
@@ -81,7 +81,8 @@ def _data(np: Any) -> tuple[Any, Any]:
     return x, y
 
 
-def _model(keras: Any) -> Any:
+def model(keras: Any) -> Any:
+    """The probe's model, built in whatever device scope the caller opened (TensorFlow's, or Keras 3's)."""
     return keras.Sequential([
         keras.Input(IMAGE),
         keras.layers.Conv2D(8, 3, activation="relu"),
@@ -96,36 +97,67 @@ def _train(tf: Any, keras: Any, device: str, weights: list[Any], x: Any, y: Any,
     """STEPS steps on ``device`` from ``weights``; losses, step times and the census of the first step."""
     try:
         with tf.device(device):
-            model = _model(keras)
-            model.set_weights(weights)
-            # jit_compile=False as Keras's "auto" chooses on a Mac with a GPU; elsewhere "auto" turns XLA on for any
-            # GPU, which a plugin without an XLA compiler cannot run ("Could not find compiler for platform")
-            model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="sparse_categorical_crossentropy",
-                          jit_compile=False)
-            losses, times = [], []
-            t0 = time.perf_counter()
-            first, census = census_of(tf, lambda: model.train_on_batch(x, y))
-            times.append(time.perf_counter() - t0)
-            losses.append(float(first))
-            for _ in range(STEPS - 1):
-                t0 = time.perf_counter()
-                losses.append(float(model.train_on_batch(x, y)))
-                times.append(time.perf_counter() - t0)
+            net = compiled(keras, weights, jit_compile=False)
+            census: dict[str, Any] = {}
+
+            def first() -> Any:
+                out, census["value"] = census_of(tf, lambda: net.train_on_batch(x, y))
+                return out
+
+            result = timed_steps(first, lambda: net.train_on_batch(x, y))
     except Exception as exc:  # noqa: BLE001 - a failed training run is a fact, not a crash
-        return {"requested": device, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}, None
-    timed = sorted(times[1:])
-    median = timed[len(timed) // 2] if len(timed) % 2 else (timed[len(timed) // 2 - 1] + timed[len(timed) // 2]) / 2
-    result = {"requested": device, "losses": losses, "step_s": times, "first_step_s": times[0],
-              "median_step_ms": 1000 * median, "census": census,
-              "jit_compile": bool(getattr(model, "jit_compile", False))}
+        return {"requested": device, "error": error_text(exc)}, None
+    result = {"requested": device, **result, "census": census["value"],
+              "jit_compile": bool(getattr(net, "jit_compile", False))}
     say("training on %s: loss %.4f -> %.4f in %d steps, %.2f ms per step (first step %.2f s)"
-        % (device, losses[0], losses[-1], len(losses), 1000 * median, times[0]))
+        % (device, result["losses"][0], result["losses"][-1], STEPS, result["median_step_ms"], result["first_step_s"]))
 
     def one_more_step() -> Any:
         with tf.device(device):
-            return model.train_on_batch(x, y)
+            return net.train_on_batch(x, y)
 
     return result, one_more_step
+
+
+def compiled(keras: Any, weights: list[Any], jit_compile: Any) -> Any:
+    """The model from ``weights``, compiled as the probe trains it (Adam, sparse categorical cross-entropy), in the
+    caller's device scope. ``jit_compile``: False for TensorFlow (Keras's "auto" chooses it on a Mac with a GPU;
+    elsewhere "auto" turns XLA on for any GPU, which a plugin without an XLA compiler cannot run: "Could not find
+    compiler for platform"); "auto" for Keras 3's other backends, as users run them."""
+    net = model(keras)
+    net.set_weights(weights)
+    net.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="sparse_categorical_crossentropy",
+                jit_compile=jit_compile)
+    return net
+
+
+def timed_steps(first: Callable[[], Any], step: Callable[[], Any]) -> dict[str, Any]:
+    """``first`` then STEPS - 1 ``step``s, each returning the loss on the host (so its time includes finishing it on
+    the device): the losses, every step's time, and the median of the steps after the first (which builds and
+    traces)."""
+    losses, times = [], []
+    for run in [first] + [step] * (STEPS - 1):
+        t0 = time.perf_counter()
+        losses.append(float(run()))
+        times.append(time.perf_counter() - t0)
+    timed = sorted(times[1:])
+    half = len(timed) // 2
+    median = timed[half] if len(timed) % 2 else (timed[half - 1] + timed[half]) / 2
+    return {"losses": losses, "step_s": times, "first_step_s": times[0], "median_step_ms": 1000 * median}
+
+
+def model_facts(keras: Any, weights: list[Any]) -> dict[str, Any]:
+    """What the probe trains, as the facts name it."""
+    return {"layers": "Conv2D(8, 3x3, relu) > Flatten > Dense(32, relu) > Dense(%d, softmax)" % CLASSES,
+            "input": [BATCH] + list(IMAGE), "params": int(sum(w.size for w in weights)),
+            "optimizer": "Adam(%g)" % LEARNING_RATE, "loss": "sparse_categorical_crossentropy",
+            "keras": keras.__version__}
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as a fact: its type and the first line of its message."""
+    lines = str(exc).splitlines()
+    return "%s: %s" % (type(exc).__name__, (lines[0] if lines else "")[:500])
 
 
 def fused(tf: Any, np: Any, device: str) -> dict[str, Any]:
@@ -153,7 +185,7 @@ def fused(tf: Any, np: Any, device: str) -> dict[str, Any]:
             y_graph = y_graph.numpy().astype(np.float64)
             y_eager = dense(x, w, b).numpy().astype(np.float64)
     except Exception as exc:  # noqa: BLE001 - reported by the rule
-        return {"requested": device, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
+        return {"requested": device, "error": error_text(exc)}
 
     def err(y: Any) -> float:
         return float(np.max(np.abs(y - exact) / np.maximum(scale, 1e-30)))
@@ -172,14 +204,10 @@ def run(tf: Any, np: Any, devices: list[str], say: Callable[[str], None]) -> tup
     start = time.perf_counter()
     keras = importlib.import_module("keras")
     keras.utils.set_random_seed(SEED)
-    x, y = _data(np)
+    x, y = data(np)
     with tf.device("/CPU:0"):
-        initial = _model(keras).get_weights()
-    model_facts = {"layers": "Conv2D(8, 3x3, relu) > Flatten > Dense(32, relu) > Dense(%d, softmax)" % CLASSES,
-                   "input": [BATCH] + list(IMAGE), "params": int(sum(w.size for w in initial)),
-                   "optimizer": "Adam(%g)" % LEARNING_RATE, "loss": "sparse_categorical_crossentropy",
-                   "keras": keras.__version__}
-    facts: dict[str, Any] = {"model": model_facts, "steps": STEPS, "seed": SEED, "soft_placement": True}
+        initial = model(keras).get_weights()
+    facts: dict[str, Any] = {"model": model_facts(keras, initial), "steps": STEPS, "seed": SEED, "soft_placement": True}
     step = None
     previous = tf.config.get_soft_device_placement()
     tf.config.set_soft_device_placement(True)  # as users run it: an op without a GPU kernel moves to the CPU
