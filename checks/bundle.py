@@ -8,6 +8,7 @@ A bundle is plain files a person can read and edit (docs/BUNDLES.md):
   commands/NAME.json    one system command each: argv, returncode, stdout, stderr (macOS only)
   packages.json         installed versions, the Metal plugin, the setup marker, the audit facts
   tensorflow.json       the TensorFlow child's JSON, with its process (stderr, signal, timeout)
+  framework.json        instead, where Keras runs on PyTorch or JAX: the backend child's JSON, with its process
 A missing file means "not recorded": the checks that need it are skipped and say so.
 ``invoke report`` adds summary.md and results.json. A folder is a bundle of ours when its bundle.json has our
 format, tool_version and recorded_at; verify writes into a folder only when it is new, empty, or holds such a
@@ -26,7 +27,7 @@ from checks import __version__
 
 FORMAT = 1
 OWN_FILES = ("bundle.json", "python.json", "memory.json", "linux.json", "packages.json", "tensorflow.json",
-             "summary.md", "results.json", "commands")
+             "framework.json", "summary.md", "results.json", "commands")
 
 
 def is_bundle(directory: Path) -> bool:
@@ -62,7 +63,8 @@ def write(directory: str, facts: Mapping[str, Any], options: dict[str, Any]) -> 
     root = Path(directory)
     raw = facts["raw"]["system"]
     if root.is_dir() and is_bundle(root):  # replace our earlier bundle: no file of another machine's stays
-        for stale in [root / "linux.json", *sorted((root / "commands").glob("*.json"))]:
+        for stale in [root / "linux.json", root / "tensorflow.json", root / "framework.json",
+                      *sorted((root / "commands").glob("*.json"))]:
             if stale.is_file():
                 stale.unlink()
     _dump(root / "bundle.json", {"format": FORMAT, "tool_version": __version__, "options": options,
@@ -76,7 +78,9 @@ def write(directory: str, facts: Mapping[str, Any], options: dict[str, Any]) -> 
     for name, result in (raw.get("commands") or {}).items():
         _dump(root / "commands" / (name + ".json"), result)
     _dump(root / "packages.json", facts["packages"])
-    _dump(root / "tensorflow.json", facts["tensorflow"])
+    for part in ("tensorflow", "framework"):  # the probe child's JSON: TensorFlow's, or a Keras 3 backend's
+        if facts.get(part) is not None:
+            _dump(root / (part + ".json"), facts[part])
     return root
 
 
@@ -103,5 +107,6 @@ def read(directory: str) -> tuple[dict[str, Any], dict[str, Any]]:
            "commands": commands}
     recorded = {"raw": raw,
                 "packages": _load(root / "packages.json"),
-                "tensorflow": _load(root / "tensorflow.json", {"not_recorded": True})}
+                "tensorflow": _load(root / "tensorflow.json", {"not_recorded": True}),
+                "framework": _load(root / "framework.json")}
     return recorded, meta.get("options") or {}

@@ -21,7 +21,7 @@ from checks.errors import UsageError, boundary
 from checks.evaluate import evaluate
 from checks.facts import Facts, PackagesFacts
 from checks.model import Options, Outcome
-from checks.probes import imports, packages, system, tensorflow
+from checks.probes import framework, imports, packages, system, tensorflow
 from checks.report import bug_report, exit_code, github_annotations, github_summary, render_text, to_json, to_junit
 
 EPILOG = """\
@@ -108,8 +108,13 @@ def replayed(recorded: dict[str, Any], requested: str, k: knowledge.Knowledge) -
     raw = recorded["raw"]
     missing: PackagesFacts = {"not_recorded": True, "versions": {}, "environment": {"prefix": "?", "owned": False}}
     pk: PackagesFacts = recorded["packages"] or missing
-    return {"raw": {"system": raw}, "system": system.derive(raw), "tensorflow": recorded["tensorflow"],
-            "packages": pk, "profile": _profile(requested, pk, raw["python"], k)}
+    derived = system.derive(raw)
+    facts: Facts = {"raw": {"system": raw}, "system": derived, "tensorflow": recorded["tensorflow"],
+                    "packages": pk, "profile": _profile(requested, pk, raw["python"], k),
+                    "backend": framework.decide(pk, derived["platform"], k.matrix)}
+    if recorded.get("framework") is not None:
+        facts["framework"] = recorded["framework"]
+    return facts
 
 
 def gather(args: argparse.Namespace, values: dict[str, Any], k: knowledge.Knowledge) -> Facts:
@@ -130,6 +135,18 @@ def gather(args: argparse.Namespace, values: dict[str, Any], k: knowledge.Knowle
 
     thread = threading.Thread(target=probe_system, name="system-probe", daemon=True)
     thread.start()
+    here = system.interpreter()
+    backend = framework.decide(pk, platforms.platform_key(platforms.os_name(here["system"]),
+                                                           platforms.arch_name(here["machine"])), k.matrix)
+    if not framework.is_tensorflow(backend):  # Keras 3 on PyTorch or JAX: its own child, no TensorFlow
+        fw = framework.collect(backend, budget_s=values["budget"], timeout_s=values["timeout"],
+                               memory_bytes=system.memory().get("available"))
+        thread.join()
+        if "error" in probed:
+            raise probed["error"]
+        raw = probed["raw"]
+        return {"raw": {"system": raw}, "system": system.derive(raw), "packages": pk, "backend": backend,
+                "framework": fw, "profile": profile}
     tf = tensorflow.collect(budget_s=values["budget"], gpu=profile == "metal" or values["require_gpu"],
                             timeout_s=values["timeout"], memory_bytes=system.memory().get("available"),
                             trace_dir=os.path.abspath(args.trace) if args.trace else None)
@@ -144,7 +161,7 @@ def gather(args: argparse.Namespace, values: dict[str, Any], k: knowledge.Knowle
         raise probed["error"]
     raw = probed["raw"]
     return {"raw": {"system": raw}, "system": system.derive(raw), "packages": pk, "tensorflow": tf,
-            "profile": profile}
+            "backend": backend, "profile": profile}
 
 
 def diagnose_main(argv: list[str], k: knowledge.Knowledge | None = None) -> int:

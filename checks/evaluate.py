@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from typing import Callable
@@ -11,6 +12,7 @@ from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Outcome, Result, fail
 from checks.registry import CHECKS, GATES
+from checks.rules.common import framework_label, is_tensorflow
 
 
 def _broken(exc: Exception, facts: Facts) -> Result:
@@ -32,7 +34,10 @@ def evaluate(facts: Facts, options: Options, k: Knowledge) -> list[Outcome]:
     """Each check's rule, or the reason of the first closed gate it needs (gates decided once)."""
     closed = {name: _gate(gate, facts, options) for name, gate in GATES.items()}
     outcomes = []
+    other = None if is_tensorflow(facts) else framework_label(facts)
     for check in CHECKS:
+        if other and check.backend_title:  # the same id, titled for the framework it judges
+            check = dataclasses.replace(check, title=check.backend_title.format(framework=other))
         start = time.perf_counter()
         gated = next((closed[n] for n in check.needs if closed.get(n)), None)
         try:

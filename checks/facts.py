@@ -114,8 +114,24 @@ class Census(TypedDict, total=False):
     error: str
 
 
+class Placement(TypedDict, total=False):
+    """Where a Keras 3 backend's training ran (``checks.probes.backend_child``): no op census outside TensorFlow."""
+
+    weights: list[str]  # the devices the model's and the optimizer's variables live on
+    output: str  # the device of the model's output
+    census: str  # why there is no op census
+
+
+class Fallback(TypedDict, total=False):
+    """Ops PyTorch ran on the CPU instead of MPS (PYTORCH_ENABLE_MPS_FALLBACK=1), counted from its warnings."""
+
+    ops: dict[str, int]
+    warnings: int  # every warning the training raised
+
+
 class TrainingRun(TypedDict, total=False):
-    """One device's training (``checks.probes.training._train``): losses, step times, the first step's census."""
+    """One device's training (``checks.probes.training._train``): losses, step times, the first step's census (or,
+    on Keras 3's other backends, the placement of the weights and the ops that fell back to the CPU)."""
 
     requested: str
     losses: list[float]
@@ -123,6 +139,8 @@ class TrainingRun(TypedDict, total=False):
     first_step_s: float
     median_step_ms: float
     census: Census
+    placement: Placement
+    fallback: Fallback
     jit_compile: bool
     error: str
 
@@ -162,6 +180,7 @@ class Training(TypedDict, total=False):
     gpu: TrainingRun
     fused: FusedDense
     spent_s: float
+    backend: str  # keras.backend.backend() where the backend child trained
     error: str
 
 
@@ -174,21 +193,71 @@ class TensorFlowInfo(TypedDict, total=False):
     gpu_details: list[dict[str, str]]
 
 
-class TensorFlowFacts(TypedDict, total=False):
-    """The TensorFlow child's JSON (``checks.probes.tf_child``) with its ``process`` (a Completed as JSON)."""
+class ChildFacts(TypedDict, total=False):
+    """What every probe child writes (``tf_child``, ``backend_child``), with its ``process`` (a Completed as JSON)."""
 
     stage: str
     config: dict[str, Any]
-    plugins: list[str]  # the PluggableDevice libraries `import tensorflow` loads (tensorflow-plugins/, the env var)
-    tensorflow: TensorFlowInfo
     matmul: Matmul
     training: Training
-    trace: dict[str, Any]
     process: dict[str, Any]
     timeout_s: float  # --timeout: the child's time limit
     not_recorded: bool
+
+
+class TensorFlowFacts(ChildFacts, total=False):
+    """The TensorFlow child's JSON (``checks.probes.tf_child``)."""
+
+    plugins: list[str]  # the PluggableDevice libraries `import tensorflow` loads (tensorflow-plugins/, the env var)
+    tensorflow: TensorFlowInfo
+    trace: dict[str, Any]
     project_imports: dict[str, Any]  # checks.probes.imports.collect: the project's modules beside TensorFlow
     not_known: dict[str, str]  # a bundle's values that no real output gave: fact -> why (shown by the checks)
+
+
+class FrameworkInfo(TypedDict, total=False):
+    name: str  # torch, jax
+    version: str
+    import_s: float
+    keras_backend: str  # the KERAS_BACKEND the child set
+
+
+class Devices(TypedDict, total=False):
+    """The framework's devices (``backend_child``): its accelerator, or none and why; the rest is per framework
+    (torch: ``mps`` and ``cuda`` each with built, available, why_not; JAX: ``devices``, ``default_backend``)."""
+
+    framework: str
+    cpu: str  # the CPU as Keras names it for this backend (cpu, cpu:0)
+    accelerator: str | None  # cuda, mps, gpu (JAX's CUDA platform): None when there is none
+    accelerator_device: str | None  # as Keras names it: cuda:0, mps, gpu:0
+    accelerator_name: str | None
+    mps: dict[str, Any]
+    cuda: dict[str, Any]
+    devices: list[str]
+    default_backend: str
+    why_not: str
+    env: dict[str, str]  # PYTORCH_ENABLE_MPS_FALLBACK, KERAS_TORCH_DEVICE, PYTORCH_MPS_HIGH_WATERMARK_RATIO as set
+
+
+class FrameworkFacts(ChildFacts, total=False):
+    """The Keras 3 backend child's JSON (``checks.probes.backend_child``): PyTorch or JAX instead of TensorFlow."""
+
+    backend: str
+    framework: FrameworkInfo
+    devices: Devices
+    precision: dict[str, Any]  # TF32 off (the probe's fp32) or on, as the child set it
+
+
+class BackendFacts(TypedDict, total=False):
+    """Which framework this environment's Keras runs on (decided once per run: ``checks.probes.framework.decide``)
+    and what the matrix says of it on this platform."""
+
+    name: str  # tensorflow, torch, jax
+    keras_backend: str
+    decided_by: str  # "setup's marker" or "installed distributions"
+    accelerator: str | None  # the GPU path the matrix gives this backend on this platform (mps); None: CPU only
+    macos: str | None  # the macOS range of this backend's target for this platform (">=14.0"), where it has one
+    why: str
 
 
 class Facts(TypedDict, total=False):
@@ -198,4 +267,6 @@ class Facts(TypedDict, total=False):
     system: SystemFacts
     packages: PackagesFacts
     tensorflow: TensorFlowFacts
+    backend: BackendFacts
+    framework: FrameworkFacts  # instead of ``tensorflow`` where the backend is not TensorFlow
     profile: str

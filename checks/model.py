@@ -54,6 +54,7 @@ class Check:
     title: str
     rule: Callable[[Facts, Options, Knowledge], Result]
     needs: tuple[str, ...] = ("environment",)  # gates (checks.registry.GATES) that must open before the rule runs
+    backend_title: str | None = None  # the title where Keras runs on another framework ({framework}: its name)
 
     @property
     def family(self) -> str:

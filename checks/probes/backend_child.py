@@ -61,6 +61,8 @@ def count_fallbacks(messages: list[str], pattern: re.Pattern[str]) -> dict[str, 
 class Torch:
     """PyTorch's devices, placement and synchronisation, as Keras's torch backend names them."""
 
+    label = "PyTorch"
+
     def __init__(self, torch: Any) -> None:
         self.torch = torch
 
@@ -90,9 +92,9 @@ class Torch:
             except Exception as exc:  # noqa: BLE001 - the reason is the fact
                 facts["cuda"]["why_not"] = training.error_text(exc)
         else:
-            facts["cuda"]["why_not"] = "this torch is built without CUDA (torch.version.cuda is None)"
+            facts["cuda"]["why_not"] = "this torch is built without CUDA: torch.version.cuda is None"
         if not facts["mps"]["built"]:
-            facts["mps"]["why_not"] = "this torch is built without MPS (torch.backends.mps.is_built() is False)"
+            facts["mps"]["why_not"] = "this torch is built without MPS: torch.backends.mps.is_built() is False"
         elif not facts["mps"]["available"]:
             facts["mps"]["why_not"] = ("torch.backends.mps.is_available() is False: MPS needs macOS 14 or later and a "
                                        "Metal device")
@@ -137,6 +139,8 @@ class Torch:
 
 class Jax:
     """JAX's devices, placement and synchronisation, as Keras's jax backend names them."""
+
+    label = "JAX"
 
     def __init__(self, jax: Any) -> None:
         self.jax = jax
@@ -264,7 +268,7 @@ def _train_on(fw: Any, keras: Any, device: str, initial: list[Any], x: Any, y: A
         return {"requested": device, "error": training.error_text(exc)}
     messages = [str(w.message) for w in caught]
     result = {"requested": device, **result, "jit_compile": bool(getattr(net, "jit_compile", False)),
-              "placement": {"weights": weights_on, "output": output_on, "census": NO_CENSUS % fw.__class__.__name__},
+              "placement": {"weights": weights_on, "output": output_on, "census": NO_CENSUS % fw.label},
               "fallback": {"ops": count_fallbacks(messages, pattern), "warnings": len(messages)}}
     _say("training on %s: loss %.4f -> %.4f in %d steps, %.2f ms per step (first step %.2f s); weights on %s"
          % (device, result["losses"][0], result["losses"][-1], training.STEPS, result["median_step_ms"],

@@ -12,7 +12,7 @@ from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, fail, pass_, skip, warn
 from checks.probes import system
-from checks.rules.common import GITHUB_VM, no_metal_reason
+from checks.rules.common import GITHUB_VM, framework_label, is_tensorflow, no_metal_reason
 
 
 def interpreter(facts: Facts, options: Options, k: Knowledge) -> Result:
@@ -20,7 +20,7 @@ def interpreter(facts: Facts, options: Options, k: Knowledge) -> Result:
     what = "%s CPython %s" % (s["interpreter_arch"], s["python_version"])
     keep = {k: s.get(k) for k in ("os", "hardware_arch", "interpreter_arch", "translated", "python_executable")}
     if s["os"] == "macos" and s.get("translated"):
-        return fail("%s runs under Rosetta on Apple Silicon: TensorFlow cannot reach the GPU" % what,
+        return fail("%s runs under Rosetta on Apple Silicon: %s cannot reach the GPU" % (what, framework_label(facts)),
                     fixes.UV + " python install cpython-3.12-macos-aarch64-none  # a native arm64 Python "
                     "(or: brew install python@3.12 with the arm64 Homebrew in /opt/homebrew)\n"
                     + fixes.repair(facts, "--force", "--python", "3.12", why="rebuilds it with the native Python"),
@@ -31,7 +31,7 @@ def interpreter(facts: Facts, options: Options, k: Knowledge) -> Result:
                                   why="this machine has no Metal GPU"), facts=keep)
     if s["os"] == "macos" and s["interpreter_arch"] == "arm64":
         return pass_("native %s on Apple Silicon" % what, facts=keep)
-    reason = no_metal_reason(facts, options.profile)
+    reason = no_metal_reason(facts, options.profile) if is_tensorflow(facts) else None  # else devices.gpu says why
     return pass_("%s on %s %s" % (what, s["os"].capitalize(), s.get("hardware_arch")),
                  details=[reason] if reason else [], facts=keep)
 

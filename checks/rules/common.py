@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 from checks import fixes
-from checks.facts import Facts
+from checks.facts import ChildFacts, Devices, Facts
+from checks.matrix import TENSORFLOW
 from checks.model import Options, Result, fail, skip
 
 GITHUB_VM = ("GitHub: 'Nested-virtualization and Metal Performance Shaders (MPS) are not supported due to "
@@ -31,6 +35,86 @@ def no_metal_reason(facts: Facts, profile: str) -> str | None:
     return None
 
 
+LABELS = {"tensorflow": "TensorFlow", "torch": "PyTorch", "jax": "JAX"}
+
+
+def backend_name(facts: Facts) -> str:
+    """The framework this environment's Keras runs on (``checks.probes.framework.decide``): TensorFlow unless a
+    run decided otherwise."""
+    return (facts.get("backend") or {}).get("name") or TENSORFLOW
+
+
+def is_tensorflow(facts: Facts) -> bool:
+    return backend_name(facts) == TENSORFLOW
+
+
+def framework_label(facts: Facts) -> str:
+    name = backend_name(facts)
+    return LABELS.get(name, name)
+
+
+def child(facts: Facts) -> ChildFacts:
+    """The probe child's facts: TensorFlow's (``tf_child``), or the Keras 3 backend's (``backend_child``)."""
+    if is_tensorflow(facts):
+        return facts.get("tensorflow") or {}
+    return facts.get("framework") or {}
+
+
+def child_imported(facts: Facts) -> bool:
+    """Whether the child imported its framework (TensorFlow, torch, jax)."""
+    return tf_imported(facts) if is_tensorflow(facts) else bool((facts.get("framework") or {}).get("framework"))
+
+
+def backend_devices(facts: Facts) -> Devices:
+    """A Keras 3 backend's devices as its child found them (empty for TensorFlow, or when it did not get there)."""
+    return (facts.get("framework") or {}).get("devices") or {}
+
+
+ACCELERATORS = ("gpu", "cuda", "mps", "rocm", "metal", "xpu")
+
+
+def on_accelerator(placed: str) -> bool:
+    """Whether a device name is a GPU: TensorFlow's ``.../device:GPU:0``, torch's ``cuda:0`` / ``mps:0``, JAX's
+    ``gpu:0``; not ``CPU:0``, ``cpu`` or ``cpu:0``."""
+    last = placed.rsplit("/", 1)[-1].split("device:")[-1]
+    return last.split(":")[0].lower() in ACCELERATORS
+
+
+def no_accelerator_reason(facts: Facts) -> str | None:
+    """Why a Keras 3 backend has no accelerator to check here; None where it found one, or should have (a native
+    Apple Silicon Mac within the backend's macOS range, bare metal: there its GPU checks fail without one)."""
+    d = backend_devices(facts)
+    if d.get("accelerator"):
+        return None
+    s = facts["system"]
+    b = facts.get("backend") or {}
+    label = framework_label(facts)
+    if not d:
+        return "the %s probe did not reach its devices (devices.import says why)" % label
+    if s["os"] != "macos":
+        if backend_name(facts) == "torch":
+            return "no MPS off macOS, and no CUDA GPU: %s; Keras runs on the CPU" % (
+                (d.get("cuda") or {}).get("why_not") or "torch.cuda.is_available() is False")
+        return "%s lists no GPU here: %s; Keras runs on the CPU" % (label, d.get("why_not") or "CPU wheels")
+    if not b.get("accelerator"):
+        return "no GPU for %s on a Mac: %s" % (label, b.get("why") or "the matrix names none")
+    if s.get("translated"):
+        return "x86_64 Python under Rosetta: %s needs a native arm64 Python" % b["accelerator"].upper()
+    if s.get("hardware_arch") != "arm64":
+        return "Intel Mac: the matrix's %s path for %s is for Apple Silicon" % (b["accelerator"].upper(), label)
+    floor, version = b.get("macos"), s.get("macos_version")
+    try:
+        old = bool(floor and version and Version(version) not in SpecifierSet(floor))
+    except (InvalidSpecifier, InvalidVersion):
+        old = False
+    if old:
+        return "%s needs macOS %s (the matrix's range for %s); this Mac runs macOS %s" % (
+            b["accelerator"].upper(), str(floor).lstrip(">="), label, version)
+    if s.get("vm"):
+        return "macOS VM: %s lists no %s device; %s" % (label, b["accelerator"].upper(), GITHUB_VM)
+    return None
+
+
 def listed_gpus(facts: Facts) -> list[str]:
     """The GPUs TensorFlow listed in the child (none when it did not import, or the bundle did not record it)."""
     return list((((facts.get("tensorflow") or {}).get("tensorflow") or {}).get("gpus")) or [])
@@ -39,6 +123,15 @@ def listed_gpus(facts: Facts) -> list[str]:
 def gpu_platform(facts: Facts) -> str:
     """What the first listed GPU is, from TensorFlow's device details: ``Metal``, ``CUDA (NVIDIA …)``, or the
     platform a PluggableDevice registered (its ``device_name``); a replay without details on a Mac says Metal."""
+    if not is_tensorflow(facts):
+        d = backend_devices(facts)
+        kind, name = d.get("accelerator") or "", d.get("accelerator_name") or "?"
+        if kind == "mps":
+            return "Metal"  # Metal Performance Shaders: Apple's GPU, whose peaks the chip table holds
+        capability = (d.get("cuda") or {}).get("capability")
+        if kind == "cuda" or (kind == "gpu" and "NVIDIA" in name.upper()):
+            return "CUDA (%s%s)" % (name, ", compute capability %s" % capability if capability else "")
+        return "%s (%s)" % (kind.upper() or "no accelerator", name)
     info = ((facts.get("tensorflow") or {}).get("tensorflow") or {})
     details = (info.get("gpu_details") or [{}])[0] or {}
     name = str(details.get("device_name") or "")
@@ -89,7 +182,18 @@ def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
     machine; a Metal GPU listed on a bare-metal Apple Silicon Mac, whatever the profile; or a Metal GPU should be
     there (metal profile on such a Mac, or in a macOS VM, where correctness is judged and speed is not gated: then its
     checks fail without one). Elsewhere skip (or, with --require-gpu, fail), saying why there is no Metal GPU: a Metal
-    device listed under Rosetta is not one to trust."""
+    device listed under Rosetta is not one to trust. For Keras 3 on PyTorch or JAX: the accelerator its child found,
+    or ``no_accelerator_reason``."""
+    if not is_tensorflow(facts):
+        why = no_accelerator_reason(facts)
+        if why is None:
+            return None
+        if options.require_gpu:
+            return fail("--require-gpu: %s (%s)" % (what, why), None,
+                        details=["%s found no accelerator here: run it where it has one (MPS on a bare-metal Apple "
+                                 "Silicon Mac with macOS 14 or later, or a CUDA GPU for a CUDA build)"
+                                 % framework_label(facts)])
+        return skip(why, why)
     if listed_gpus(facts) and (not is_metal(facts) or no_metal_reason(facts, "metal") is None):
         return None
     reason = no_metal_reason(facts, options.profile)

@@ -6,25 +6,27 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from checks import fixes
-from checks.facts import Facts, Matmul, MatmulSide, TensorFlowFacts
+from checks.facts import Facts, Matmul, MatmulSide
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
 from checks.rules.common import (
     NOT_RECORDED,
+    child,
+    child_imported,
+    framework_label,
     gpu_gate,
     gpu_platform,
     is_metal,
+    is_tensorflow,
     no_metal_reason,
     not_known,
-    recorded,
-    tf_imported,
+    on_accelerator,
     vm_advisory,
 )
 
 
 def _side(facts: Facts, device: Literal["cpu", "gpu"]) -> MatmulSide | None:
-    tf: TensorFlowFacts = facts.get("tensorflow") or {}
-    mm: Matmul = tf.get("matmul") or {}
+    mm: Matmul = child(facts).get("matmul") or {}
     return mm.get(device)
 
 
@@ -41,7 +43,8 @@ def ungated(facts: Facts, options: Options) -> str | None:
     compare with (the cpu profile, Linux...), or a macOS VM, where speed is never gated."""
     gate = gpu_gate(facts, options, "timing")
     if gate is not None:  # the reason there is no GPU, not the gate's own words (--require-gpu's failure)
-        return "no GPU speedup is judged here (%s)" % (no_metal_reason(facts, options.profile) or gate.summary)
+        why = no_metal_reason(facts, options.profile) if is_tensorflow(facts) else gate.reason
+        return "no GPU speedup is judged here (%s)" % (why or gate.summary)
     return vm_advisory(facts)
 
 
@@ -61,12 +64,13 @@ def _timed_result(summary: str, m: Mapping[str, Any], facts: Mapping[str, Any], 
 
 
 def _not_run(facts: Facts) -> Result:
-    stage = (facts.get("tensorflow") or {}).get("stage")
-    if not recorded(facts, "tensorflow"):
+    stage = child(facts).get("stage")
+    if child(facts).get("not_recorded"):
         return skip(NOT_RECORDED)
-    if tf_imported(facts) and stage == "done":
-        return skip("TensorFlow listed no GPU to run it on (devices.gpu)")
-    return skip("TensorFlow did not import" if not tf_imported(facts) else "the probe stopped at stage %r" % stage)
+    label = framework_label(facts)
+    if child_imported(facts) and stage == "done":
+        return skip("%s listed no GPU to run it on (devices.gpu)" % label)
+    return skip("%s did not import" % label if not child_imported(facts) else "the probe stopped at stage %r" % stage)
 
 
 def _accuracy_fail(m: Mapping[str, Any], n: int, tol: float, where: str, env: str) -> Result | None:
@@ -87,7 +91,7 @@ def cpu(facts: Facts, options: Options, k: Knowledge) -> Result:
         return fail("CPU matmul failed: %s" % m["error"], fixes.command(
             "report", "--out", "matmul-bug", env=fixes.env_of(facts), why="the bundle holds the probe's stderr"),
             facts=m)
-    mm = facts["tensorflow"]["matmul"]
+    mm = child(facts)["matmul"]
     bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "CPU", fixes.env_of(facts))
     return bad or _timed_result("n=%d fp32 on %s: %s" % (mm["n"], m["placed"].split("device:")[-1], _figures(m)),
                                 m, {**m, "n": mm["n"], "tolerance": mm["tolerance"]},
@@ -105,14 +109,14 @@ def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
     if isinstance(m, Result):
         return m
     if "error" in m:
-        return fail("TensorFlow refused to place the matmul on %s: %s" % (m["requested"], m["error"]),
+        return fail("%s refused to place the matmul on %s: %s" % (framework_label(facts), m["requested"], m["error"]),
                     None, details=["the GPU is not usable: see the devices check"], facts=m)
     placed = m["placed"]
-    if "GPU" not in placed.rsplit("/", 1)[-1].upper():
+    if not on_accelerator(placed):
         return fail("requested %s but the result came from %s: a silent CPU fallback" % (m["requested"], placed),
                     None, details=["the GPU is not doing the work: see the devices and packages checks"],
                     facts=m)
-    mm = facts["tensorflow"]["matmul"]
+    mm = child(facts)["matmul"]
     bad = _accuracy_fail(m, mm["n"], mm["tolerance"], "GPU", fixes.env_of(facts))
     advisory = vm_advisory(facts)
     result = bad or _timed_result("ran on %s: %s" % (placed.split("device:")[-1], _figures(m)), m, m,

@@ -17,12 +17,13 @@ from checks.knowledge import Knowledge, TrainingKnowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
 from checks.rules.common import (
     NOT_RECORDED,
+    child,
+    child_imported,
+    framework_label,
     gpu_gate,
     gpu_platform,
     is_metal,
     listed_gpus,
-    recorded,
-    tf_imported,
     vm_advisory,
 )
 
@@ -64,18 +65,18 @@ def _heavy_text(heavy: dict[str, dict[str, int]]) -> str:
 
 def _training(facts: Facts) -> Training | None:
     """The training probe's facts; None when it did not run or failed as a whole (``_not_run`` says which)."""
-    tr = (facts.get("tensorflow") or {}).get("training")
+    tr = child(facts).get("training")
     return None if tr is None or "error" in tr else tr
 
 
 def _not_run(facts: Facts) -> Result:
-    tf = facts.get("tensorflow") or {}
+    tf = child(facts)
     if "error" in (tf.get("training") or {}):
         return skip("the training probe failed: see training.losses")
-    if not recorded(facts, "tensorflow"):
+    if tf.get("not_recorded"):
         return skip(NOT_RECORDED)
-    if not tf_imported(facts):
-        return skip("TensorFlow did not import")
+    if not child_imported(facts):
+        return skip("%s did not import" % framework_label(facts))
     if tf.get("stage") == "training":
         return skip("the probe stopped while training (see devices.import for the crash or hang)")
     return skip("no training probe in this recording (made by a version without it)")
@@ -107,7 +108,7 @@ def _size(tr: Training) -> str:
 
 def losses(facts: Facts, options: Options, k: Knowledge) -> Result:
     """Every loss finite and the last lower than the first, on every device the probe trained on."""
-    broken = ((facts.get("tensorflow") or {}).get("training") or {}).get("error")
+    broken = (child(facts).get("training") or {}).get("error")
     if broken:
         return fail("the training probe failed before training: %s" % broken,
                     fixes.repair(facts, why="reinstalls the locked Keras; see packages.consistency"),
