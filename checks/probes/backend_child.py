@@ -76,7 +76,7 @@ class Torch:
                                  "env": {k: os.environ[k] for k in ("PYTORCH_ENABLE_MPS_FALLBACK", "KERAS_TORCH_DEVICE",
                                                                     "PYTORCH_MPS_HIGH_WATERMARK_RATIO")
                                          if k in os.environ}}
-        if hasattr(mps, "is_macos_or_newer"):
+        if facts["mps"]["built"] and hasattr(mps, "is_macos_or_newer"):
             try:
                 facts["mps"]["macos_14_or_newer"] = bool(mps.is_macos_or_newer(14, 0))
             except Exception as exc:  # noqa: BLE001 - optional evidence

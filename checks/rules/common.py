@@ -96,12 +96,13 @@ def no_accelerator_reason(facts: Facts) -> str | None:
             return "no MPS off macOS, and no CUDA GPU: %s; Keras runs on the CPU" % (
                 (d.get("cuda") or {}).get("why_not") or "torch.cuda.is_available() is False")
         return "%s lists no GPU here: %s; Keras runs on the CPU" % (label, d.get("why_not") or "CPU wheels")
+    gpu = "MPS" if backend_name(facts) == "torch" else "a GPU"
+    if s.get("translated"):
+        return "x86_64 Python under Rosetta: %s needs a native arm64 Python" % gpu
+    if s.get("hardware_arch") != "arm64":
+        return "Intel Mac: %s for %s is an Apple Silicon path in the matrix" % (gpu, label)
     if not b.get("accelerator"):
         return "no GPU for %s on a Mac: %s" % (label, b.get("why") or "the matrix names none")
-    if s.get("translated"):
-        return "x86_64 Python under Rosetta: %s needs a native arm64 Python" % b["accelerator"].upper()
-    if s.get("hardware_arch") != "arm64":
-        return "Intel Mac: the matrix's %s path for %s is for Apple Silicon" % (b["accelerator"].upper(), label)
     floor, version = b.get("macos"), s.get("macos_version")
     try:
         old = bool(floor and version and Version(version) not in SpecifierSet(floor))
