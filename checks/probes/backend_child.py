@@ -191,7 +191,7 @@ class Jax:
         return sorted({self.placed(v.value) for v in variables})
 
 
-FRAMEWORKS = {"torch": Torch, "jax": Jax}
+FRAMEWORKS: dict[str, Any] = {"torch": Torch, "jax": Jax}
 
 
 def main(config: dict[str, Any]) -> int:

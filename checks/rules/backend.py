@@ -54,8 +54,8 @@ def framework_version(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(NOT_RECORDED)
     name = backend_name(facts)
     backend = k.matrix.backend(name)
-    dists = {canonicalize_name(n): v for n, v in (facts["packages"].get("distributions") or {}).items()}
-    wanted = [canonicalize_name(d) for d in (backend.distributions if backend else (name,))] + ["keras"]
+    dists: dict[str, str] = {canonicalize_name(n): v for n, v in (facts["packages"].get("distributions") or {}).items()}
+    wanted: list[str] = [canonicalize_name(d) for d in (backend.distributions if backend else (name,))] + ["keras"]
     installed = {d: dists[d] for d in wanted if dists.get(d)}
     label, pins = _pins(facts, k)
     platform = facts["system"]["platform"]
@@ -114,7 +114,7 @@ def devices(facts: Facts, options: Options, k: Knowledge) -> Result:
     d = backend_devices(facts)
     keep: dict[str, Any] = dict(d)
     label = framework_label(facts)
-    details = _device_details(d)
+    details = _device_details(keep)
     if d.get("accelerator"):
         return pass_("%s: %s (%s)" % (label, d.get("accelerator_device"), gpu_platform(facts)), details=details,
                      facts=keep)

@@ -110,9 +110,9 @@ def no_accelerator_reason(facts: Facts) -> str | None:
         old = False
     if old:
         return "%s needs macOS %s (the matrix's range for %s); this Mac runs macOS %s" % (
-            b["accelerator"].upper(), str(floor).lstrip(">="), label, version)
+            gpu, str(floor).lstrip(">="), label, version)
     if s.get("vm"):
-        return "macOS VM: %s lists no %s device; %s" % (label, b["accelerator"].upper(), GITHUB_VM)
+        return "macOS VM: %s lists no %s device; %s" % (label, gpu, GITHUB_VM)
     return None
 
 
