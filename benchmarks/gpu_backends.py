@@ -63,7 +63,7 @@ def main() -> int:
     print(json.dumps(about), flush=True)
     for backend in ("torch", "jax"):
         path = out / ("keras-%s%s.json" % (backend, "-tf32" if tf32 else ""))
-        config = {"out": str(path), "backend": backend, "budget_s": 6.0, "tf32": tf32}
+        config = {"out": str(path), "backend": backend, "budget_s": 4.0, "tf32": tf32}
         proc = process.run([sys.executable, "-X", "faulthandler", "-m", "checks.probes.backend_child",
                             json.dumps(config)], timeout=240, env=env)
         print(proc.stderr[-3000:], flush=True)
