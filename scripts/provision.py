@@ -218,7 +218,7 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
                            "created, resolved or downloaded." % planning.platform_of(p.interpreter),
                            p, notes, proj, here=True, force=force)
     if tensorflow:
-        planning.check_tensorflow_request(k, profile, tensorflow)
+        planning.check_tensorflow_version(tensorflow)
     os_name, _, arch = platform.partition("-")
     known = sorted({t.platform for t in k.matrix.targets})
     if platform not in known:
@@ -227,6 +227,10 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(planning.PROFILES)))
     prof, reason = platforms.choose_profile(profile, os_name, "arm64" if arch == "aarch64" else arch, False)
     env_path = Path(env).expanduser() if env else DEFAULT_ENV
+    here = k.matrix.target(prof, platform)
+    if tensorflow and here is not None:
+        planning.check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1], planning.retry_with(
+            env_path, "--dry-run --platform %s" % platform, profile))
     target = planning.target_for(k, prof, platform, tensorflow, env_path, "--dry-run --platform %s" % platform)
     supported = matrix.python_versions(target.python)
     python = python if python in supported else supported[-1] if python is None else None
