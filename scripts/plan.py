@@ -273,7 +273,13 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
         refuse_to_drop(p, force)
         return p
     refuse_project_on(p.target, p.plugin_lock)
-    lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    try:
+        lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    except project.NotOnIndex as exc:  # the fix: the same setup, once the file names what the index has
+        raise UsageError(exc.message, fix=fixes.setup(p.env, *(fixes.requirements_args(proj.files) if proj.source ==
+                                                               "--requirements" else []),
+                                                      why="once %s names %s as the index does, or drops it"
+                                                      % (fixes.shown(exc.file), exc.name))) from None
     problem = locks.malformed(lock)
     if problem:
         raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"

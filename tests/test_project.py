@@ -86,6 +86,25 @@ def test_any_other_resolution_failure_is_one_paragraph(tmp_path, offline, projec
     assert not (tmp_path / "env").exists()
 
 
+def test_a_requirement_the_index_does_not_have_is_named_as_missing_not_a_conflict(tmp_path, offline, project):
+    """Issue 18: a misspelt requirement was called a conflict with the pinned set."""
+    req = project / "requirements.txt"
+    req.write_text("plainlib\nno-such-dist==1.0\n")
+    env = tmp_path / "env"
+    done = invoke("setup", "--env", str(env), "--requirements", str(req), env=offline)
+    assert done.returncode == 2, done.stderr
+    line = one_line(done.stderr)
+    assert "no-such-dist==1.0 (from requirements.txt) does not exist" in line and "conflict" not in line, line
+    fix = line.split("; fix: ", 1)[1]
+    assert fix.startswith(".tools/bin/invoke setup --env %s --requirements %s  # once " % (
+        env, shlex.quote(str(req)))), fix
+    assert not env.exists() and not (project / "tfmetal-locks").exists()
+    req.write_text("plainlib\n")  # the name corrected (here: dropped), the fix pasted verbatim builds it
+    healed = subprocess.run(fix, shell=True, cwd=ROOT, env=offline, capture_output=True, text=True, timeout=600)
+    assert healed.returncode == 0, healed.stderr
+    assert installed_in(env)["plainlib"] == "1.1.0"
+
+
 def test_the_project_env_is_locked_with_one_tensorflow_verifies_and_a_rerun_is_a_noop(tmp_path, offline, project):
     env = tmp_path / "env"
     req = str(project / "requirements.txt")
