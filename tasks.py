@@ -45,7 +45,13 @@ def _parse_errors_exit_2() -> None:
         try:
             parse()
         except ParseError as exc:
-            raise Exit("error: %s" % exc, code=2) from None
+            context = getattr(exc, "context", None)
+            error = UsageError(str(exc))
+            if getattr(context, "name", None) == "diagnose" and getattr(context, "missing_positional_args", None):
+                error = UsageError("`invoke diagnose` needs the error text: a FILE that holds it, or - to paste it",
+                                   fix=fixes.command("diagnose", "-", why="then paste the error text and press "
+                                                                          "Ctrl-D on a line of its own"))
+            raise Exit("error: %s" % error.line(), code=2) from None
 
     program.parse_tasks = parse_tasks  # type: ignore[method-assign]
 
@@ -144,6 +150,11 @@ def diagnose(c, k: Knowledge, file=None):
     invoke has no optional positional arguments: `invoke diagnose -` (or `--file -`) reads standard input."""
     from checks.cli import diagnose_main
 
+    if file in ("-h", "--help"):  # invoke hands a positional argument its --help: the task's own help, not the child's
+        from invoke.main import program
+
+        program.print_task_help("diagnose")
+        return 0
     return diagnose_main([file or "-"], k)
 
 
