@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from checks import console, envdir, fixes, knowledge, outputs, paths, process, settings, views  # noqa: E402
-from checks.errors import UsageError, boundary  # noqa: E402
+from checks.errors import UsageError, boundary, error_line  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
 from scripts import community_locks, locks, provision  # noqa: E402
 
@@ -51,7 +51,7 @@ def _parse_errors_exit_2() -> None:
                 error = UsageError("`invoke diagnose` needs the error text: a FILE that holds it, or - to paste it",
                                    fix=fixes.command("diagnose", "-", why="then paste the error text and press "
                                                                           "Ctrl-D on a line of its own"))
-            raise Exit("error: %s" % error.line(), code=2) from None
+            raise Exit(error_line(error), code=2) from None
 
     program.parse_tasks = parse_tasks  # type: ignore[method-assign]
 

@@ -18,11 +18,13 @@ except ImportError:
     env = next((p for p in (started, sys.prefix) if os.path.exists(os.path.join(p, OWNER))), None)
     if env is None or (os.path.exists(os.path.join(env, MARKER)) and os.path.realpath(sys.prefix) ==
                        os.path.realpath(env)):  # not setup's, or a complete venv of ours that lost packaging
-        print("checks: error: this environment has no `packaging`, which the checks need (in your own environment: "
-              "install packaging and psutil); fix: %s" % (
-                  fixes.setup(env, why="repairs it") if env else fixes.setup(
-                      DEFAULT_ENV, why="a fresh environment from the lock; %s was not made by invoke "
-                      "setup" % sys.prefix)), file=sys.stderr)
+        from checks.errors import UsageError, error_line
+
+        print(error_line(UsageError("this environment has no `packaging`, which the checks need (in your own "
+                                    "environment: install packaging and psutil)", fix=fixes.setup(
+                                        env, why="repairs it") if env else fixes.setup(
+                                        DEFAULT_ENV, why="a fresh environment from the lock; %s was not made by "
+                                        "invoke setup" % sys.prefix))), file=sys.stderr)
         sys.exit(2)
     # not a venv any more, an interrupted setup, or one still running: the check that says so fails (exit 1)
     from pathlib import Path
