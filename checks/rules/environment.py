@@ -31,11 +31,13 @@ def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(NOT_RECORDED)
     env = facts["packages"]["environment"]
     marker = env.get("marker")
+    project = fixes.project_args(marker)  # the same project files: a fix without them drops its packages
     running = env.get("setup_running")
     if running:
         return fail("`invoke setup` (pid %s) is working on this environment now; it is complete once setup says "
-                    "so" % running, fixes.setup(env["prefix"], why="after pid %s ends: finishes it if it did not"
-                                                % running), facts=env)
+                    "so" % running, fixes.setup(env["prefix"], *project,
+                                                why="after pid %s ends: finishes it if it did not" % running),
+                    facts=env)
     broken = not_itself(facts)
     if broken:
         return fail(broken + ", so nothing it reports is about this environment",
@@ -45,13 +47,13 @@ def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
                     fixes.setup(env["prefix"], "--force", why="rebuilds it and writes a new marker"), facts=env)
     if marker and not env.get("owned"):
         return fail("the owner file %s is missing, so setup would not know this environment as its own once the "
-                    "marker goes" % OWNER, fixes.setup(env["prefix"], why="writes it again"), facts=env)
+                    "marker goes" % OWNER, fixes.setup(env["prefix"], *project, why="writes it again"), facts=env)
     if marker:
         return pass_("set up by invoke setup: %s profile from %s" % (marker.get("profile"), marker.get("lock")),
                      facts={"prefix": env["prefix"], "marker": marker})
     if env.get("owned"):
         return fail("incomplete: setup started here but never finished (no completion marker)",
-                    fixes.setup(env["prefix"], why="finishes it from the lock"), facts=env)
+                    fixes.setup(env["prefix"], *project, why="finishes it from the lock"), facts=env)
     return skip("not created by invoke setup; checking it as it is", facts=env)
 
 
