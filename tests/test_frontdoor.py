@@ -197,3 +197,19 @@ def test_setup_help_says_requirements_takes_a_file():
     done = invoke("setup", "--help")
     option = next(ln for ln in done.stdout.splitlines() if "--requirements" in ln)
     assert "FILE" in option
+
+
+def test_invoke_from_another_folder_with_r_runs_the_suite(tmp_path):
+    """Issue 18: invoke run from outside the clone. With `-r ROOT` the tasks run (paths you pass are read from your
+    folder); without it invoke stops before loading tasks.py (README: "From another folder")."""
+    tools_invoke = str(ROOT / ".tools" / "bin" / "invoke")
+    dry = subprocess.run([tools_invoke, "-r", str(ROOT), "setup", "--dry-run"], cwd=str(tmp_path),
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert dry.returncode == 0 and "Dry run for this machine" in dry.stdout, dry.stderr
+    missing = subprocess.run([tools_invoke, "-r", str(ROOT), "verify", "--env", "nowhere"], cwd=str(tmp_path),
+                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        "error: no environment at nowhere (no bin/python); fix: .tools/bin/invoke setup --env %s" % (
+            tmp_path / "nowhere")], missing.stderr
+    bare = subprocess.run([tools_invoke, "--list"], cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 1 and "Can't find any collection named 'tasks'!" in bare.stderr  # invoke's own
