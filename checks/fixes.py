@@ -56,7 +56,8 @@ def requirements_args(files: Sequence[str | os.PathLike[str]]) -> list[str]:
 def project_args(marker: Mapping[str, Any] | None) -> list[str]:
     """``--requirements FILE`` for each requirement file of the project an environment was built with (its
     marker's ``project``): a fix that repairs or rebuilds such an environment without them drops its packages."""
-    files = ((marker or {}).get("project") or {}).get("requirements") or []
+    project: Mapping[str, Any] = (marker or {}).get("project") or {}
+    files: list[str] = project.get("requirements") or []
     return requirements_args(files)
 
 
