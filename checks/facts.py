@@ -61,10 +61,13 @@ class EnvironmentFacts(_EnvironmentAlways, total=False):
     setup_running: int | None  # the pid of an `invoke setup` working on it now (tasks.py verify)
 
 
-class LockFacts(TypedDict, total=False):
+class _LockAlways(TypedDict):
+    path: str
+
+
+class LockFacts(_LockAlways, total=False):
     """The environment against the lock its marker names (``checks.probes.packages.lock_state``)."""
 
-    path: str
     sha256: str  # of the lock file now: another than the marker's means the lock changed since setup
     pinned: int
     drift: list[str]
