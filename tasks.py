@@ -88,21 +88,25 @@ def front_door(interrupted: str = "interrupted") -> Callable[[Callable[..., int 
     "dry-run": "print what setup would do (the interpreter, locks and project locks, the preflight, each install "
                "step with its hashes and flags, or nothing to do); change nothing",
     "platform": "with --dry-run: plan for another platform (macos-arm64, linux-x86_64, ...; default: this one)",
+    "backend": "the framework Keras 3 runs on: tensorflow (default), torch (the mps device on an Apple Silicon Mac, "
+               "macOS 14+; the CPU build elsewhere) or jax (CPU: jax-metal is abandoned); an environment keeps its "
+               "own backend when this is left out",
 }, iterable=["requirements"])
 @front_door(interrupted="interrupted before setup changed anything")
 def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None, force=False, tensorflow=None,
-          requirements=None, dry_run=False, platform=None):
+          requirements=None, dry_run=False, platform=None, backend=None):
     """Create the environment with the matrix's TensorFlow / Metal plugin pair for this machine.
 
-    With your project's requirements too, locked with the pair."""
+    With your project's requirements too, locked with the pair. With --backend torch or jax: Keras 3 on that
+    framework instead, hash-locked the same way (compare them with `invoke compare`)."""
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
     if dry_run:
         print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow,
-                                                requirements or (), force)))
+                                                requirements or (), force, backend)))
         return
     provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow,
-                    requirements=requirements or ())
+                    requirements=requirements or (), backend=backend)
 
 
 def _checks_command(env: str | None, args: list[str]) -> tuple[list[str], dict[str, str]]:
