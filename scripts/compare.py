@@ -30,9 +30,10 @@ def positional_envs(tokens: Sequence[str], task: str = "compare") -> list[str]:
     """invoke gives a task no variable number of positional arguments: ``compare A B --json F`` becomes
     ``compare --env A --env B --json F``. Every word after ``compare`` that is neither an option nor an option's
     value names an environment (so compare comes last on the command line)."""
-    if task not in tokens:
+    at = next((i + 1 for i, t in enumerate(tokens) if t == task and (i == 0 or not tokens[i - 1].startswith("-"))),
+              None)  # the task's name, not an option's value (`invoke diagnose --file compare`)
+    if at is None:
         return list(tokens)
-    at = list(tokens).index(task) + 1
     out, rest = list(tokens[:at]), list(tokens[at:])
     i = 0
     while i < len(rest):

@@ -176,6 +176,7 @@ def test_ascii_marks_replace_the_symbols():
     (["compare", "--env", "a", "b"], ["compare", "--env", "a", "--env", "b"]),
     (["compare", "--help"], ["compare", "--help"]),
     (["verify", "--env", "x"], ["verify", "--env", "x"]),
+    (["diagnose", "--file", "compare"], ["diagnose", "--file", "compare"]),  # a value named compare is no task
 ])
 def test_bare_environments_become_env_options(tokens, expected):
     assert comparing.positional_envs(tokens) == expected
