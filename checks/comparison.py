@@ -171,6 +171,8 @@ def accelerator(results: Mapping[str, Any]) -> Cell:
     if gpu is None:
         return r.cell("")
     f = _facts(gpu)
+    if "gpus" not in f:  # another framework's devices (torch, JAX): its device, else the check's own words
+        return r.cell(str(f.get("accelerator_device") or gpu.get("summary")))
     found = [str(g).replace("/physical_device:", "") for g in f.get("gpus") or []]
     kinds = [str(d.get("device_name")) for d in f.get("details") or [] if isinstance(d, Mapping) and
              d.get("device_name")]
@@ -193,8 +195,11 @@ def placement(results: Mapping[str, Any]) -> Cell:
         total = sum(by_device.values())
         target = str(f.get("target") or "")
         on_target = sum(n for d, n in by_device.items() if d.startswith(target)) if target else 0
-        if by_device:
+        if by_device:  # TensorFlow's op census
             parts.append("step %s (%d/%d ops on %s)" % ("+".join(heavy) or "?", on_target, total, target or "?"))
+        elif f.get("output"):  # another framework: where the model's output lives, and ops that fell back
+            fell = sum(int(n) for n in (f.get("fallback_ops") or {}).values())
+            parts.append("step output %s%s" % (_device(f["output"]), ", %d op calls on the CPU" % fell if fell else ""))
         else:
             parts.append("step: %s" % step.get("summary"))
     return r.cell("; ".join(parts))
