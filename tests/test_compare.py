@@ -34,7 +34,7 @@ def notes(cell: comparison.Cell) -> list[str]:
     return [why for _, why in cell.notes]
 
 
-ALL = ("tensorflow-cpu", "test-gpu-exact", "test-gpu-bf16", "keras-torch-tensorflow-checks")
+ALL = ("tensorflow-cpu", "test-gpu-exact", "test-gpu-bf16", "keras-torch-tensorflow-checks", "keras-torch", "keras-jax")
 
 
 # -- the pure table, on recorded results ----------------------------------------------------------------------
@@ -93,6 +93,24 @@ def test_a_keras_on_torch_environment_is_labelled_by_its_pair_and_its_failed_ver
     assert notes(row.cells["step_time"]) == ["skipped: TensorFlow did not import"]
 
 
+@pytest.mark.parametrize("name,label,why,step", [
+    ("keras-torch", "keras 3.15.1 + torch 2.13.0+cpu", "skipped: no MPS off macOS, and no CUDA GPU: this torch is "
+     "built without CUDA: torch.version.cuda is None; Keras runs on the CPU", "CPU 124.81 ms"),
+    ("keras-jax", "keras 3.15.1 + jax 0.12.1", "skipped: JAX lists no GPU here: RuntimeError: Unknown backend: 'gpu' "
+     "requested, but no platforms that are instances of gpu are present. Platforms present are: cpu; Keras runs on "
+     "the CPU", "CPU 4.45 ms"),
+])
+def test_keras_on_torch_and_jax_rows_read_the_same_check_ids(name, label, why, step):
+    """Verified by the backend-aware checks (the same ids judge Keras on torch and JAX): no op census there, so the
+    placement is where the model's output lives."""
+    row = comparison.row(run_of(name), MATRIX)
+    assert (row.backend, row.label, row.ok) == (name.split("-")[1], label, True)
+    assert row.cells["placement"].text == "step output %s" % ("cpu" if name == "keras-torch" else "cpu:0")
+    assert row.cells["step_time"].text == step
+    for col in COLUMNS:
+        assert why in notes(row.cells[col.id]), col.id
+
+
 def test_an_environment_without_results_carries_its_error_in_every_cell():
     run = EnvRun("broken", "/envs/broken", 2, None, "checks: error: this environment has no `packaging`")
     row = comparison.row(run, MATRIX)
@@ -128,7 +146,7 @@ def test_no_cell_of_any_rendering_is_blank_and_every_note_it_points_to_is_printe
     text = comparison.render_text(table, comparison.machine(runs))
     lines = text.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("environment"))
-    assert lines[0] == "compare: 5 environments on linux-x86_64, virtual machine, 24 GiB memory"
+    assert lines[0] == "compare: 7 environments on linux-x86_64, virtual machine, 24 GiB memory"
     widths = [len(w) for w in lines[head + 1].split("  ")]
     for line in lines[head + 2:head + 2 + len(table)]:  # fixed-width columns: no cell is empty
         at = 0
@@ -141,7 +159,7 @@ def test_no_cell_of_any_rendering_is_blank_and_every_note_it_points_to_is_printe
     assert "  [1] %s (devices.gpu, matmul.gpu, training.agreement, training.speed, matmul.speedup)" % NO_METAL in lines
 
     doc = comparison.to_json(table, runs, comparison.machine(runs), {"budget": None, "timeout": None})
-    assert doc["tool"] == "compare" and doc["exit_code"] == 1 and len(doc["rows"]) == 5
+    assert doc["tool"] == "compare" and doc["exit_code"] == 1 and len(doc["rows"]) == 7
     assert [c["id"] for c in doc["columns"]] == [c.id for c in COLUMNS]
     for r in doc["rows"]:
         for cell in [r["verify"], *r["cells"].values()]:
