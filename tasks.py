@@ -308,7 +308,8 @@ def compare(c, k: Knowledge, env=None, json=None, budget=None, timeout=None):
     `invoke verify --env ENV`'s own command; its output goes to stderr as progress. Also appended to
     $GITHUB_STEP_SUMMARY (markdown) when set.
 
-    Exit codes: 0 every environment verified (however fast); 1 any environment's verify failed; 2 bad input (no
+    Exit codes: 0 every environment verified, however slow (a verify failed only by its speed gates, matmul.speedup
+    and training.speed, counts as verified); 1 any environment's verify failed otherwise; 2 bad input (no
     environment, one named twice, a path that is not an environment, a bad option), before any environment runs."""
     from checks.cli import build_parser
     from scripts import compare as comparing

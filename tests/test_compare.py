@@ -173,9 +173,22 @@ def test_no_cell_of_any_rendering_is_blank_and_every_note_it_points_to_is_printe
     assert "- [1] " + NO_METAL in md
 
 
-def test_the_exit_code_is_0_only_when_every_verify_passed_however_slow():
+def test_a_gpu_slower_than_its_gates_is_verified_all_the_same_and_its_speed_shown():
+    row = comparison.row(run_of("test-gpu-slow"), MATRIX)
+    assert row.ok and (row.verify.text, row.verify.status) == ("passed but for speed", "warn")
+    assert [check for check, _ in row.verify.notes] == ["matmul.speedup", "training.speed"]
+    assert notes(row.verify)[0] == ("below its speed gate (compare shows the speed, and fails nothing for it): GPU "
+                                    "0.0× the CPU (0 vs 47 GFLOP/s; threshold 0.1×)")
+    assert (row.cells["matmul_speedup"].text, row.cells["matmul_speedup"].status) == ("0.01×", "fail")
+    assert (row.cells["training_speedup"].text, row.cells["step_time"].text) == ("0.04×", "GPU 166.49 / CPU 7.38 ms")
+    assert row.cells["agreement"].status == "pass"
+
+
+def test_the_exit_code_is_0_only_when_every_environment_verified_however_slow():
     assert comparison.exit_code(comparison.rows([run_of("tensorflow-cpu"), run_of("test-gpu-exact")], MATRIX)) == 0
+    assert comparison.exit_code(comparison.rows([run_of("tensorflow-cpu"), run_of("test-gpu-slow")], MATRIX)) == 0
     assert comparison.exit_code(comparison.rows([run_of("tensorflow-cpu"), run_of("test-gpu-bf16")], MATRIX)) == 1
+    assert comparison.exit_code(comparison.rows([run_of("keras-torch-tensorflow-checks")], MATRIX)) == 1
 
 
 def test_ascii_marks_replace_the_symbols():
@@ -229,7 +242,7 @@ def test_a_json_file_not_written_by_compare_is_never_overwritten(tmp_path):
 def test_help_explains_the_command():
     done = run_compare("--help")
     assert done.returncode == 0
-    for words in ("invoke compare ENV [ENV ...]", "Exit codes: 0 every environment verified", "--json",
+    for words in ("invoke compare ENV [ENV ...]", "Exit codes: 0 every environment verified, however slow", "--json",
                   "--budget", "--timeout", "GITHUB_STEP_SUMMARY"):
         assert words in done.stdout, words
 
