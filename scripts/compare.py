@@ -110,6 +110,7 @@ def run_all(commands: Sequence[tuple[str, Sequence[str], dict[str, str]]],
             runs.append(comparison.EnvRun(env, os.path.abspath(os.path.expanduser(env)), done.returncode, results,
                                           error, seconds))
             say("compare: [%d/%d] %s: verify exit %s in %.1f s" % (i, len(commands), env, done.returncode, seconds))
+    say("")  # the table follows on stdout
     return runs
 
 
@@ -126,7 +127,7 @@ def report(runs: Sequence[comparison.EnvRun], matrix: Matrix, json_path: str | N
     text = comparison.render_text(table, facts, marks)
     if marks is comparison.ASCII:
         text = text.replace("×", "x")
-    sys.stdout.write("\n" + text)
+    sys.stdout.write(text)
     if json_path:
         try:
             Path(json_path).write_text(json.dumps(comparison.to_json(table, runs, facts, options), indent=2) + "\n",

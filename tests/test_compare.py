@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -211,6 +212,26 @@ def test_ascii_marks_replace_the_symbols():
 ])
 def test_bare_environments_become_env_options(tokens, expected):
     assert comparing.positional_envs(tokens) == expected
+
+
+def test_run_all_reads_each_result_in_turn_and_keeps_the_error_of_one_that_wrote_none():
+    """Real child processes standing in for verify: one writes a recorded result where --json says, one fails with
+    verify's kind of error line, one is killed by a signal."""
+    write = ("import shutil, sys; print('checks 0.1.0: stand-in'); "
+             "shutil.copy(%r, sys.argv[sys.argv.index('--json') + 1])" % str(FIXTURES / "tensorflow-cpu.json"))
+    commands = [("good", [sys.executable, "-c", write], dict(os.environ)),
+                ("bad", [sys.executable, "-c", "import sys; print('checks: error: boom'); sys.exit(2)"],
+                 dict(os.environ)),
+                ("killed", [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+                 dict(os.environ))]
+    said: list[str] = []
+    good, bad, killed = comparing.run_all(commands, say=said.append)
+    assert good.results == recorded("tensorflow-cpu") and good.exit_code == 0 and good.error is None
+    assert (bad.results, bad.exit_code, bad.error) == (None, 2, "checks: error: boom")
+    assert (killed.results, killed.error) == (None, "killed by SIGKILL")
+    assert [line for line in said if "verifying" in line] == [
+        "compare: [%d/3] verifying %s ..." % (i, e) for i, e in enumerate(("good", "bad", "killed"), 1)]
+    assert said[1].startswith("compare: [1/3] good: verify exit 0 in ") and said[-1] == ""
 
 
 def run_compare(*args: str, env=None) -> subprocess.CompletedProcess:
