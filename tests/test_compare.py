@@ -321,3 +321,28 @@ def test_compare_two_real_environments_end_to_end(tf_env, gpu_env, tmp_path):
     assert any(ln.startswith(str(gpu_env)) and "GPU:0 (TFM_TEST_GPU)" in ln for ln in table)
     md = summary.read_text(encoding="utf-8")
     assert md.count("### invoke compare: 2 environments") == 1 and "| %s | tensorflow-cpu 2.19.1 |" % gpu_env in md
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_compare_a_tensorflow_and_a_keras_on_jax_environment_end_to_end(tf_env, tmp_path):
+    """A Keras-on-JAX environment built by `invoke setup --backend jax` beside the TensorFlow one: its row names its
+    pair from the real environment, and every cell of both rows holds a value or says why not, whether this verify
+    judges Keras on JAX yet or fails it in its TensorFlow checks; the exit code follows the rows."""
+    jax_env = tmp_path / "jax env"
+    built = invoke("setup", "--backend", "jax", "--env", str(jax_env))
+    assert built.returncode == 0, built.stdout + built.stderr
+    out = tmp_path / "table.json"
+    done = run_compare(str(tf_env), str(jax_env), "--json", str(out), "--budget", "1")
+    assert done.returncode in (0, 1) and "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    tf_row, jax_row = doc["rows"]
+    assert (tf_row["backend"], tf_row["label"]) == ("tensorflow", "tensorflow-cpu 2.19.1")
+    assert (jax_row["backend"], jax_row["label"]) == ("jax", "keras 3.15.1 + jax 0.12.1")
+    for r in doc["rows"]:
+        for cell in [r["verify"], *r["cells"].values()]:
+            assert cell["value"] is not None or cell["notes"], (r["env"], cell)
+    verified = [r["verify"]["status"] in ("pass", "warn") for r in doc["rows"]]
+    assert verified[0] and done.returncode == doc["exit_code"] == (0 if all(verified) else 1)
+    table = done.stdout.splitlines()
+    assert any(line.startswith(str(jax_env)) and "keras 3.15.1 + jax 0.12.1" in line for line in table)
