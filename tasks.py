@@ -321,4 +321,5 @@ def compare(c, k: Knowledge, env=None, json=None, budget=None, timeout=None):
         comparing.check_output(json)
     commands = [(e, *_checks_command(e, argv)) for e in envs]  # each an environment, or exit 2 before any runs
     runs = comparing.run_all(commands)
-    return comparing.report(runs, k.matrix, json, {"budget": budget, "timeout": timeout})
+    return comparing.report(runs, k.matrix, json, {"budget": budget and float(budget),
+                                                   "timeout": timeout and float(timeout)})

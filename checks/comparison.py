@@ -453,6 +453,7 @@ def to_json(table: Sequence[Row], runs: Sequence[EnvRun], machine_facts: Mapping
         "columns": [{"id": c.id, "title": c.title, "checks": list(c.checks)} for c in COLUMNS],
         "rows": [{"env": r.env, "path": r.path, "backend": r.backend, "label": r.label,
                   "verify_exit": run.exit_code, "verify_seconds": round(run.seconds, 1),
+                  "verify_counts": dict((run.results or {}).get("summary") or {}) or None,
                   "verify": _cell_json(r.verify, notes),
                   "cells": {c.id: _cell_json(r.cells[c.id], notes) for c in COLUMNS}}
                  for r, run in zip(table, runs)],

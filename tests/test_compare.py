@@ -314,7 +314,8 @@ def test_compare_two_real_environments_end_to_end(tf_env, gpu_env, tmp_path):
     assert gpu["cells"]["placement"]["value"].startswith("matmul GPU:0; step GPU:0 (")
     assert gpu["cells"]["agreement"]["status"] == "pass" and gpu["cells"]["numbers"]["status"] in ("pass", "warn")
     assert gpu["cells"]["matmul_speedup"]["value"].endswith("×")
-    assert doc["options"] == {"budget": "1", "timeout": None} and doc["machine"]["platform"].startswith("linux")
+    assert doc["options"] == {"budget": 1.0, "timeout": None} and cpu["verify_counts"]["fail"] == 0
+    assert doc["machine"]["platform"].startswith("linux")
 
     table = done.stdout.splitlines()
     assert any(ln.startswith(str(tf_env)) and "tensorflow-cpu 2.19.1" in ln for ln in table)
