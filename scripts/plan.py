@@ -22,7 +22,7 @@ from checks.completeness import State
 from checks.errors import UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import Target
-from checks.paths import DEFAULT_ENV, MARKER
+from checks.paths import DEFAULT_ENV, MARKER, default_env
 from scripts import interpreters, locks, managers, project
 
 PROFILES = ("auto",) + platforms.PROFILES
@@ -92,16 +92,46 @@ def retry_with(env: str | Path, fix_options: str, profile: str) -> Callable[[str
         ["--profile", profile] if profile != "auto" else []), "--tensorflow", version, why=why)
 
 
+def check_backend(k: Knowledge, backend: str, tensorflow: str | None, env: str | None = None) -> None:
+    """A backend the matrix knows; ``--tensorflow`` only with the TensorFlow backend."""
+    if k.matrix.backend(backend) is None:
+        raise UsageError("unknown backend %r: choose one of %s" % (backend, ", ".join(
+            b.name for b in k.matrix.backends)))
+    if tensorflow and backend != matrix.TENSORFLOW:
+        raise UsageError("--tensorflow pins TensorFlow, and the %s backend installs none (Keras 3 on %s)"
+                         % (backend, backend), fix=fixes.setup(env or default_env(backend), "--backend", backend,
+                                                             why="without --tensorflow"))
+
+
+def backend_profile(k: Knowledge, backend: str, requested: str, prof: str, reason: str,
+                    plat: str) -> tuple[str, str]:
+    """The profile for a backend: a GPU profile this backend has no target for falls back to the CPU under auto
+    (Keras on JAX on a Mac: jax-metal is abandoned), and is refused when asked for."""
+    if backend == matrix.TENSORFLOW:
+        return prof, reason
+    if k.matrix.target(prof, plat, backend=backend) is not None:
+        return prof, reason.replace("TensorFlow", "Keras on %s" % backend)
+    cpu = "cpu" if k.matrix.target("cpu", plat, backend=backend) is not None else None
+    b = k.matrix.backend(backend)
+    if cpu and requested == "auto":
+        return cpu, "the %s backend has no GPU path on %s: %s" % (backend, plat, b.why.rstrip(".") if b else "")
+    raise UsageError("the %s backend has no %s target on %s%s" % (
+        backend, prof, plat, ": %s" % b.why.rstrip(".") if b and cpu else ""), fix=fixes.setup(
+        default_env(backend), "--backend", backend, "--profile", "cpu", why="its CPU profile") if cpu else None)
+
+
 def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
          env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None,
-         fix_options: str = "") -> Plan:
+         fix_options: str = "", backend: str | None = None) -> Plan:
     """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input (``fix_options``: more
-    options for its fix line, such as the dry run's)."""
+    options for its fix line, such as the dry run's). Without ``backend`` an environment keeps its own."""
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
+    backend = backend or (kept_backend(Path(env).expanduser()) if env else None) or matrix.TENSORFLOW
+    check_backend(k, backend, tensorflow, env)
     if tensorflow:
         check_tensorflow_version(tensorflow)
-    env_path = envdir.resolve(Path(env).expanduser() if env else DEFAULT_ENV)
+    env_path = envdir.resolve(Path(env).expanduser() if env else default_env(backend))
     envdir.check_path(env_path)
     if env_path.is_dir() and any(env_path.iterdir()) and not envdir.is_owned(env_path):
         raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
@@ -130,17 +160,18 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         raise
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
-    here = k.matrix.target(prof, plat)
-    if tensorflow and here is not None:
+    prof, reason = backend_profile(k, backend, profile, prof, reason, plat)
+    here = k.matrix.target(prof, plat, backend=backend)
+    if tensorflow and here is not None:  # (only with the TensorFlow backend: check_backend)
         check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1],
-                                 retry_with(env or DEFAULT_ENV, fix_options, profile))
-    kept = None if tensorflow else kept_target(k, prof, plat, env_path)
+                                 retry_with(env or default_env(backend), fix_options, profile))
+    kept = None if tensorflow else kept_target(k, prof, plat, env_path, backend)
     if kept is not None and here is not None and kept is not here:
         say("      keeps %s, as %s was set up (--tensorflow %s chooses the default)"
             % (kept.label, env_path, here.tensorflow_pin[1]))
         target = kept
     else:
-        target = target_for(k, prof, plat, tensorflow, env_path, fix_options)
+        target = target_for(k, prof, plat, tensorflow, env_path, fix_options, backend)
     if missing is not None:
         raise missing.for_target(target, env_path)
     interp = given
@@ -161,9 +192,17 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     return Plan(prof, reason, target, interp, lock, manager, env_path, plugin_lock)
 
 
-def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: str = "") -> Target:
+def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: str = "",
+               backend: str = matrix.TENSORFLOW) -> Target:
     """The matrix's target for ``prof``/``plat`` (and ``--tensorflow``), or a UsageError naming this platform's pin
     and the fix line that uses it (with ``fix_options``)."""
+    if backend != matrix.TENSORFLOW:
+        found = k.matrix.target(prof, plat, backend=backend)
+        if found is None:
+            raise UsageError("the matrix has no %s target for Keras on %s on %s (known: %s)" % (
+                prof, backend, plat, ", ".join("%s/%s" % (t.profile, t.platform) for t in k.matrix.targets
+                                               if t.backend == backend)))
+        return found
     target, here = k.matrix.target(prof, plat, tensorflow), k.matrix.target(prof, plat)
     if target is None and tensorflow and here is not None:
         raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
@@ -184,12 +223,19 @@ def kept_interpreter(env: Path) -> interpreters.Interpreter | None:
     return interpreters.probe(recorded) if recorded and Path(recorded).exists() else None
 
 
-def kept_target(k: Knowledge, profile: str, platform: str, env: Path) -> Target | None:
+def kept_target(k: Knowledge, profile: str, platform: str, env: Path,
+                backend: str = matrix.TENSORFLOW) -> Target | None:
     """The target an environment of ours was set up with (its marker's requirements), when it is one of this
     profile and platform: setup without ``--tensorflow`` repairs it as it was chosen, not with the default pair."""
     wanted = (envdir.read_marker(env) or {}).get("requirements") if env.is_dir() else None
-    return next((t for t in k.matrix.targets_for(profile, platform) if wanted and list(t.requirements) == wanted),
-                None)
+    return next((t for t in k.matrix.targets_for(profile, platform, backend)
+                 if wanted and list(t.requirements) == wanted), None)
+
+
+def kept_backend(env: Path) -> str | None:
+    """The backend an environment of ours was set up with (its marker), so setup without ``--backend`` keeps it."""
+    found = (envdir.read_marker(env) or {}).get("backend") if env.is_dir() else None
+    return str(found) if found else None
 
 
 def check_lock(lock: Path) -> None:
@@ -241,6 +287,7 @@ def marker_data(p: Plan, seconds: float) -> dict[str, Any]:
         "schema_version": 1,
         "tool_version": __version__,
         "profile": p.profile,
+        "backend": p.target.backend,
         "platform": platform_of(p.interpreter),
         "python": {"path": p.interpreter.path, "version": p.interpreter.version, "arch": p.interpreter.arch},
         "manager": p.manager,
