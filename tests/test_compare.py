@@ -113,12 +113,12 @@ def test_keras_on_torch_and_jax_rows_read_the_same_check_ids(name, label, why, s
 
 
 def test_an_environment_without_results_carries_its_error_in_every_cell():
-    run = EnvRun("broken", "/envs/broken", 2, None, "checks: error: this environment has no `packaging`")
+    run = EnvRun("broken", "/envs/broken", 2, None, "error: this environment has no `packaging`")
     row = comparison.row(run, MATRIX)
     assert (row.label, row.verify.text, row.ok) == ("not verified", "exit 2", False)
     for col in COLUMNS:
         assert row.cells[col.id].status == "error"
-        assert notes(row.cells[col.id]) == ["verify failed: checks: error: this environment has no `packaging`"]
+        assert notes(row.cells[col.id]) == ["verify failed: error: this environment has no `packaging`"]
 
 
 def test_a_check_the_results_do_not_hold_is_named_as_absent():
@@ -281,7 +281,7 @@ def test_an_environment_whose_verify_fails_is_a_row_with_its_error_and_exit_1(tm
     (row,) = doc["rows"]
     assert row["verify_exit"] == 2 and row["label"] == "not verified"
     why = row["verify"]["notes"][0]["why"]
-    assert why.startswith("verify failed: checks: error: this environment has no `packaging`"), why
+    assert why.startswith("verify failed: error: this environment has no `packaging`"), why
     assert all(c["notes"][0]["why"] == why for c in row["cells"].values())
     assert "compare: [1/1] verifying %s ..." % env in done.stderr and "[1]" in done.stdout
 
