@@ -1,9 +1,9 @@
 """What is installed in an environment, from its distributions' metadata, without importing TensorFlow.
 
 Run inside the environment's own interpreter: by verify's packages probe, and by ``invoke setup``
-as ``python -m checks.probes.installed`` (one JSON line). Cheap: one ``stat`` per installed file
-(about 0.25 s for the 14,000 files of the cpu set), compared with the size that the wheel's
-RECORD gives; a truncated or missing file is damage. A file altered without changing its size is not
+as ``python -S -m checks.probes.installed --wait NAME ...`` (one JSON line; see the end). Cheap: one
+``stat`` per installed file (about 0.15 s for the 14,000 files of the cpu set), compared with the size
+that the wheel's RECORD gives; a truncated or missing file is damage. A file altered without changing its size is not
 caught here (that needs the RECORD hashes, seconds of reading); verify's import of TensorFlow then
 fails, and its fix rebuilds the environment.
 """
@@ -14,8 +14,8 @@ import csv
 import json
 import os
 import sys
-from importlib import metadata
 from collections.abc import Iterator
+from importlib import metadata
 from typing import Any
 
 from checks.lockfile import canonical as canonicalize_name
@@ -95,5 +95,16 @@ def collect(names: set[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    wanted = set(sys.argv[1:]) or None
-    print(json.dumps(collect(wanted)))
+    # ``python -S -m checks.probes.installed --wait NAME ...`` (``completeness.Question``) starts while setup's
+    # installer runs: it imports what it needs now, waits for a line, and only then adds the site directories
+    # (site.main(), as a start without -S does), so it answers as an interpreter started after the install would.
+    args = sys.argv[1:]
+    if args[:1] == ["--wait"]:
+        args = args[1:]
+        if not sys.stdin.readline():  # setup went away without asking
+            sys.exit(3)
+    if sys.flags.no_site:
+        import site
+
+        site.main()
+    print(json.dumps(collect(set(args) or None)))
