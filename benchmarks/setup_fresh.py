@@ -41,6 +41,9 @@ def main(runs: int = 5) -> None:
     p = planning.plan(knowledge.load(), env=str(Path(tempfile.gettempdir()) / "never-made"), say=lambda _: None)
     print("machine: %s" % machine())
     print("lock %s, Python %s (%s)" % (p.lock.relative_to(ROOT), p.interpreter.version, p.interpreter.path))
+    print("the suite's own modules: %s" % ("compiled from source on every run (PYTHONDONTWRITEBYTECODE is set)"
+                                           if os.environ.get("PYTHONDONTWRITEBYTECODE") else "bytecode cached"))
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     bare, setup = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs + 1):  # the first pair warms the cache and is not counted
@@ -58,6 +61,7 @@ def main(runs: int = 5) -> None:
     mb, ms = statistics.median(bare), statistics.median(setup)
     print("bare uv venv + uv pip sync: median %.2f s  %s" % (mb, ["%.2f" % v for v in bare]))
     print("invoke setup:               median %.2f s  %s" % (ms, ["%.2f" % v for v in setup]))
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     print("setup adds %.2f s (%.2fx); target <= %.1f s: %s" % (ms - mb, ms / mb, TARGET_S,
                                                               "MET" if ms - mb <= TARGET_S else "NOT MET"))
 

@@ -172,6 +172,6 @@ class Question:
             self.started.stop()
 
 
-def state_of(env: Path, pins: Mapping[str, str], tensorflows: Sequence[str]) -> State:
-    """``judge`` over what ``env``'s interpreter answers now."""
-    return Question(env, pins, tensorflows).state()
+def state_of(env: Path, pins: Mapping[str, str], tensorflows: Sequence[str], asked: Question | None = None) -> State:
+    """``judge`` over what ``env``'s interpreter answers now (``asked``: the same question, started earlier)."""
+    return (asked or Question(env, pins, tensorflows)).state()

@@ -96,7 +96,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         if isinstance(exc, StepFailed) and new and p.manager == "uv":  # uv's warm cache needs no index: asked now
             _undo_new(p, existed)
         raise
-    after = (question or completeness.Question(p.env, planning.pins(p), p.target.tensorflows)).state()
+    after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows, question)
     if d.action in ("repair", "sync") and after.own and after.drift.damaged and p.manager == "uv":  # in uv's cache too
         names = tuple(sorted(after.drift.damaged))
         steps.total += 1
