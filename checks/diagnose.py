@@ -8,12 +8,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks import fixes
-from checks.facts import Facts
 from checks.matrix import MatrixError
 from checks.paths import DEFAULT_ENV, ROOT
+
+if TYPE_CHECKING:  # a type only: setup, which loads the signatures, gathers no facts
+    from checks.facts import Facts
 
 DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
 
