@@ -70,8 +70,11 @@ def main(runs: int = 5, other: Path | None = None) -> None:
     print("invoke setup:               median %.2f s  %s" % (ms, ["%.2f" % v for v in setup]))
     if setup_other:
         mo = statistics.median(setup_other)
-        print("invoke setup of %s: median %.2f s  %s (adds %.2f s)" % (other, mo, ["%.2f" % v for v in setup_other],
-                                                                   mo - mb))
+        print("invoke setup of %s: median %.2f s  %s (adds %.2f s; per round %.2f s)" % (
+            other, mo, ["%.2f" % v for v in setup_other], mo - mb,
+            statistics.median([o - b for o, b in zip(setup_other, bare)])))
+    paired = [s - b for s, b in zip(setup, bare)]  # each round's own difference: load that drifts cancels out
+    print("per round, setup - bare: median %.2f s  %s" % (statistics.median(paired), ["%.2f" % v for v in paired]))
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     print("setup adds %.2f s (%.2fx); target <= %.1f s: %s" % (ms - mb, ms / mb, TARGET_S,
                                                               "MET" if ms - mb <= TARGET_S else "NOT MET"))
