@@ -188,7 +188,7 @@ STARTED = time.monotonic()
 def main(argv: list[str] | None = None) -> int:
     """parse -> session (live or replay) -> evaluate -> render and write; every error is one line."""
     argv = sys.argv[1:] if argv is None else argv
-    say = lambda line: print("checks: %s" % line, file=sys.stderr)  # noqa: E731 - one sink, two boundaries
+    say = lambda line: print(line, file=sys.stderr)  # noqa: E731 - one sink, two boundaries
     if argv[:1] == ["diagnose"]:
         return boundary(lambda: diagnose_main(argv[1:]), say=say)
     def run() -> int:

@@ -103,6 +103,7 @@ class Target:
     plugin: Plugin | None = None  # the GPU plugin it pins, if any
     tensorflows: tuple[str, ...] = TENSORFLOWS  # the matrix's TensorFlow distribution names
     backend: str = TENSORFLOW  # the framework Keras runs on (a backend's name)
+    find_links: tuple[str, ...] = ()  # local folders of wheels the index lacks (torch's CPU build), kept in the lock
 
     def pin(self, name: str) -> str | None:
         """The exact version pinned for distribution ``name`` (``tensorflow-cpu`` …), if any."""
@@ -313,7 +314,8 @@ def _target(t: dict[str, Any], lock_dir: Path, plugins: Sequence[Plugin] = (),
     names = {Requirement(r).name for r in reqs}
     plugin = next((p for p in plugins if p.name in names), None)
     target = Target(t["profile"], t["platform"], reqs, SpecifierSet(t["python"]), macos, t["why"], t["source"],
-                    lock_dir, t.get("name", ""), t.get("locks", ""), plugin, tensorflows, backend.name)
+                    lock_dir, t.get("name", ""), t.get("locks", ""), plugin, tensorflows, backend.name,
+                    tuple(str(f) for f in t.get("find_links") or ()))
     if backend.name == TENSORFLOW:
         target.tensorflow_pin  # noqa: B018 - validates that a TensorFlow is pinned
     elif not any(target.pin(d) for d in backend.distributions):

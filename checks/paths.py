@@ -15,7 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository: fix lines are r
 ENVS = ROOT / "envs"
 MATRIX_PATH = ENVS / "matrix.json"
 LOCK_DIR = ENVS / "locks"
-DEFAULT_ENV = ROOT / ".venv-tf"
+DEFAULT_ENV = ROOT / ".venv-tf"  # the TensorFlow backend's
+
+
+def default_env(backend: str = "tensorflow") -> Path:
+    """Where setup builds a backend's environment without ``--env``: .venv-tf, .venv-torch, .venv-jax."""
+    return DEFAULT_ENV if backend == "tensorflow" else ROOT / (".venv-%s" % backend)
 
 OWNER = ".tfmetal-owner"
 MARKER = ".tfmetal-setup.json"

@@ -155,15 +155,16 @@ def _kill_group(pid: int) -> None:
 
 
 def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, keep: int = 40,
-           interrupted: str = "interrupted", passthrough: bool = False) -> Completed:
+           interrupted: str = "interrupted", passthrough: bool = False, progress: bool = False) -> Completed:
     """Run an installer, showing its output; ``stdout`` of the result holds its last ``keep`` lines.
 
     On a terminal (or with ``passthrough``: a child whose output is the report, as `invoke verify` runs
-    ``python -m checks``) it writes to our stdout and stderr directly; elsewhere its output is passed
-    through line by line, indented. Ctrl-C or SIGTERM stop it and raise ``Interrupted(interrupted)``.
+    ``python -m checks``) it writes to our stdout and stderr directly; elsewhere (and always with ``progress``: a
+    child whose output is progress, not the product, as `invoke compare` runs each verify) its output is passed
+    through to our stderr line by line, indented. Ctrl-C or SIGTERM stop it and raise ``Interrupted(interrupted)``.
     """
     start = time.monotonic()
-    tty = passthrough or sys.stderr.isatty()
+    tty = not progress and (passthrough or sys.stderr.isatty())
     try:
         proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
                                 stdout=None if tty else subprocess.PIPE, stderr=None if tty else subprocess.STDOUT,

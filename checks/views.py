@@ -41,11 +41,20 @@ def matrix_lines(k: Knowledge) -> list[str]:
     row = "  %-7s %-14s %-45s %-12s %s"
     lines = ["Matrix: %s" % k.path, "What `invoke setup` installs:", row % ("profile", "platform", "requirements",
                                                                         "python", "macOS")]
-    for t in m.tensorflow_targets:  # the Keras 3 backends: `invoke setup --backend NAME --dry-run`
+    for t in m.tensorflow_targets:
         default = m.target(t.profile, t.platform) is t
         lines.append(row % (t.profile, t.platform, " ".join(t.requirements), t.python, t.macos or "-"))
         lines.append("          %s; why: %s" % ("default" if default else "chosen with --tensorflow %s"
                                                  % t.tensorflow_pin[1], t.why))
+    lines += ["", "Keras 3 on another framework (`invoke setup --backend NAME`, its own environment .venv-NAME):"]
+    for b in m.backends:
+        if b.name == "tensorflow":
+            continue
+        gpu = ", ".join("%s on %s" % (path, plat) for plat, path in b.accelerator.items()) or "none (the CPU)"
+        lines.append("  %s: GPU %s; why: %s" % (b.name, gpu, b.why))
+        for t in m.targets:
+            if t.backend == b.name:
+                lines.append(row % (t.profile, t.platform, " ".join(t.requirements), t.python, t.macos or "-"))
     lines += ["", "GPU plugins:"]
     for g in m.plugins:
         lines.append("  %-24s %-6s python %-12s macOS %-8s TensorFlow %s; releases %s" % (

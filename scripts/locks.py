@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
+from packaging.version import Version
+
 from checks import platforms, process
 from checks.errors import StepFailed
 from checks.lockfile import pinned
-from checks.matrix import Matrix, Target, python_versions
-from checks.paths import LOCK_DIR
+from checks.matrix import TENSORFLOW, Matrix, Target, python_versions
+from checks.paths import LOCK_DIR, default_env
 from scripts.uvtool import require_uv, uv_env
 
 # matrix platform -> (uv --python-platform, MACOSX_DEPLOYMENT_TARGET: the oldest macOS the lock must serve)
@@ -29,6 +31,8 @@ UV_PLATFORMS: dict[str, tuple[str, str | None]] = {
     "linux-aarch64": ("aarch64-manylinux_2_28", None),
 }
 HEADER = "# Made by `invoke lock` from envs/matrix.json: {profile} profile, {platform}, Python {python}.\n"
+BACKEND_HEADER = "# Made by `invoke lock` from envs/matrix.json: Keras on {backend}, {profile} profile, {platform}, " \
+    "Python {python}.\n"
 
 
 def sha256(path: Path) -> str:
@@ -42,7 +46,7 @@ def inputs(target: Target, common: tuple[str, ...]) -> list[str]:
 def all_locks(m: Matrix) -> list[tuple[Target, str, Path]]:
     """Every (target, python X.Y, lock path) that uv resolves from the matrix alone. A target whose plugin is
     built from its sdist has two-step locks of its own (``scripts.community_locks``)."""
-    return [(t, py, t.lock_path(py)) for t in m.tensorflow_targets if not (t.plugin and t.plugin.two_step)
+    return [(t, py, t.lock_path(py)) for t in m.targets if not (t.plugin and t.plugin.two_step)
             for py in python_versions(t.python)]
 
 
@@ -59,7 +63,8 @@ def compile_lock(target: Target, python: str, common: tuple[str, ...], out: Path
         raise StepFailed("uv could not resolve %s/%s for Python %s:\n%s" % (
             target.profile, target.platform, python, (proc.stderr or proc.error or "").strip()))
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = HEADER.format(profile=target.profile, platform=target.platform, python=python)
+    text = (HEADER if target.backend == TENSORFLOW else BACKEND_HEADER).format(
+        backend=target.backend, profile=target.profile, platform=target.platform, python=python)
     text += "# Inputs: %s\n" % " ".join(inputs(target, common))
     _write_atomic(out, text + body)
 
@@ -69,6 +74,9 @@ def uv_compile(requirements: Sequence[str], target: Target, python: str, constra
                uv: str | None = None) -> tuple[process.Completed, str]:
     """``uv pip compile`` for one target and Python; returns the run and the lock text ('' on failure)."""
     platform, macos = UV_PLATFORMS[target.platform]
+    floor = next((s.version for s in target.macos or () if s.operator == ">="), None)
+    if macos and floor and Version(floor) > Version(macos):
+        macos = floor  # torch's macOS wheels are tagged macosx_14_0: the lock serves the target's own floor
     env = uv_env()
     if macos:
         env["MACOSX_DEPLOYMENT_TARGET"] = macos
@@ -87,6 +95,8 @@ def uv_compile(requirements: Sequence[str], target: Target, python: str, constra
             argv += ["--excludes", str(Path(tmp) / "excludes.txt")]
         if hashes:
             argv.append("--generate-hashes")
+        for folder in target.find_links:
+            argv += ["--find-links", folder, "--emit-find-links"]
         done = process.run(argv, timeout=900, env=env)
         return done, out.read_text(encoding="utf-8") if done.ok and out.exists() else ""
 
@@ -101,9 +111,9 @@ def _write_atomic(path: Path, text: str) -> None:
 CONDA_DIR = LOCK_DIR.parent / "conda"
 CONDA_TEMPLATE = """\
 # Made by `invoke lock` from envs/matrix.json: {profile} profile, {platform}, Python {python}.
-# Python from conda-forge; the TensorFlow set through pip, every file checked against its sha256.
-#   conda env create -p ./.venv-tf -f envs/conda/{name}   (or: invoke setup --manager conda)
-name: tf-{profile}
+# Python from conda-forge; the {what} set through pip, every file checked against its sha256.
+#   conda env create -p ./{env} -f envs/conda/{name}   (or: invoke setup --manager conda)
+name: {env_name}
 channels:
   - conda-forge
 dependencies:
@@ -116,9 +126,12 @@ dependencies:
 
 
 def conda_file(target: Target, python: str, lock: Path) -> str:
-    name = "%s-%s-py%s.yml" % (target.profile, target.platform, python)
+    name = "%s-%s-py%s.yml" % (target.name or target.profile, target.platform, python)
+    tf = target.backend == TENSORFLOW
     return CONDA_TEMPLATE.format(profile=target.profile, platform=target.platform, python=python, name=name,
-                                 lock=lock.name)
+                                 lock=lock.name, what="TensorFlow" if tf else "Keras and %s" % target.backend,
+                                 env=default_env(target.backend).name,
+                                 env_name="tf-%s" % target.profile if tf else "keras-%s" % target.name)
 
 
 def write_conda(m: Matrix, out_dir: Path = CONDA_DIR) -> list[Path]:
@@ -126,7 +139,7 @@ def write_conda(m: Matrix, out_dir: Path = CONDA_DIR) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for target, py, lock in all_locks(m):
-        path = out_dir / ("%s-%s-py%s.yml" % (target.profile, target.platform, py))
+        path = out_dir / ("%s-%s-py%s.yml" % (target.name or target.profile, target.platform, py))
         _write_atomic(path, conda_file(target, py, lock))
         written.append(path)
     for stale in sorted(set(out_dir.glob("*.yml")) - set(written)):
@@ -173,6 +186,8 @@ def unhashed(lock: Path) -> list[str]:
     has_hash = False
     for raw in lock.read_text(encoding="utf-8").splitlines() + [""]:
         line = raw.strip()
+        if line.startswith("--") and not line.startswith("--hash"):
+            continue  # an option line (--find-links FOLDER), not a requirement
         if line and not line.startswith(("#", "--hash")) and not raw.startswith(" "):
             if current and not has_hash:
                 missing.append(current)

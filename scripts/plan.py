@@ -22,7 +22,7 @@ from checks.completeness import State
 from checks.errors import UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import Target
-from checks.paths import DEFAULT_ENV, MARKER
+from checks.paths import DEFAULT_ENV, MARKER, default_env
 from scripts import interpreters, locks, managers, project
 
 PROFILES = ("auto",) + platforms.PROFILES
@@ -56,13 +56,20 @@ def platform_of(interp: interpreters.Interpreter) -> str:
     return platforms.platform_key(platforms.os_name(interp.system), interp.arch)
 
 
-def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str | None = None) -> None:
-    """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned."""
+def check_tensorflow_version(version: str) -> None:
     if not valid_version(version):
         raise UsageError("--tensorflow %r is not a version" % version)
+
+
+def check_tensorflow_request(k: Knowledge, profile: str, version: str, pin: str,
+                             retry: Callable[[str, str], str]) -> None:
+    """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned.
+    The one fix is ``retry(V, why)``: the command the user ran, with ``pin`` (this platform's default TensorFlow)."""
+    check_tensorflow_version(version)
     if any(t.tensorflow_pin[1] == version for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)):
         return  # a target pins it (2.21.0: the community Metal pair)
-    lanes.check(k, profile, version)  # no pair covers it (2.22): what exists for it, and what does not yet
+    # no pair covers it (2.22): what exists for it, and what does not yet
+    lanes.check(k, profile, version, retry(pin, "a TensorFlow this platform pins"))
     working = k.working_pair()
     if profile in ("metal", "auto") and working:
         pin_tf, plugin, pin_plugin = working
@@ -70,26 +77,61 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
         if j.verdict == "broken":
             raise UsageError("%s %s (source: %s). Working alternative: %s" % (j.label, j.reason, j.source,
                                                                                  j.alternative),
-                             fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", pin_tf, why="the working pair"))
+                             fix=retry(pin, "the working pair" if pin == pin_tf else "this platform's pin"))
     pins = {t.tensorflow_pin[1] for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)}
     if version not in pins:
-        newest = sorted(pins, key=Version)[-1]
         raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, add a target "
                          "that pins it to the matrix, then run `.tools/bin/invoke lock`" % (
                              version, ", ".join(sorted(pins, key=Version))),
-                         fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", newest, why="a pinned TensorFlow"))
+                         fix=retry(pin, "a pinned TensorFlow"))
+
+
+def retry_with(env: str | Path, fix_options: str, profile: str) -> Callable[[str, str], str]:
+    """The fix line that runs setup (or its dry run: ``fix_options``) again with another ``--tensorflow``."""
+    return lambda version, why: fixes.setup(env, *fix_options.split(), *(
+        ["--profile", profile] if profile != "auto" else []), "--tensorflow", version, why=why)
+
+
+def check_backend(k: Knowledge, backend: str, tensorflow: str | None, env: str | None = None) -> None:
+    """A backend the matrix knows; ``--tensorflow`` only with the TensorFlow backend."""
+    if k.matrix.backend(backend) is None:
+        raise UsageError("unknown backend %r: choose one of %s" % (backend, ", ".join(
+            b.name for b in k.matrix.backends)))
+    if tensorflow and backend != matrix.TENSORFLOW:
+        raise UsageError("--tensorflow pins TensorFlow, and the %s backend installs none (Keras 3 on %s)"
+                         % (backend, backend), fix=fixes.setup(env or default_env(backend), "--backend", backend,
+                                                             why="without --tensorflow"))
+
+
+def backend_profile(k: Knowledge, backend: str, requested: str, prof: str, reason: str,
+                    plat: str) -> tuple[str, str]:
+    """The profile for a backend: a GPU profile this backend has no target for falls back to the CPU under auto
+    (Keras on JAX on a Mac: jax-metal is abandoned), and is refused when asked for."""
+    if backend == matrix.TENSORFLOW:
+        return prof, reason
+    if k.matrix.target(prof, plat, backend=backend) is not None:
+        return prof, reason.replace("TensorFlow", "Keras on %s" % backend)
+    cpu = "cpu" if k.matrix.target("cpu", plat, backend=backend) is not None else None
+    b = k.matrix.backend(backend)
+    if cpu and requested == "auto":
+        return cpu, "the %s backend has no GPU path on %s: %s" % (backend, plat, b.why.rstrip(".") if b else "")
+    raise UsageError("the %s backend has no %s target on %s%s" % (
+        backend, prof, plat, ": %s" % b.why.rstrip(".") if b and cpu else ""), fix=fixes.setup(
+        default_env(backend), "--backend", backend, "--profile", "cpu", why="its CPU profile") if cpu else None)
 
 
 def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
          env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None,
-         fix_options: str = "") -> Plan:
+         fix_options: str = "", backend: str | None = None) -> Plan:
     """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input (``fix_options``: more
-    options for its fix line, such as the dry run's)."""
+    options for its fix line, such as the dry run's). Without ``backend`` an environment keeps its own."""
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
+    backend = backend or (kept_backend(Path(env).expanduser()) if env else None) or matrix.TENSORFLOW
+    check_backend(k, backend, tensorflow, env)
     if tensorflow:
-        check_tensorflow_request(k, profile, tensorflow, env)
-    env_path = envdir.resolve(Path(env).expanduser() if env else DEFAULT_ENV)
+        check_tensorflow_version(tensorflow)
+    env_path = envdir.resolve(Path(env).expanduser() if env else default_env(backend))
     envdir.check_path(env_path)
     if env_path.is_dir() and any(env_path.iterdir()) and not envdir.is_owned(env_path):
         raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
@@ -105,17 +147,31 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         given, missing = _interpreter_from(None, env_path), exc
     on_as = apple_silicon()
     os_name = platforms.os_name(given.system)
-    prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
+    try:
+        prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
+    except UsageError:
+        if tensorflow:  # a refused TensorFlow is said first; its fix leaves the profile to this machine
+            auto = platforms.choose_profile("auto", os_name, given.arch, on_as)[0]
+            mine = k.matrix.target(auto, platforms.platform_key(os_name, platforms.target_arch(
+                auto, os_name, given.arch, on_as)))
+            if mine is not None:
+                check_tensorflow_request(k, profile, tensorflow, mine.tensorflow_pin[1],
+                                         retry_with(env or DEFAULT_ENV, fix_options, "auto"))
+        raise
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
-    here = k.matrix.target(prof, plat)
-    kept = None if tensorflow else kept_target(k, prof, plat, env_path)
+    prof, reason = backend_profile(k, backend, profile, prof, reason, plat)
+    here = k.matrix.target(prof, plat, backend=backend)
+    if tensorflow and here is not None:  # (only with the TensorFlow backend: check_backend)
+        check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1],
+                                 retry_with(env or default_env(backend), fix_options, profile))
+    kept = None if tensorflow else kept_target(k, prof, plat, env_path, backend)
     if kept is not None and here is not None and kept is not here:
         say("      keeps %s, as %s was set up (--tensorflow %s chooses the default)"
             % (kept.label, env_path, here.tensorflow_pin[1]))
         target = kept
     else:
-        target = target_for(k, prof, plat, tensorflow, env_path, fix_options)
+        target = target_for(k, prof, plat, tensorflow, env_path, fix_options, backend)
     if missing is not None:
         raise missing.for_target(target, env_path)
     interp = given
@@ -136,9 +192,17 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     return Plan(prof, reason, target, interp, lock, manager, env_path, plugin_lock)
 
 
-def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: str = "") -> Target:
+def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: str = "",
+               backend: str = matrix.TENSORFLOW) -> Target:
     """The matrix's target for ``prof``/``plat`` (and ``--tensorflow``), or a UsageError naming this platform's pin
     and the fix line that uses it (with ``fix_options``)."""
+    if backend != matrix.TENSORFLOW:
+        found = k.matrix.target(prof, plat, backend=backend)
+        if found is None:
+            raise UsageError("the matrix has no %s target for Keras on %s on %s (known: %s)" % (
+                prof, backend, plat, ", ".join("%s/%s" % (t.profile, t.platform) for t in k.matrix.targets
+                                               if t.backend == backend)))
+        return found
     target, here = k.matrix.target(prof, plat, tensorflow), k.matrix.target(prof, plat)
     if target is None and tensorflow and here is not None:
         raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
@@ -159,12 +223,19 @@ def kept_interpreter(env: Path) -> interpreters.Interpreter | None:
     return interpreters.probe(recorded) if recorded and Path(recorded).exists() else None
 
 
-def kept_target(k: Knowledge, profile: str, platform: str, env: Path) -> Target | None:
+def kept_target(k: Knowledge, profile: str, platform: str, env: Path,
+                backend: str = matrix.TENSORFLOW) -> Target | None:
     """The target an environment of ours was set up with (its marker's requirements), when it is one of this
     profile and platform: setup without ``--tensorflow`` repairs it as it was chosen, not with the default pair."""
     wanted = (envdir.read_marker(env) or {}).get("requirements") if env.is_dir() else None
-    return next((t for t in k.matrix.targets_for(profile, platform) if wanted and list(t.requirements) == wanted),
-                None)
+    return next((t for t in k.matrix.targets_for(profile, platform, backend)
+                 if wanted and list(t.requirements) == wanted), None)
+
+
+def kept_backend(env: Path) -> str | None:
+    """The backend an environment of ours was set up with (its marker), so setup without ``--backend`` keeps it."""
+    found = (envdir.read_marker(env) or {}).get("backend") if env.is_dir() else None
+    return str(found) if found else None
 
 
 def check_lock(lock: Path) -> None:
@@ -216,6 +287,7 @@ def marker_data(p: Plan, seconds: float) -> dict[str, Any]:
         "schema_version": 1,
         "tool_version": __version__,
         "profile": p.profile,
+        "backend": p.target.backend,
         "platform": platform_of(p.interpreter),
         "python": {"path": p.interpreter.path, "version": p.interpreter.version, "arch": p.interpreter.arch},
         "manager": p.manager,
@@ -248,7 +320,13 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
         refuse_to_drop(p, force)
         return p
     refuse_project_on(p.target, p.plugin_lock)
-    lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    try:
+        lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    except project.NotOnIndex as exc:  # the fix: the same setup, once the file names what the index has
+        raise UsageError(exc.message, fix=fixes.setup(p.env, *(fixes.requirements_args(proj.files) if proj.source ==
+                                                               "--requirements" else []),
+                                                      why="once %s names %s as the index does, or drops it"
+                                                      % (fixes.shown(exc.file), exc.name))) from None
     problem = locks.malformed(lock)
     if problem:
         raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"

@@ -19,7 +19,7 @@ from typing import Any
 from checks import completeness, envdir, envlock, fixes, matrix, platforms, preflight, settings
 from checks.errors import Interrupted, StepFailed, UsageError
 from checks.knowledge import Knowledge
-from checks.paths import DEFAULT_ENV
+from checks.paths import default_env
 from scripts import interpreters, locks, managers, network, project
 from scripts import plan as planning
 from scripts import preflight as preflight_probe
@@ -30,12 +30,12 @@ from scripts.uvtool import require_uv, uv_env
 
 def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
           env: str | None = None, force: bool = False, tensorflow: str | None = None,
-          requirements: Sequence[str] = ()) -> Plan:
+          requirements: Sequence[str] = (), backend: str | None = None) -> Plan:
     """Build (or confirm) the environment. Raises a TfmError with a one-line reason on failure."""
     start = time.monotonic()
     notes: list[str] = []
     p = planning.with_project(k, planning.plan(k, profile, manager, python, env, say=notes.append,
-                                               tensorflow=tensorflow),
+                                               tensorflow=tensorflow, backend=backend),
                               requirements, say=lambda line: print("      " + line, file=sys.stderr, flush=True),
                               force=force)
     steps = Steps(3)
@@ -210,7 +210,7 @@ def setup_fix_line(p: Plan, why: str) -> str:
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",
             python: str | None = None, env: str | None = None, tensorflow: str | None = None,
-            requirements: Sequence[str] = (), force: bool = False) -> list[str]:
+            requirements: Sequence[str] = (), force: bool = False, backend: str | None = None) -> list[str]:
     """The full plan (preflight, each step with the command it runs), and the project locks with whether each
     would be resolved. Without ``platform``: what setup would do on this machine, decided by the same
     ``plan.decide`` setup runs; with it: what a machine of that platform would run, from the matrix alone.
@@ -219,14 +219,16 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     if platform is None:
         notes: list[str] = []
         p = planning.plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow,
-                          fix_options="--dry-run")
+                          fix_options="--dry-run", backend=backend)
         if proj is None:
             planning.refuse_to_drop(p, force)  # as setup refuses it
         return _plan_lines(k, "Dry run for this machine (%s): what `invoke setup` would do here. Nothing is "
                            "created, resolved or downloaded." % planning.platform_of(p.interpreter),
                            p, notes, proj, here=True, force=force)
+    backend = backend or matrix.TENSORFLOW
+    planning.check_backend(k, backend, tensorflow, env)
     if tensorflow:
-        planning.check_tensorflow_request(k, profile, tensorflow)
+        planning.check_tensorflow_version(tensorflow)
     os_name, _, arch = platform.partition("-")
     known = sorted({t.platform for t in k.matrix.targets})
     if platform not in known:
@@ -234,8 +236,14 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     if profile not in planning.PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(planning.PROFILES)))
     prof, reason = platforms.choose_profile(profile, os_name, "arm64" if arch == "aarch64" else arch, False)
-    env_path = Path(env).expanduser() if env else DEFAULT_ENV
-    target = planning.target_for(k, prof, platform, tensorflow, env_path, "--dry-run --platform %s" % platform)
+    prof, reason = planning.backend_profile(k, backend, profile, prof, reason, platform)
+    env_path = Path(env).expanduser() if env else default_env(backend)
+    here = k.matrix.target(prof, platform, backend=backend)
+    if tensorflow and here is not None:  # (only with the TensorFlow backend: check_backend)
+        planning.check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1], planning.retry_with(
+            env_path, "--dry-run --platform %s" % platform, profile))
+    target = planning.target_for(k, prof, platform, tensorflow, env_path, "--dry-run --platform %s" % platform,
+                                 backend)
     supported = matrix.python_versions(target.python)
     python = python if python in supported else supported[-1] if python is None else None
     if python is None:
@@ -250,6 +258,17 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     p = Plan(prof, reason, target, interp, lock, mgr, env_path, plugin_lock)
     return _plan_lines(k, "Dry run for %s: the plan a machine of that platform would run. Nothing is created, "
                        "resolved or downloaded." % platform, p, [], proj, here=False, auto_manager=manager == "auto")
+
+
+def _backend_lines(k: Knowledge, p: Plan) -> list[str]:
+    """For Keras on torch or JAX: the GPU path the backend has on this platform, or that it runs on the CPU."""
+    b = k.matrix.backend(p.target.backend)
+    if b is None or b.name == matrix.TENSORFLOW:
+        return []
+    platform = p.target.platform
+    return ["  backend  Keras 3 on %s: %s" % (b.name, "the GPU through %s%s" % (
+        b.accelerator[platform], ", which needs macOS %s" % p.target.macos if p.target.macos else "")
+        if platform in b.accelerator else "the CPU only on %s" % platform)]
 
 
 def _project_lines(k: Knowledge, p: Plan, proj: project.Project) -> tuple[Plan, bool, list[str]]:
@@ -286,7 +305,7 @@ def _plan_lines(k: Knowledge, head: str, p: Plan, notes: list[str], proj: projec
         "  profile  %s: %s" % (p.profile, p.reason),
         "  target   %s (python %s%s)" % (p.target.label, p.target.python,
                                          ", macOS %s" % p.target.macos if p.target.macos else ""),
-        "           why: %s" % p.target.why,
+        "           why: %s" % p.target.why] + _backend_lines(k, p) + [
         "  python   %s" % (p.interpreter.describe() if here else python),
         "  lock     %s (%s)" % (matrix.shown(p.lock), _counts(p.lock)),
         "  env      %s (manager: %s%s)" % (env_shown, p.manager, ", or venv when uv is missing" if auto_manager

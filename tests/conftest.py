@@ -45,6 +45,25 @@ def tf_env(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def torch_env(tmp_path_factory) -> Path:
+    """A real Keras-on-torch environment (the CPU build of torch on Linux), built by `invoke setup --backend torch`."""
+    return _backend_env(tmp_path_factory, "torch")
+
+
+@pytest.fixture(scope="session")
+def jax_env(tmp_path_factory) -> Path:
+    """A real Keras-on-JAX environment, built by `invoke setup --backend jax`."""
+    return _backend_env(tmp_path_factory, "jax")
+
+
+def _backend_env(tmp_path_factory, backend: str) -> Path:
+    env = tmp_path_factory.mktemp("%s env" % backend) / "venv"
+    done = invoke("setup", "--backend", backend, "--env", str(env))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return env
+
+
+@pytest.fixture(scope="session")
 def test_gpu(request, tmp_path_factory) -> Path:
     """The test GPU (tests/gpu_plugin/test_gpu.cc), built with g++ against the TensorFlow of ``tf_env``; the tests
     that need it skip, naming what is missing, without Linux, a C++ compiler, or TensorFlow's C headers."""

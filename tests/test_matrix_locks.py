@@ -107,7 +107,7 @@ def test_conda_files_match_the_matrix_and_point_at_hashed_locks():
     m = matrix.load()
     conda_dir = ROOT / "envs" / "conda"
     for target, py, lock in locks.all_locks(m):
-        path = conda_dir / ("%s-%s-py%s.yml" % (target.profile, target.platform, py))
+        path = conda_dir / ("%s-%s-py%s.yml" % (target.name or target.profile, target.platform, py))
         assert path.read_text() == locks.conda_file(target, py, lock), path.name
         assert "- python=%s\n" % py in path.read_text() and "--require-hashes" in path.read_text()
         assert (path.parent / ("../locks/" + lock.name)).resolve() == lock.resolve()
