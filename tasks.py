@@ -303,9 +303,10 @@ def _compare_takes_envs_bare() -> None:
     parse = program.parse_tasks
 
     def parse_tasks() -> None:
-        from scripts.compare import positional_envs
+        if "compare" in program.core.unparsed:  # only then: every other command (setup) need not import compare's
+            from scripts.compare import positional_envs
 
-        program.core.unparsed = positional_envs(program.core.unparsed)
+            program.core.unparsed = positional_envs(program.core.unparsed)
         parse()
 
     program.parse_tasks = parse_tasks  # type: ignore[method-assign]
