@@ -21,10 +21,11 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from checks import console, envdir, fixes, knowledge, outputs, paths, process, settings, views  # noqa: E402
+# Only what every task needs: each task imports its own modules (invoke loads this file for every command, and
+# `invoke setup` is timed against the bare installer).
+from checks import console, envdir, fixes, knowledge, paths, process, settings  # noqa: E402
 from checks.errors import UsageError, boundary, error_line  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
-from scripts import community_locks, locks, provision  # noqa: E402
 
 VERIFY_HELP = {o.name: o.help for o in settings.VERIFY_OPTIONS}
 
@@ -105,6 +106,8 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
 
     With your project's requirements too, locked with the pair. With --backend torch or jax: Keras 3 on that
     framework instead, hash-locked the same way (compare them with `invoke compare`)."""
+    from scripts import provision
+
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
     if dry_run:
@@ -145,6 +148,7 @@ def verify(c, k: Knowledge, env=None, json=None, junit=None, require_gpu=False, 
            timeout=None, profile="auto", strict=False, trace=None, min_train_speedup=None):
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul, training."""
     argv = settings.to_argv(locals())  # verify's parameters are settings.VERIFY_OPTIONS (checked by a test)
+    from checks import outputs
     from checks.cli import build_parser  # verify's alone: setup need not import the checks
 
     build_parser().parse_args(argv)  # the child's own parser: bad options fail here, before any environment
@@ -175,6 +179,8 @@ def diagnose(c, k: Knowledge, file=None):
 @front_door()
 def report(c, k: Knowledge, env=None, out="report", issue=False):
     """Run every probe and write a bundle (one file per probe) plus summary.md for a bug report."""
+    from checks import outputs
+
     results = os.path.join(out, "results.json")
     outputs.check(json=results, record=out, record_flag="--out")  # before any probe runs
     code = _run_checks(env, ["--record", out, "--json", results])
@@ -190,6 +196,8 @@ def report(c, k: Knowledge, env=None, out="report", issue=False):
 @front_door()
 def lock(c, k: Knowledge):
     """Re-resolve every lock file in envs/locks/ from envs/matrix.json with uv (hashes for every file)."""
+    from scripts import community_locks, locks
+
     out_dir = k.path.parent / "locks"  # beside the matrix in use ($TFM_MATRIX: a team's own)
     print("Resolving %d lock files with uv into %s ..." % (len(locks.all_locks(k.matrix)), out_dir))
     locks.write_all(k.matrix, out_dir=out_dir)
@@ -220,6 +228,7 @@ def abi(c, k: Knowledge, tensorflow=None, metal=None, plugin=None, refresh=False
             raise UsageError("--%s %r is not a version" % (name, value))
     if metal and plugin:
         raise UsageError("--metal V is --plugin tensorflow-metal==V: give one of them")
+    from checks import views
     from scripts import releases
 
     project, version = releases.parse_plugin(plugin) if plugin else ("tensorflow-metal", metal)
@@ -281,6 +290,8 @@ def refresh(c, k: Knowledge, summary=None, locks=False):
 @front_door()
 def matrix(c, k: Knowledge):
     """Print the compatibility matrix: what setup installs, the plugins, and every known TensorFlow / plugin pair."""
+    from checks import views
+
     print("\n".join(views.matrix_lines(k)))
 
 
@@ -292,9 +303,10 @@ def _compare_takes_envs_bare() -> None:
     parse = program.parse_tasks
 
     def parse_tasks() -> None:
-        from scripts.compare import positional_envs
+        if "compare" in program.core.unparsed:  # only then: every other command (setup) need not import compare's
+            from scripts.compare import positional_envs
 
-        program.core.unparsed = positional_envs(program.core.unparsed)
+            program.core.unparsed = positional_envs(program.core.unparsed)
         parse()
 
     program.parse_tasks = parse_tasks  # type: ignore[method-assign]

@@ -75,12 +75,14 @@ def claim(env: Path) -> None:
 
 
 def write_marker(env: Path, data: dict[str, Any]) -> None:
-    """Write the completion marker last and atomically: it exists only once all is installed."""
+    """Write the completion marker last and atomically (a new file renamed over the old): it exists only once all
+    is installed. Not fsync'd: on ext4 that commits the whole journal, the installer's 14,000 new files with it
+    (0.6 s measured after a new environment), and the installers sync nothing either. After a crash a marker that
+    is missing or torn reads as none (``read_marker``: setup rebuilds), and one left beside files the crash lost is
+    caught by the completeness question that every setup and verify asks anew."""
     fd, tmp = tempfile.mkstemp(dir=str(env), prefix=".marker-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, env / MARKER)
 
 

@@ -28,7 +28,6 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -224,6 +223,8 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
             stale.append((target, lock, want))
     if stale:
         say("resolving %s ..." % ", ".join("%s/%s" % (t.profile, t.platform) for t, _, _ in stale))
+        from concurrent.futures import ThreadPoolExecutor  # here: only a project lock to resolve needs threads
+
         with ThreadPoolExecutor(max_workers=len(stale)) as pool:
             futures = [pool.submit(resolve, project, t, python, k.matrix.common) for t, _, _ in stale]
             bodies = [f.result() for f in futures]  # the first failure, in target order (this machine's first)
