@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # the shared core and the rules, type-checked with --strict
 STRICT := checks/paths.py checks/errors.py checks/envdir.py checks/envlock.py checks/completeness.py checks/fixes.py \
 	checks/settings.py checks/matrix.py checks/platforms.py checks/process.py checks/lockfile.py checks/facts.py \
-	checks/model.py checks/registry.py checks/evaluate.py checks/rules
+	checks/model.py checks/registry.py checks/evaluate.py checks/rules checks/comparison.py
 
 .PHONY: help tools dev setup verify test lint lint-workflows lock lock-tools matrix clean
 

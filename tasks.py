@@ -21,10 +21,11 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from checks import console, envdir, fixes, knowledge, outputs, paths, process, settings, views  # noqa: E402
-from checks.errors import UsageError, boundary  # noqa: E402
+# Only what every task needs: each task imports its own modules (invoke loads this file for every command, and
+# `invoke setup` is timed against the bare installer).
+from checks import console, envdir, fixes, knowledge, paths, process, settings  # noqa: E402
+from checks.errors import UsageError, boundary, error_line  # noqa: E402
 from checks.knowledge import Knowledge, judge_pair  # noqa: E402
-from scripts import community_locks, locks, provision  # noqa: E402
 
 VERIFY_HELP = {o.name: o.help for o in settings.VERIFY_OPTIONS}
 
@@ -45,7 +46,13 @@ def _parse_errors_exit_2() -> None:
         try:
             parse()
         except ParseError as exc:
-            raise Exit("error: %s" % exc, code=2) from None
+            context = getattr(exc, "context", None)
+            error = UsageError(str(exc))
+            if getattr(context, "name", None) == "diagnose" and getattr(context, "missing_positional_args", None):
+                error = UsageError("`invoke diagnose` needs the error text: a FILE that holds it, or - to paste it",
+                                   fix=fixes.command("diagnose", "-", why="then paste the error text and press "
+                                                                          "Ctrl-D on a line of its own"))
+            raise Exit(error_line(error), code=2) from None
 
     program.parse_tasks = parse_tasks  # type: ignore[method-assign]
 
@@ -99,6 +106,8 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
 
     With your project's requirements too, locked with the pair. With --backend torch or jax: Keras 3 on that
     framework instead, hash-locked the same way (compare them with `invoke compare`)."""
+    from scripts import provision
+
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
     if dry_run:
@@ -109,8 +118,9 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
                     requirements=requirements or (), backend=backend)
 
 
-def _run_checks(env: str | None, args: list[str]) -> int:
-    """Run `python -m checks ARGS` with the environment's own interpreter; exit 2 if there is none."""
+def _checks_command(env: str | None, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """`python -m checks ARGS` with the environment's own interpreter, and the environment it runs in; a
+    UsageError (exit 2) if there is no interpreter."""
     env_path = Path(env).expanduser() if env else paths.DEFAULT_ENV
     python = envdir.python_of(env_path)
     if not python.exists():
@@ -122,7 +132,13 @@ def _run_checks(env: str | None, args: list[str]) -> int:
                          fix=fixes.setup(real) if ours else fixes.setup(
                              paths.DEFAULT_ENV, why="a fresh environment from the lock, where setup may build one"))
     run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    done = process.stream([str(python), "-m", "checks", *args], env=run_env, passthrough=True)
+    return [str(python), "-m", "checks", *args], run_env
+
+
+def _run_checks(env: str | None, args: list[str]) -> int:
+    """Run `python -m checks ARGS` with the environment's own interpreter; exit 2 if there is none."""
+    argv, run_env = _checks_command(env, args)
+    done = process.stream(argv, env=run_env, passthrough=True)
     return done.returncode if done.returncode in (0, 1, 2, 130, console.PIPE_CLOSED) else 2
 
 
@@ -132,6 +148,7 @@ def verify(c, k: Knowledge, env=None, json=None, junit=None, require_gpu=False, 
            timeout=None, profile="auto", strict=False, trace=None, min_train_speedup=None):
     """Run the checks with the environment's own interpreter: architecture, packages, devices, matmul, training."""
     argv = settings.to_argv(locals())  # verify's parameters are settings.VERIFY_OPTIONS (checked by a test)
+    from checks import outputs
     from checks.cli import build_parser  # verify's alone: setup need not import the checks
 
     build_parser().parse_args(argv)  # the child's own parser: bad options fail here, before any environment
@@ -148,6 +165,11 @@ def diagnose(c, k: Knowledge, file=None):
     invoke has no optional positional arguments: `invoke diagnose -` (or `--file -`) reads standard input."""
     from checks.cli import diagnose_main
 
+    if file in ("-h", "--help"):  # invoke hands a positional argument its --help: the task's own help, not the child's
+        from invoke.main import program
+
+        program.print_task_help("diagnose")
+        return 0
     return diagnose_main([file or "-"], k)
 
 
@@ -157,6 +179,8 @@ def diagnose(c, k: Knowledge, file=None):
 @front_door()
 def report(c, k: Knowledge, env=None, out="report", issue=False):
     """Run every probe and write a bundle (one file per probe) plus summary.md for a bug report."""
+    from checks import outputs
+
     results = os.path.join(out, "results.json")
     outputs.check(json=results, record=out, record_flag="--out")  # before any probe runs
     code = _run_checks(env, ["--record", out, "--json", results])
@@ -172,6 +196,8 @@ def report(c, k: Knowledge, env=None, out="report", issue=False):
 @front_door()
 def lock(c, k: Knowledge):
     """Re-resolve every lock file in envs/locks/ from envs/matrix.json with uv (hashes for every file)."""
+    from scripts import community_locks, locks
+
     out_dir = k.path.parent / "locks"  # beside the matrix in use ($TFM_MATRIX: a team's own)
     print("Resolving %d lock files with uv into %s ..." % (len(locks.all_locks(k.matrix)), out_dir))
     locks.write_all(k.matrix, out_dir=out_dir)
@@ -202,6 +228,7 @@ def abi(c, k: Knowledge, tensorflow=None, metal=None, plugin=None, refresh=False
             raise UsageError("--%s %r is not a version" % (name, value))
     if metal and plugin:
         raise UsageError("--metal V is --plugin tensorflow-metal==V: give one of them")
+    from checks import views
     from scripts import releases
 
     project, version = releases.parse_plugin(plugin) if plugin else ("tensorflow-metal", metal)
@@ -263,4 +290,59 @@ def refresh(c, k: Knowledge, summary=None, locks=False):
 @front_door()
 def matrix(c, k: Knowledge):
     """Print the compatibility matrix: what setup installs, the plugins, and every known TensorFlow / plugin pair."""
+    from checks import views
+
     print("\n".join(views.matrix_lines(k)))
+
+
+def _compare_takes_envs_bare() -> None:
+    """`invoke compare A B`: invoke has no variable positional arguments, so the words after compare become
+    ``--env A --env B`` before invoke parses the tasks (scripts/compare.py, positional_envs)."""
+    from invoke.main import program
+
+    parse = program.parse_tasks
+
+    def parse_tasks() -> None:
+        if "compare" in program.core.unparsed:  # only then: every other command (setup) need not import compare's
+            from scripts.compare import positional_envs
+
+            program.core.unparsed = positional_envs(program.core.unparsed)
+        parse()
+
+    program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+_compare_takes_envs_bare()
+
+
+@task(help={"env": "ENV: an environment to verify and compare (repeatable; or give them bare: invoke compare A B)",
+            "json": "FILE: also write the table as JSON (every cell with its checks and notes)",
+            "budget": VERIFY_HELP["budget"] + "; for each environment",
+            "timeout": VERIFY_HELP["timeout"] + "; for each environment"}, iterable=["env"])
+@front_door()
+def compare(c, k: Knowledge, env=None, json=None, budget=None, timeout=None):
+    """Verify each environment in turn and print one table: accelerator, placement, numbers, losses, speed.
+
+    `invoke compare ENV [ENV ...] [--json FILE] [--budget S] [--timeout S]` (compare last on the line). A row per
+    environment (its backend and pair): the accelerator found, where the matmul and the training step ran, the GPU
+    matmul's error against its tolerance, the GPU losses against the CPU's, the step time, and the speedup over the
+    environment's own CPU (matmul and training). A cell with nothing measured refers to a note saying why (a skipped
+    check's reason, a failed check, a failed verify). Each verify runs alone (never two at once: timings), through
+    `invoke verify --env ENV`'s own command; its output goes to stderr as progress. Also appended to
+    $GITHUB_STEP_SUMMARY (markdown) when set.
+
+    Exit codes: 0 every environment verified, however slow (a verify failed only by its speed gates, matmul.speedup
+    and training.speed, counts as verified); 1 any environment's verify failed otherwise; 2 bad input (no
+    environment, one named twice, a path that is not an environment, a bad option), before any environment runs."""
+    from checks.cli import build_parser
+    from scripts import compare as comparing
+
+    envs = comparing.check_envs(env or [])
+    argv = settings.to_argv({"budget": budget, "timeout": timeout})
+    build_parser().parse_args(argv)  # verify's own parser: a bad --budget fails here, before any environment
+    if json:
+        comparing.check_output(json)
+    commands = [(e, *_checks_command(e, argv)) for e in envs]  # each an environment, or exit 2 before any runs
+    runs = comparing.run_all(commands)
+    return comparing.report(runs, k.matrix, json, {"budget": budget and float(budget),
+                                                   "timeout": timeout and float(timeout)})

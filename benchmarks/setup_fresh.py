@@ -4,13 +4,15 @@ Bare: `uv venv E` then `uv pip sync --python E/bin/python --require-hashes LOCK`
 would type). Setup: `invoke setup --env E` from the same lock and interpreter, which also plans, checks the index,
 refuses an interpreter that does not answer as the environment, asks the environment whether it is complete
 before it writes the marker, and prints its steps. Target: setup adds at most 0.5 s to the bare installer.
-The runs alternate (bare, setup, bare, ...) so that load on the machine falls on both alike.
+The runs alternate (bare, setup, bare, ...) so that load on the machine falls on both alike; with a second
+checkout (another commit, its own .tools/), its setup joins the alternation as a third column.
 
-Usage: .tools/bin/python benchmarks/setup_fresh.py [runs]
+Usage: .tools/bin/python -m benchmarks.setup_fresh [runs [OTHER_CHECKOUT]]
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -28,18 +30,22 @@ INVOKE = str(ROOT / ".tools" / "bin" / "invoke")
 TARGET_S = 0.5
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str], cwd: Path = ROOT) -> float:
+    os.sync()  # the previous run's files (and their removal) are on disk: no run pays for the one before
     start = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     return time.monotonic() - start
 
 
-def main(runs: int = 5) -> None:
+def main(runs: int = 5, other: Path | None = None) -> None:
     p = planning.plan(knowledge.load(), env=str(Path(tempfile.gettempdir()) / "never-made"), say=lambda _: None)
     print("machine: %s" % machine())
     print("lock %s, Python %s (%s)" % (p.lock.relative_to(ROOT), p.interpreter.version, p.interpreter.path))
-    bare, setup = [], []
+    print("the suite's own modules: %s" % ("compiled from source on every run (PYTHONDONTWRITEBYTECODE is set)"
+                                           if os.environ.get("PYTHONDONTWRITEBYTECODE") else "bytecode cached"))
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    bare, setup, setup_other = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs + 1):  # the first pair warms the cache and is not counted
             env = Path(tmp) / "bare"
@@ -50,15 +56,29 @@ def main(runs: int = 5) -> None:
             env = Path(tmp) / "setup"
             s = timed([INVOKE, "setup", "--env", str(env), "--python", p.interpreter.path])
             shutil.rmtree(env)
+            if other is not None:
+                o = timed([str(other / ".tools" / "bin" / "invoke"), "setup", "--env", str(env), "--python",
+                           p.interpreter.path], cwd=other)
+                shutil.rmtree(env)
+                if i:
+                    setup_other.append(o)
             if i:
                 bare.append(b)
                 setup.append(s)
     mb, ms = statistics.median(bare), statistics.median(setup)
     print("bare uv venv + uv pip sync: median %.2f s  %s" % (mb, ["%.2f" % v for v in bare]))
     print("invoke setup:               median %.2f s  %s" % (ms, ["%.2f" % v for v in setup]))
+    if setup_other:
+        mo = statistics.median(setup_other)
+        print("invoke setup of %s: median %.2f s  %s (adds %.2f s; per round %.2f s)" % (
+            other, mo, ["%.2f" % v for v in setup_other], mo - mb,
+            statistics.median([o - b for o, b in zip(setup_other, bare)])))
+    paired = [s - b for s, b in zip(setup, bare)]  # each round's own difference: load that drifts cancels out
+    print("per round, setup - bare: median %.2f s  %s" % (statistics.median(paired), ["%.2f" % v for v in paired]))
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     print("setup adds %.2f s (%.2fx); target <= %.1f s: %s" % (ms - mb, ms / mb, TARGET_S,
                                                               "MET" if ms - mb <= TARGET_S else "NOT MET"))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5, Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None)

@@ -79,7 +79,7 @@ def write(directory: str, facts: Mapping[str, Any], options: dict[str, Any]) -> 
         _dump(root / "commands" / (name + ".json"), result)
     _dump(root / "packages.json", facts["packages"])
     for part in ("tensorflow", "framework"):  # the probe child's JSON: TensorFlow's, or a Keras 3 backend's
-        if facts.get(part) is not None:
+        if facts.get(part) is not None and not facts[part].get("not_recorded"):
             _dump(root / (part + ".json"), facts[part])
     return root
 

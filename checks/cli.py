@@ -146,7 +146,7 @@ def gather(args: argparse.Namespace, values: dict[str, Any], k: knowledge.Knowle
             raise probed["error"]
         raw = probed["raw"]
         return {"raw": {"system": raw}, "system": system.derive(raw), "packages": pk, "backend": backend,
-                "framework": fw, "profile": profile}
+                "framework": fw, "tensorflow": {"not_recorded": True}, "profile": profile}
     tf = tensorflow.collect(budget_s=values["budget"], gpu=profile == "metal" or values["require_gpu"],
                             timeout_s=values["timeout"], memory_bytes=system.memory().get("available"),
                             trace_dir=os.path.abspath(args.trace) if args.trace else None)
@@ -205,7 +205,7 @@ STARTED = time.monotonic()
 def main(argv: list[str] | None = None) -> int:
     """parse -> session (live or replay) -> evaluate -> render and write; every error is one line."""
     argv = sys.argv[1:] if argv is None else argv
-    say = lambda line: print("checks: %s" % line, file=sys.stderr)  # noqa: E731 - one sink, two boundaries
+    say = lambda line: print(line, file=sys.stderr)  # noqa: E731 - one sink, two boundaries
     if argv[:1] == ["diagnose"]:
         return boundary(lambda: diagnose_main(argv[1:]), say=say)
     def run() -> int:

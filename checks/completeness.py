@@ -4,7 +4,7 @@ An environment is complete when its interpreter answers with ``sys.prefix`` equa
 (a venv that lost ``pyvenv.cfg`` answers as its base interpreter: then nothing it says is about the
 environment), every locked distribution is installed at its locked version with its files intact, and
 no second TensorFlow distribution sits beside the locked one. ``judge`` decides it from what the
-environment's interpreter answered (``checks.probes.installed``); ``ask`` runs that probe for setup,
+environment's interpreter answered (``checks.probes.installed``); ``Question`` runs that probe for setup,
 verify runs it in-process. Whether the marker names the lock is setup's plan (``scripts/plan.py``).
 """
 
@@ -146,18 +146,32 @@ def judge(env: str | os.PathLike[str], answer: Answer | None, pins: Mapping[str,
     return State(str(env), answer.prefix, drift(pins, answer.installed, answer.damaged, answer.damaged_count), extra)
 
 
-def ask(env: Path, names: Sequence[str]) -> Answer | None:
-    """Run ``checks.probes.installed`` with the environment's own interpreter (no TensorFlow import); None when
-    it does not run or answer."""
-    python = env / "bin" / "python"
-    if not python.exists():
-        return None
-    run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    done = process.run([str(python), "-m", "checks.probes.installed", *sorted(names)], timeout=120, env=run_env)
-    data = done.last_json()
-    return Answer.from_json(data) if isinstance(data, dict) and "prefix" in data else None
+class Question:
+    """``checks.probes.installed`` in the environment's own interpreter (no TensorFlow import), started now and
+    answered by ``state``: setup starts it before the install, so its interpreter's start and imports overlap the
+    installer; the child adds the site directories only once asked, and answers as if started then."""
+
+    def __init__(self, env: Path, pins: Mapping[str, str], tensorflows: Sequence[str]) -> None:
+        self.env, self.pins, self.tensorflows = env, dict(pins), tuple(tensorflows)
+        python = env / "bin" / "python"
+        names = sorted(set(pins) | set(tensorflows))
+        run_env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        self.started = process.start([str(python), "-S", "-m", "checks.probes.installed", "--wait", *names],
+                                     env=run_env, stdin=True) if python.exists() else None
+
+    def state(self) -> State:
+        """``judge`` over what the interpreter answers now (once)."""
+        done = self.started.finish(timeout=120, input="\n") if self.started else None
+        data = done.last_json() if done else None
+        answer = Answer.from_json(data) if isinstance(data, dict) and "prefix" in data else None
+        return judge(self.env, answer, self.pins, self.tensorflows)
+
+    def drop(self) -> None:
+        """Not asked after all (a step failed): stop the waiting interpreter."""
+        if self.started:
+            self.started.stop()
 
 
-def state_of(env: Path, pins: Mapping[str, str], tensorflows: Sequence[str]) -> State:
-    """``judge`` over what ``env``'s interpreter answers now."""
-    return judge(env, ask(env, list(pins) + [n for n in tensorflows if n not in pins]), pins, tensorflows)
+def state_of(env: Path, pins: Mapping[str, str], tensorflows: Sequence[str], asked: Question | None = None) -> State:
+    """``judge`` over what ``env``'s interpreter answers now (``asked``: the same question, started earlier)."""
+    return (asked or Question(env, pins, tensorflows)).state()

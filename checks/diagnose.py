@@ -8,12 +8,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checks import fixes
-from checks.facts import Facts
 from checks.matrix import MatrixError
 from checks.paths import DEFAULT_ENV, ROOT
+
+if TYPE_CHECKING:  # a type only: setup, which loads the signatures, gathers no facts
+    from checks.facts import Facts
 
 DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
 
@@ -43,7 +45,7 @@ class Signature:
     cause requires, such as the plugin's file name). ``extract`` patterns only fill placeholders when found."""
 
     id: str
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[str, ...]  # regular expressions (FLAGS), compiled when first searched: re caches them
     cause: str
     fix: str
     source: str
@@ -51,8 +53,8 @@ class Signature:
     hides: tuple[str, ...] = ()  # ids this one explains away (a consequence, not a second cause)
     known: dict[str, Any] = field(default_factory=dict)  # {"group", "values", "otherwise"} -> {known}
     fixes: tuple[tuple[dict[str, Any], str], ...] = ()  # (when, fix): the first that fits the machine
-    needs: tuple[re.Pattern[str], ...] = ()
-    extract: tuple[re.Pattern[str], ...] = ()
+    needs: tuple[str, ...] = ()
+    extract: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,21 +75,25 @@ def load_signatures(path: Path = DIAGNOSES_PATH) -> tuple[Signature, ...]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return tuple(_signature(d) for d in data["diagnoses"])
-    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise MatrixError("diagnoses %s: %s" % (path, exc)) from None
 
 
-def _compiled(patterns: list[str]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p, re.MULTILINE | re.IGNORECASE) for p in patterns)
+FLAGS = re.MULTILINE | re.IGNORECASE
+
+
+def _search(pattern: str, text: str) -> re.Match[str] | None:
+    """Compiled on first use (re keeps them): every command loads the signatures, few diagnose (0.02 s for 83)."""
+    return re.search(pattern, text, FLAGS)
 
 
 def _signature(d: dict[str, Any]) -> Signature:
     if not d["match"]:
         raise ValueError("%s: no pattern in match" % d["id"])
     fixes = tuple((f["when"], f["fix"]) for f in d.get("fixes", ()))
-    return Signature(d["id"], _compiled(d["match"]), d["cause"], d["fix"], d["source"], bool(d.get("harmless")),
-                     tuple(d.get("hides", ())), d.get("known", {}), fixes, _compiled(d.get("needs", [])),
-                     _compiled(d.get("extract", [])))
+    return Signature(d["id"], tuple(d["match"]), d["cause"], d["fix"], d["source"], bool(d.get("harmless")),
+                     tuple(d.get("hides", ())), d.get("known", {}), fixes, tuple(d.get("needs", [])),
+                     tuple(d.get("extract", [])))
 
 
 def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None = None,
@@ -98,11 +104,11 @@ def diagnose(text: str, signatures: Sequence[Signature], machine: Machine | None
     where = fixes.shown(env or DEFAULT_ENV)
     found = []
     for sig in signatures:
-        matches = [m for m in (p.search(text) for p in sig.patterns) if m is not None]
-        context = [m for m in (p.search(text) for p in sig.needs) if m is not None]
+        matches = [m for m in (_search(p, text) for p in sig.patterns) if m is not None]
+        context = [m for m in (_search(p, text) for p in sig.needs) if m is not None]
         if matches and len(context) == len(sig.needs):
             groups: dict[str, str] = {"env": where}
-            for m in [m for m in (p.search(text) for p in sig.extract) if m is not None] + context + matches:
+            for m in [m for m in (_search(p, text) for p in sig.extract) if m is not None] + context + matches:
                 groups.update({k: v for k, v in m.groupdict().items() if v})
             if sig.known:
                 values = sig.known["values"]

@@ -46,12 +46,19 @@ class Interrupted(TfmError):
     code = 130
 
 
+def error_line(exc: TfmError) -> str:
+    """The one form of an error on standard error, whatever the entry point (invoke's tasks, invoke's own parse
+    errors, ``python -m checks``, the packaging guard of ``checks/__main__.py``): ``error: MESSAGE[; fix: ...]``."""
+    return "error: %s" % exc.line()
+
+
 INTERNAL = 2  # a bug: one line, exit 2, as for bad input (the user cannot act on a traceback)
 INTERRUPTED = 130
 
 
 def boundary(run: Callable[[], int | None], say: Callable[[str], None], interrupted: str = "interrupted") -> int:
-    """The one mapping of an entry point's failures to one line and an exit code: a TfmError its own code,
+    """The one mapping of an entry point's failures to one line (``error_line``; ``say`` prints it as it is, with no
+    prefix of its own) and an exit code: a TfmError its own code,
     Ctrl-C 130, any other exception (a bug) 2; ``| head`` closing the output exits 141 quietly. Returns the
     exit code (0, or what ``run`` returned)."""
     from checks import console
@@ -59,7 +66,7 @@ def boundary(run: Callable[[], int | None], say: Callable[[str], None], interrup
     try:
         return run() or 0
     except TfmError as exc:
-        say("error: %s" % exc.line())
+        say(error_line(exc))
         return exc.code
     except KeyboardInterrupt:
         say(interrupted)

@@ -1,7 +1,10 @@
 """The shapes of the facts the probes gather and the rules read (TypedDicts: plain dicts at run time).
 
 A key missing from a recorded bundle is missing here too (``total=False``); ``not_recorded`` marks a
-part a bundle did not record. Raw probe outputs stay untyped JSON (``Raw``).
+part a bundle did not record. The keys every run sets, live or replayed, are required (the ``_...Always`` bases:
+``checks.cli`` builds the record, ``checks.probes.system.derive`` and ``checks.probes.packages.collect`` fill
+them, and a replay without packages says ``not_recorded`` with the same keys), so a strict type checker holds a
+rule that reads any other key to ``.get``. Raw probe outputs stay untyped JSON (``Raw``).
 """
 
 from __future__ import annotations
@@ -21,30 +24,36 @@ class Gpu(TypedDict, total=False):
     not_collected: list[str]  # Metal limits no probe gives (memory size, recommended working set, max buffer)
 
 
-class SystemFacts(TypedDict, total=False):
-    """Derived by ``checks.probes.system.derive`` from raw outputs (pure)."""
-
+class _SystemAlways(TypedDict):
     os: str
     interpreter_arch: str
-    hardware_arch: str
     platform: str
     python_version: str
     python_executable: str
+    memory_bytes: int | None
+    memory_available_bytes: int | None
+
+
+class SystemFacts(_SystemAlways, total=False):
+    """Derived by ``checks.probes.system.derive`` from raw outputs (pure)."""
+
+    hardware_arch: str
     translated: bool
     vm: bool | None
     model: str | None
     cpu_brand: str | None
     macos_version: str | None
     macos_compat_mode: bool
-    memory_bytes: int | None
-    memory_available_bytes: int | None
     gpu: Gpu | None
     timeouts: dict[str, str]  # system commands killed at their timeout: name -> the command and its limit
 
 
-class EnvironmentFacts(TypedDict, total=False):
+class _EnvironmentAlways(TypedDict):
     prefix: str
     owned: bool
+
+
+class EnvironmentFacts(_EnvironmentAlways, total=False):
     marker: dict[str, Any] | None
     marker_error: str | None
     is_venv: bool
@@ -52,10 +61,13 @@ class EnvironmentFacts(TypedDict, total=False):
     setup_running: int | None  # the pid of an `invoke setup` working on it now (tasks.py verify)
 
 
-class LockFacts(TypedDict, total=False):
+class _LockAlways(TypedDict):
+    path: str
+
+
+class LockFacts(_LockAlways, total=False):
     """The environment against the lock its marker names (``checks.probes.packages.lock_state``)."""
 
-    path: str
     sha256: str  # of the lock file now: another than the marker's means the lock changed since setup
     pinned: int
     drift: list[str]
@@ -66,12 +78,15 @@ class LockFacts(TypedDict, total=False):
     error: str
 
 
-class PackagesFacts(TypedDict, total=False):
+class _PackagesAlways(TypedDict):
+    versions: dict[str, str | None]
+    environment: EnvironmentFacts
+
+
+class PackagesFacts(_PackagesAlways, total=False):
     """From ``checks.probes.packages.collect``."""
 
-    versions: dict[str, str | None]
     metal_plugin: str | None
-    environment: EnvironmentFacts
     lock: LockFacts | None
     unmet: list[str]
     binaries: dict[str, list[str]]
@@ -260,13 +275,19 @@ class BackendFacts(TypedDict, total=False):
     why: str
 
 
-class Facts(TypedDict, total=False):
-    """Everything one run knows about the machine and the environment."""
+class _Facts(TypedDict):
+    """Everything one run knows about the machine and the environment: every part is there (a part a replayed
+    bundle did not record says ``not_recorded``)."""
 
     raw: dict[str, Raw]
     system: SystemFacts
     packages: PackagesFacts
-    tensorflow: TensorFlowFacts
-    backend: BackendFacts
-    framework: FrameworkFacts  # instead of ``tensorflow`` where the backend is not TensorFlow
+    tensorflow: TensorFlowFacts  # ``not_recorded`` where Keras runs on another framework (``framework`` instead)
     profile: str
+
+
+class Facts(_Facts, total=False):
+    """The parts every run has, and the backend it decided (absent from facts made before backends existed)."""
+
+    backend: BackendFacts
+    framework: FrameworkFacts  # the Keras 3 backend child's facts, where the backend is not TensorFlow

@@ -53,6 +53,14 @@ def requirements_args(files: Sequence[str | os.PathLike[str]]) -> list[str]:
     return [a for f in files for a in ("--requirements", path_word(f))]
 
 
+def project_args(marker: Mapping[str, Any] | None) -> list[str]:
+    """``--requirements FILE`` for each requirement file of the project an environment was built with (its
+    marker's ``project``): a fix that repairs or rebuilds such an environment without them drops its packages."""
+    project: Mapping[str, Any] = (marker or {}).get("project") or {}
+    files: list[str] = project.get("requirements") or []
+    return requirements_args(files)
+
+
 def env_of(facts: Mapping[str, Any]) -> str:
     """The environment the facts describe: the probe's prefix, else the interpreter's ``bin/..``."""
     prefix = ((facts.get("packages") or {}).get("environment") or {}).get("prefix")
@@ -71,7 +79,7 @@ def repair(facts: Mapping[str, Any], *args: str, why: str = "") -> str:
         return setup(DEFAULT_ENV, *[a for a in args if a != "--force"],
                      why="a fresh environment from the lock; %s was not made by invoke setup" % env.get("prefix",
                                                                                                     "this one"))
-    return setup(env_of(facts), *args, why=why)
+    return setup(env_of(facts), *args, *project_args(env.get("marker")), why=why)
 
 
 def uninstall(facts: Mapping[str, Any], name: str, why: str = "") -> str:

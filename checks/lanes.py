@@ -36,25 +36,26 @@ def plugin_facts(k: Knowledge, tensorflow: str) -> tuple[list[str], list[str]]:
     return can, cannot
 
 
-def check(k: Knowledge, profile: str, tensorflow: str) -> None:
+def check(k: Knowledge, profile: str, tensorflow: str, fix: str) -> None:
     """For a TensorFlow that no pair of the matrix covers (a release newer than those known, such as 2.22), raise
-    the answer of ``unpinned`` instead of a bare "not pinned"; for any other, return."""
+    the answer of ``unpinned`` instead of a bare "not pinned", with ``fix`` (the command again, with a TensorFlow
+    this platform pins: the one line that gets an environment); for any other, return."""
     if profile == "cpu" or any(p.tensorflow.contains(tensorflow, prereleases=True) for p in k.matrix.pairs
                                if p.status != "predicted"):
         return
     pins = sorted({t.tensorflow_pin[1] for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)},
                   key=Version)
-    raise unpinned(k, tensorflow, pins)
+    raise unpinned(k, tensorflow, pins, fix)
 
 
-def unpinned(k: Knowledge, tensorflow: str, pins: list[str]) -> UsageError:
-    """The error for a TensorFlow no target pins: what exists for it today and what does not yet."""
+def unpinned(k: Knowledge, tensorflow: str, pins: list[str], fix: str) -> UsageError:
+    """The error for a TensorFlow no target pins: what exists for it today and what does not yet. Its one fix is
+    ``fix`` (a pinned TensorFlow); reading the wheel and new releases are named in the text: neither heals."""
     plain = "TensorFlow %s is not pinned in envs/matrix.json (pinned: %s)" % (tensorflow, ", ".join(pins))
     fp = abi.fingerprint_for(tensorflow, k.fingerprints)
     if fp is None:
-        return UsageError(plain + "; nothing is recorded of it for macOS arm64 yet",
-                          fix=fixes.command("abi", "--tensorflow", tensorflow,
-                                            why="reads its wheel: which plugin loads, the kernel C API, Pythons"))
+        return UsageError(plain + "; nothing is recorded of it for macOS arm64 yet (`%s` reads its wheel once the "
+                          "package index lists one)" % fixes.command("abi", "--tensorflow", tensorflow), fix=fix)
     exists = []
     pythons = fp.get("pythons")
     exists.append("macOS arm64 wheels for CPython %s" % ", ".join(pythons) if pythons else
@@ -72,8 +73,8 @@ def unpinned(k: Knowledge, tensorflow: str, pins: list[str]) -> UsageError:
                     for p in k.matrix.pairs)
     missing += ["a target and its locks in envs/matrix.json" if predicted else "a pair or a lock in envs/matrix.json",
                 "a user report"]
-    message = "%s. What exists for it today: %s. Cannot load: %s. Not yet: %s" % (
-        plain, "; ".join(exists), "; ".join(cannot) or "-", ", ".join(missing))
-    return UsageError(message, fix="\n".join([
-        fixes.command("abi", "--tensorflow", tensorflow, why="the details, from the wheels"),
-        fixes.command("refresh", why="reads new releases: a plugin that declares it becomes a predicted pair")]))
+    message = ("%s. What exists for it today: %s. Cannot load: %s. Not yet: %s (the details from the wheels: `%s`; "
+               "new releases, where a plugin that declares it becomes a predicted pair: `%s`)") % (
+        plain, "; ".join(exists), "; ".join(cannot) or "-", ", ".join(missing),
+        fixes.command("abi", "--tensorflow", tensorflow), fixes.command("refresh"))
+    return UsageError(message, fix=fix)

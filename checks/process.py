@@ -2,7 +2,9 @@
 
 ``run`` (probes, resolvers, downloads) gives each command a timeout and its own process group, so
 a hang is killed with all its children, and returns a ``Completed`` with stdout, stderr, exit code
-and the signal that ended it, never an exception. ``stream`` (installers) shows the output as it
+and the signal that ended it, never an exception. ``run`` is ``start`` then ``finish``: a probe that
+should start while something else runs (setup's completeness probe, during the install) is started
+first and finished later. ``stream`` (installers) shows the output as it
 comes, keeps the command in our process group so a Ctrl-C reaches it too, and returns the same
 ``Completed`` (stdout holds the last lines); Ctrl-C or SIGTERM stop it and raise ``Interrupted``.
 
@@ -73,31 +75,62 @@ class Completed:
 def run(argv: Sequence[str], timeout: float = 10.0, env: Mapping[str, str] | None = None,
         cwd: str | None = None, input: str | None = None) -> Completed:
     """Run ``argv`` (never through a shell); kill its whole process group on timeout."""
-    start = time.monotonic()
+    return start(argv, env, cwd, stdin=input is not None).finish(timeout, input)
+
+
+def start(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None,
+          stdin: bool = False) -> Started:
+    """Start ``argv`` as ``run`` does, to be finished later (``stdin``: it reads what ``finish`` gives it), so that
+    it starts while the caller does something else."""
+    begun = time.monotonic()
     try:
         proc = subprocess.Popen(
             list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             text=True, errors="replace", env=dict(env) if env is not None else None, cwd=cwd,
             start_new_session=True,
         )
     except OSError as exc:
-        return Completed(tuple(argv), None, "", "", time.monotonic() - start, error=str(exc))
+        return Started(tuple(argv), None, begun, str(exc))
     _RUNNING.add(proc.pid)
-    try:
-        out, err = proc.communicate(input=input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        out, err = proc.communicate()
-        return Completed(tuple(argv), None, out, err, time.monotonic() - start, timed_out=True,
-                         error="timed out after %.0f s" % timeout)
-    except BaseException:
-        _kill_group(proc.pid)
-        proc.wait()
-        raise
-    finally:
-        _RUNNING.discard(proc.pid)
-    return Completed(tuple(argv), proc.returncode, out, err, time.monotonic() - start)
+    return Started(tuple(argv), proc, begun)
+
+
+@dataclass
+class Started:
+    """A command ``start`` began (``proc`` None: it could not start, ``error`` says why)."""
+
+    argv: tuple[str, ...]
+    proc: subprocess.Popen[str] | None
+    begun: float
+    error: str | None = None
+
+    def finish(self, timeout: float = 10.0, input: str | None = None) -> Completed:
+        """Give it ``input``, wait at most ``timeout`` seconds from now, kill its whole process group after that."""
+        proc = self.proc
+        if proc is None:
+            return Completed(self.argv, None, "", "", time.monotonic() - self.begun, error=self.error)
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            out, err = proc.communicate()
+            return Completed(self.argv, None, out, err, time.monotonic() - self.begun, timed_out=True,
+                             error="timed out after %.0f s" % timeout)
+        except BaseException:
+            _kill_group(proc.pid)
+            proc.wait()
+            raise
+        finally:
+            _RUNNING.discard(proc.pid)
+        return Completed(self.argv, proc.returncode, out, err, time.monotonic() - self.begun)
+
+    def stop(self) -> None:
+        """Kill it and its process group, if it is still running (it was not needed after all)."""
+        if self.proc is not None and self.proc.returncode is None:
+            _kill_group(self.proc.pid)
+            self.proc.communicate()
+            _RUNNING.discard(self.proc.pid)
 
 
 def stop_on_signals() -> None:
@@ -122,15 +155,16 @@ def _kill_group(pid: int) -> None:
 
 
 def stream(argv: Sequence[str], env: Mapping[str, str] | None = None, keep: int = 40,
-           interrupted: str = "interrupted", passthrough: bool = False) -> Completed:
+           interrupted: str = "interrupted", passthrough: bool = False, progress: bool = False) -> Completed:
     """Run an installer, showing its output; ``stdout`` of the result holds its last ``keep`` lines.
 
     On a terminal (or with ``passthrough``: a child whose output is the report, as `invoke verify` runs
-    ``python -m checks``) it writes to our stdout and stderr directly; elsewhere its output is passed
-    through line by line, indented. Ctrl-C or SIGTERM stop it and raise ``Interrupted(interrupted)``.
+    ``python -m checks``) it writes to our stdout and stderr directly; elsewhere (and always with ``progress``: a
+    child whose output is progress, not the product, as `invoke compare` runs each verify) its output is passed
+    through to our stderr line by line, indented. Ctrl-C or SIGTERM stop it and raise ``Interrupted(interrupted)``.
     """
     start = time.monotonic()
-    tty = passthrough or sys.stderr.isatty()
+    tty = not progress and (passthrough or sys.stderr.isatty())
     try:
         proc = subprocess.Popen(list(argv), env=dict(env) if env is not None else None, stdin=subprocess.DEVNULL,
                                 stdout=None if tty else subprocess.PIPE, stderr=None if tty else subprocess.STDOUT,

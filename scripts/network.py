@@ -4,9 +4,6 @@ removes or creates anything."""
 from __future__ import annotations
 
 import os
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 
 from checks import process
@@ -27,6 +24,10 @@ def index_url(manager: str, environ: Mapping[str, str] = os.environ) -> str | No
 
 def unreachable(url: str, timeout: float = 10.0) -> str | None:
     """None if the index answers (any HTTP status), else why not (Python's own trust store: pip's check)."""
+    import socket
+    import urllib.error
+    import urllib.request  # here: setup asks the index only when it must (0.01 s to import)
+
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
     except urllib.error.HTTPError:

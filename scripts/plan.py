@@ -56,13 +56,20 @@ def platform_of(interp: interpreters.Interpreter) -> str:
     return platforms.platform_key(platforms.os_name(interp.system), interp.arch)
 
 
-def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str | None = None) -> None:
-    """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned."""
+def check_tensorflow_version(version: str) -> None:
     if not valid_version(version):
         raise UsageError("--tensorflow %r is not a version" % version)
+
+
+def check_tensorflow_request(k: Knowledge, profile: str, version: str, pin: str,
+                             retry: Callable[[str, str], str]) -> None:
+    """Refuse a TensorFlow version that the pair judgement calls broken with the pinned plugin, or not pinned.
+    The one fix is ``retry(V, why)``: the command the user ran, with ``pin`` (this platform's default TensorFlow)."""
+    check_tensorflow_version(version)
     if any(t.tensorflow_pin[1] == version for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)):
         return  # a target pins it (2.21.0: the community Metal pair)
-    lanes.check(k, profile, version)  # no pair covers it (2.22): what exists for it, and what does not yet
+    # no pair covers it (2.22): what exists for it, and what does not yet
+    lanes.check(k, profile, version, retry(pin, "a TensorFlow this platform pins"))
     working = k.working_pair()
     if profile in ("metal", "auto") and working:
         pin_tf, plugin, pin_plugin = working
@@ -70,14 +77,19 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, env: str 
         if j.verdict == "broken":
             raise UsageError("%s %s (source: %s). Working alternative: %s" % (j.label, j.reason, j.source,
                                                                                  j.alternative),
-                             fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", pin_tf, why="the working pair"))
+                             fix=retry(pin, "the working pair" if pin == pin_tf else "this platform's pin"))
     pins = {t.tensorflow_pin[1] for t in k.matrix.tensorflow_targets if profile in ("auto", t.profile)}
     if version not in pins:
-        newest = sorted(pins, key=Version)[-1]
         raise UsageError("TensorFlow %s is not pinned in envs/matrix.json (pinned: %s); to use it, add a target "
                          "that pins it to the matrix, then run `.tools/bin/invoke lock`" % (
                              version, ", ".join(sorted(pins, key=Version))),
-                         fix=fixes.setup(env or DEFAULT_ENV, "--tensorflow", newest, why="a pinned TensorFlow"))
+                         fix=retry(pin, "a pinned TensorFlow"))
+
+
+def retry_with(env: str | Path, fix_options: str, profile: str) -> Callable[[str, str], str]:
+    """The fix line that runs setup (or its dry run: ``fix_options``) again with another ``--tensorflow``."""
+    return lambda version, why: fixes.setup(env, *fix_options.split(), *(
+        ["--profile", profile] if profile != "auto" else []), "--tensorflow", version, why=why)
 
 
 def check_backend(k: Knowledge, backend: str, tensorflow: str | None, env: str | None = None) -> None:
@@ -118,7 +130,7 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     backend = backend or (kept_backend(Path(env).expanduser()) if env else None) or matrix.TENSORFLOW
     check_backend(k, backend, tensorflow, env)
     if tensorflow:
-        check_tensorflow_request(k, profile, tensorflow, env)
+        check_tensorflow_version(tensorflow)
     env_path = envdir.resolve(Path(env).expanduser() if env else default_env(backend))
     envdir.check_path(env_path)
     if env_path.is_dir() and any(env_path.iterdir()) and not envdir.is_owned(env_path):
@@ -135,11 +147,24 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         given, missing = _interpreter_from(None, env_path), exc
     on_as = apple_silicon()
     os_name = platforms.os_name(given.system)
-    prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
+    try:
+        prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
+    except UsageError:
+        if tensorflow:  # a refused TensorFlow is said first; its fix leaves the profile to this machine
+            auto = platforms.choose_profile("auto", os_name, given.arch, on_as)[0]
+            mine = k.matrix.target(auto, platforms.platform_key(os_name, platforms.target_arch(
+                auto, os_name, given.arch, on_as)))
+            if mine is not None:
+                check_tensorflow_request(k, profile, tensorflow, mine.tensorflow_pin[1],
+                                         retry_with(env or DEFAULT_ENV, fix_options, "auto"))
+        raise
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
     prof, reason = backend_profile(k, backend, profile, prof, reason, plat)
     here = k.matrix.target(prof, plat, backend=backend)
+    if tensorflow and here is not None:  # (only with the TensorFlow backend: check_backend)
+        check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1],
+                                 retry_with(env or default_env(backend), fix_options, profile))
     kept = None if tensorflow else kept_target(k, prof, plat, env_path, backend)
     if kept is not None and here is not None and kept is not here:
         say("      keeps %s, as %s was set up (--tensorflow %s chooses the default)"
@@ -295,7 +320,13 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
         refuse_to_drop(p, force)
         return p
     refuse_project_on(p.target, p.plugin_lock)
-    lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    try:
+        lock = project.ensure_locks(k, proj, p.target, p.interpreter.minor, say=say)
+    except project.NotOnIndex as exc:  # the fix: the same setup, once the file names what the index has
+        raise UsageError(exc.message, fix=fixes.setup(p.env, *(fixes.requirements_args(proj.files) if proj.source ==
+                                                               "--requirements" else []),
+                                                      why="once %s names %s as the index does, or drops it"
+                                                      % (fixes.shown(exc.file), exc.name))) from None
     problem = locks.malformed(lock)
     if problem:
         raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"

@@ -28,7 +28,6 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -224,6 +223,8 @@ def ensure_locks(k: Knowledge, project: Project, here: Target, python: str,
             stale.append((target, lock, want))
     if stale:
         say("resolving %s ..." % ", ".join("%s/%s" % (t.profile, t.platform) for t, _, _ in stale))
+        from concurrent.futures import ThreadPoolExecutor  # here: only a project lock to resolve needs threads
+
         with ThreadPoolExecutor(max_workers=len(stale)) as pool:
             futures = [pool.submit(resolve, project, t, python, k.matrix.common) for t, _, _ in stale]
             bodies = [f.result() for f in futures]  # the first failure, in target order (this machine's first)
@@ -309,6 +310,18 @@ def uv_reason(done: process.Completed) -> str:
     return re.sub(r"\s+", " ", " ".join(kept)).strip() or "no explanation from uv"
 
 
+NOT_FOUND = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the (package registry|provided package "
+                       r"locations)")
+
+
+class NotOnIndex(UsageError):
+    """A project requirement names a distribution the package index does not have: not a conflict."""
+
+    def __init__(self, message: str, name: str, file: Path) -> None:
+        super().__init__(message)
+        self.name, self.file = name, file
+
+
 NEEDS = re.compile(r"depends on (tensorflow(?:-[a-z]+)?)((?:[<>=!~]=?[\w.*]+,?)+)")
 
 
@@ -321,6 +334,12 @@ def explain(project: Project, target: Target, python: str, failed: process.Compl
     reqs = list(target.requirements)
     said = (failed.stderr or "").lower()
     lines = requirement_lines(project)  # those uv's message names first: usually the first one tried is it
+    absent = NOT_FOUND.search(uv_reason(failed))
+    for req, f in lines:
+        if absent and canonical(req.name) == canonical(absent.group(1)):
+            return NotOnIndex("%s (from %s) does not exist: the package index has no distribution named %r "
+                              "(correct its name in %s or remove it); nothing was created" % (
+                                  req, f.name, req.name, matrix.shown(f)), req.name, f)
     for req, f in sorted(lines, key=lambda rf: canonical(rf[0].name) not in said.replace("_", "-")):
         with_pins, _ = uv_compile([str(req)] + reqs, target, python, strict)
         if with_pins.ok:

@@ -84,14 +84,19 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
     elif state is not None and not state.own:
         print("Environment %s: %s" % (p.env, d.why), file=sys.stderr)
     steps.total = len(d.steps) + 1  # and the marker, once complete
+    question = None  # the completeness probe, started once the environment has its interpreter, before installing
     try:
         for step in d.steps:
+            if question is None and step.kind in INSTALLS:
+                question = completeness.Question(p.env, planning.pins(p), p.target.tensorflows)
             run_step(k, p, step, steps, found)
-    except StepFailed:
-        if new and p.manager == "uv":  # a new one: uv's warm cache needs no index, so it is asked once that failed
+    except BaseException as exc:
+        if question is not None:
+            question.drop()
+        if isinstance(exc, StepFailed) and new and p.manager == "uv":  # uv's warm cache needs no index: asked now
             _undo_new(p, existed)
         raise
-    after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows)
+    after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows, question)
     if d.action in ("repair", "sync") and after.own and after.drift.damaged and p.manager == "uv":  # in uv's cache too
         names = tuple(sorted(after.drift.damaged))
         steps.total += 1
@@ -107,6 +112,9 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
         "ready" if d.action in ("fresh", "sync") else "repaired", p.env, time.monotonic() - start,
         fixes.command("verify", env=p.env)), file=sys.stderr)
     return p
+
+
+INSTALLS = ("install", "sync", "repair", "build")  # the steps that run an installer in the environment
 
 
 def run_step(k: Knowledge, p: Plan, step: Step, steps: Steps, found: list[preflight.Finding]) -> None:
@@ -220,7 +228,7 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     backend = backend or matrix.TENSORFLOW
     planning.check_backend(k, backend, tensorflow, env)
     if tensorflow:
-        planning.check_tensorflow_request(k, profile, tensorflow)
+        planning.check_tensorflow_version(tensorflow)
     os_name, _, arch = platform.partition("-")
     known = sorted({t.platform for t in k.matrix.targets})
     if platform not in known:
@@ -230,6 +238,10 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     prof, reason = platforms.choose_profile(profile, os_name, "arm64" if arch == "aarch64" else arch, False)
     prof, reason = planning.backend_profile(k, backend, profile, prof, reason, platform)
     env_path = Path(env).expanduser() if env else default_env(backend)
+    here = k.matrix.target(prof, platform, backend=backend)
+    if tensorflow and here is not None:  # (only with the TensorFlow backend: check_backend)
+        planning.check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1], planning.retry_with(
+            env_path, "--dry-run --platform %s" % platform, profile))
     target = planning.target_for(k, prof, platform, tensorflow, env_path, "--dry-run --platform %s" % platform,
                                  backend)
     supported = matrix.python_versions(target.python)

@@ -113,6 +113,9 @@ def test_setup_refuses_tensorflow_that_breaks_every_plugin(version, words):
     line = one_line(done.stderr)
     assert done.returncode == 2 and words in line
     assert "Working alternative: tensorflow==2.19.1 tensorflow-metal==1.2.0" in line
+    # --profile metal cannot work on this Linux: the fix leaves the profile to the machine (and is run by
+    # tests/test_lanes.py's dry-run twin of this case)
+    assert line.endswith("fix: .tools/bin/invoke setup --env .venv-tf --tensorflow 2.19.1  # the working pair")
 
 
 def test_tensorflow_2_21_chooses_the_community_pair_which_needs_a_mac():

@@ -222,7 +222,7 @@ def test_internal_error_is_exit_2_with_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli.knowledge, "load", boom)
     assert cli.main(["--replay", str(VM_BUNDLE)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["checks: internal error: RuntimeError: made-up internal failure (please report it)"]
+    assert err == ["internal error: RuntimeError: made-up internal failure (please report it)"]
 
 
 def test_usage_error_is_exit_2_and_interrupt_is_130(monkeypatch, capsys):
@@ -470,3 +470,19 @@ def test_an_interpreter_that_answers_as_another_fails_the_environment_and_closes
     assert gated is not None and gated.status is Status.SKIP
     assert gated.summary == gated.reason == "not judged: %s (environment.setup)" % environment.not_itself(facts)
     assert GATES["environment"](env_facts(tmp_path, answers_as=str(tmp_path / "env")), opts()) is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["-m", "checks", "--bogus"],  # the child's parser
+    ["-m", "checks", "diagnose", "/nonexistent/error.txt"],  # the child's diagnose
+    ["-m", "invoke", "verify", "--bogus"],  # invoke's own parse error
+    ["-m", "invoke", "setup", "--tensorflow", "abc"],  # a task's UsageError
+    ["-m", "invoke", "diagnose"],  # a missing positional argument
+])
+def test_every_entry_point_says_an_error_with_one_prefix(argv):
+    """Issue 18: `python -m checks` said `checks: error:` where invoke's tasks said `error:`; the one rule is
+    ``checks.errors.error_line``, used through ``boundary`` by both."""
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), done.stderr

@@ -258,6 +258,18 @@ def test_cli_says_harmless_lines_are_harmless():
     assert done.returncode == 0 and "harmless" in done.stdout and "no known diagnosis" not in done.stdout
 
 
+def test_every_pattern_compiles():
+    """The signatures' patterns are compiled when first searched (every command loads them, few diagnose), so a
+    malformed one is caught here rather than at load."""
+    import re
+
+    from checks.diagnose import FLAGS
+
+    for sig in SIGNATURES:
+        for pattern in sig.patterns + sig.needs + sig.extract:
+            re.compile(pattern, FLAGS)
+
+
 def test_advice_names_the_suites_commands_as_they_run_from_the_repository_root():
     """'what helps' is advice, not a fix line, but a command it names works pasted: `.tools/bin/invoke …` naming the
     environment the text is about ({env}, filled in), never a bare `invoke` (not on PATH) nor a literal ENV."""

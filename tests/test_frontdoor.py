@@ -62,14 +62,29 @@ def test_diagnose_on_a_terminal_says_to_paste_and_press_ctrl_d(argv):
     assert proc.returncode == 0 and b"tensorflow-metal" in out
 
 
-def test_bare_invoke_diagnose_is_refused_by_invoke_and_dash_reads_the_pipe():
-    """invoke has no optional positional arguments (README: use `invoke diagnose -` for standard input);
-    if a later invoke accepts a bare `invoke diagnose`, this fails and the README should say so."""
+def test_bare_invoke_diagnose_is_one_clear_line_and_dash_reads_the_pipe():
+    """invoke has no optional positional arguments (README: use `invoke diagnose -` for standard input): a bare
+    `invoke diagnose` is one line of ours, exit 2, not invoke's "did not receive required positional arguments"."""
     text = QUOTES["metal-library-not-loaded"]
     bare = subprocess.run(INVOKE + ["diagnose"], input=text, capture_output=True, text=True, cwd=ROOT)
-    assert bare.returncode != 0 and "positional" in bare.stderr, bare.stdout + bare.stderr
+    assert bare.returncode == 2 and bare.stdout == "", bare.stdout + bare.stderr
+    assert bare.stderr == ("error: `invoke diagnose` needs the error text: a FILE that holds it, or - to paste it; "
+                           "fix: .tools/bin/invoke diagnose -  # then paste the error text and press Ctrl-D on a "
+                           "line of its own\n"), bare.stderr
+    fix = bare.stderr.split("fix: ", 1)[1].strip()
+    healed = subprocess.run(fix, shell=True, input=text, capture_output=True, text=True, cwd=ROOT)
+    assert healed.returncode == 0 and "tensorflow-metal" in healed.stdout
     dash = subprocess.run(INVOKE + ["diagnose", "-"], input=text, capture_output=True, text=True, cwd=ROOT)
     assert dash.returncode == 0 and "tensorflow-metal" in dash.stdout and "Paste" not in dash.stderr
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_invoke_diagnose_help_is_the_tasks_own(flag):
+    """Issue 18: `invoke diagnose --help` printed `python -m checks diagnose` usage (invoke hands --help to the
+    positional argument)."""
+    done = subprocess.run(INVOKE + ["diagnose", flag], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and "python -m checks" not in done.stdout, done.stdout
+    assert done.stdout.startswith("Usage: inv[oke] [--core-opts] diagnose ") and "--file=STRING" in done.stdout
 
 
 def test_diagnose_from_a_pipe_does_not_prompt():
@@ -182,3 +197,19 @@ def test_setup_help_says_requirements_takes_a_file():
     done = invoke("setup", "--help")
     option = next(ln for ln in done.stdout.splitlines() if "--requirements" in ln)
     assert "FILE" in option
+
+
+def test_invoke_from_another_folder_with_r_runs_the_suite(tmp_path):
+    """Issue 18: invoke run from outside the clone. With `-r ROOT` the tasks run (paths you pass are read from your
+    folder); without it invoke stops before loading tasks.py (README: "From another folder")."""
+    tools_invoke = str(ROOT / ".tools" / "bin" / "invoke")
+    dry = subprocess.run([tools_invoke, "-r", str(ROOT), "setup", "--dry-run"], cwd=str(tmp_path),
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert dry.returncode == 0 and "Dry run for this machine" in dry.stdout, dry.stderr
+    missing = subprocess.run([tools_invoke, "-r", str(ROOT), "verify", "--env", "nowhere"], cwd=str(tmp_path),
+                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        "error: no environment at nowhere (no bin/python); fix: .tools/bin/invoke setup --env %s" % (
+            tmp_path / "nowhere")], missing.stderr
+    bare = subprocess.run([tools_invoke, "--list"], cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 1 and "Can't find any collection named 'tasks'!" in bare.stderr  # invoke's own

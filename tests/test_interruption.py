@@ -102,3 +102,50 @@ def test_venv_manager_installs_from_the_same_lock_with_pip(tmp_path, offline):
     done = invoke("setup", "--env", str(tmp_path / "env"), "--manager", "venv", env=offline)
     assert done.returncode == 0, done.stderr
     assert "manager: venv" in done.stderr and (tmp_path / "env" / MARKER).exists()
+
+
+REMOVER = ("import sys\nfrom pathlib import Path\nfrom checks import envdir\nprint('go', flush=True)\n"
+           "envdir.remove(Path(sys.argv[1]))\n")
+
+
+def owned_tree(env, files: int = 5000) -> None:
+    """An environment of ours, large enough that deleting it takes a while (a real one has ~5,000 files)."""
+    from checks import envdir
+
+    envdir.claim(env)
+    for d in range(files // 100):
+        (env / "lib" / ("pkg%d" % d)).mkdir(parents=True)
+        for f in range(100):
+            (env / "lib" / ("pkg%d" % d) / ("m%d.py" % f)).write_text("x = 1\n")
+    (env / MARKER).write_text("{}")
+
+
+def test_ctrl_c_while_removing_leaves_the_environment_whole_or_gone_and_the_rest_is_swept(tmp_path):
+    """Issue 18: Ctrl-C during `setup --force`'s removal left a half-deleted environment at the path. The
+    removal is interrupted for real (SIGINT to a child process that runs it) at several moments."""
+    from checks import envdir
+
+    interrupted = 0
+    for n, delay in enumerate((0.05, 0.0, 0.02)):
+        env = tmp_path / ("env%d" % n)
+        owned_tree(env)
+        before = sum(1 for _ in env.rglob("*"))
+        proc = subprocess.Popen([sys.executable, "-c", REMOVER, str(env)], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+        assert proc.stdout.readline().strip() == "go"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        whole = env.is_dir() and (env / MARKER).exists() and sum(1 for _ in env.rglob("*")) == before
+        assert whole or not os.path.lexists(env), (delay, err[-300:])  # never half-removed at its path
+        if proc.returncode != 0 and not env.exists():  # stopped once renamed aside (mostly while deleting it)
+            interrupted += 1
+            assert "it is gone (renamed aside first)" in err, err[-300:]
+        left = envdir.asides(env)
+        # an aside is never at the environment's path: a hidden sibling of its own name, swept below
+        assert all(p.parent == env.parent and p.name.startswith(".%s.tfmetal-removing-" % env.name) for p in left)
+        envdir.claim(env)  # the next setup of the same path sweeps what was left beside it
+        assert envdir.asides(env) == [] and not [p for p in tmp_path.iterdir() if ".tfmetal-removing-" in p.name]
+        envdir.remove(env)
+        assert not env.exists()
+    assert interrupted, "no run was interrupted while deleting: the tree is too small for this machine"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 
 import pytest
 
@@ -30,16 +31,33 @@ def test_the_dry_run_says_what_exists_for_2_22_and_what_does_not_yet():
     assert "tensorflow-metal 1.2.0 (Library not loaded: @rpath/_pywrap_tensorflow_internal.so)" in line
     assert "tensorflow-metal-plugin 0.4.1 (it declares tensorflow==2.21.*)" in line
     assert "Not yet: a plugin release that declares TensorFlow 2.22" in line
-    assert "fix: .tools/bin/invoke abi --tensorflow 2.22.0rc0" in done.stderr
-    assert "fix: .tools/bin/invoke refresh" in done.stderr
+    assert "`.tools/bin/invoke abi --tensorflow 2.22.0rc0`" in line and "`.tools/bin/invoke refresh`" in line
+
+
+@pytest.mark.parametrize("args", [
+    ("--tensorflow", "2.22.0rc0"), ("--tensorflow", "2.22.0"), ("--tensorflow", "2.22"),
+    ("--tensorflow", "2.22.0rc0", "--profile", "cpu"), ("--tensorflow", "2.20.0"),
+    ("--tensorflow", "2.22.0rc0", "--platform", "macos-arm64"), ("--tensorflow", "2.20.0", "--platform", "macos-arm64"),
+    ("--tensorflow", "2.22.0", "--platform", "macos-arm64", "--profile", "cpu"),
+    ("--tensorflow", "2.22.0rc0", "--platform", "linux-x86_64"), ("--tensorflow", "2.20.0", "--profile", "metal"),
+    ("--tensorflow", "2.20.0", "--platform", "macos-arm64", "--profile", "metal")])
+def test_a_refused_tensorflow_has_one_fix_line_and_it_works_pasted_verbatim(args):
+    """Issue 18: the 2.22 lane printed two fix lines (`abi`, `refresh`), neither of which gets a plan."""
+    done = invoke("setup", "--dry-run", *args, timeout=120)
+    fixes = [ln.split("fix: ", 1)[1] for ln in done.stderr.splitlines() if "fix: " in ln]
+    assert done.returncode == 2 and len(fixes) == 1, done.stderr
+    assert fixes[0].startswith(".tools/bin/invoke setup --env .venv-tf --dry-run "), fixes[0]
+    healed = subprocess.run(fixes[0], shell=True, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert healed.returncode == 0 and "Dry run for" in healed.stdout, healed.stderr
 
 
 def test_an_older_unpinned_tensorflow_is_left_to_setup_and_an_unrecorded_one_is_read_first():
-    assert lanes.check(K, "auto", "2.18.0") is None  # known pairs cover 2.18: setup's own "not pinned" answers
-    assert lanes.check(K, "cpu", "2.22.0rc0") is None
+    assert lanes.check(K, "auto", "2.18.0", "FIX") is None  # known pairs cover 2.18: setup's own "not pinned" answers
+    assert lanes.check(K, "cpu", "2.22.0rc0", "FIX") is None
     with pytest.raises(Exception, match="nothing is recorded of it for macOS arm64 yet") as info:
-        lanes.check(K, "metal", "3.0.0")
-    assert info.value.fix.startswith(".tools/bin/invoke abi --tensorflow 3.0.0  # reads its wheel")
+        lanes.check(K, "metal", "3.0.0", "FIX")
+    assert info.value.fix == "FIX"
+    assert "`.tools/bin/invoke abi --tensorflow 3.0.0` reads its wheel" in info.value.message
 
 
 def test_a_prerelease_stands_only_for_itself():

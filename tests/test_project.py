@@ -86,6 +86,25 @@ def test_any_other_resolution_failure_is_one_paragraph(tmp_path, offline, projec
     assert not (tmp_path / "env").exists()
 
 
+def test_a_requirement_the_index_does_not_have_is_named_as_missing_not_a_conflict(tmp_path, offline, project):
+    """Issue 18: a misspelt requirement was called a conflict with the pinned set."""
+    req = project / "requirements.txt"
+    req.write_text("plainlib\nno-such-dist==1.0\n")
+    env = tmp_path / "env"
+    done = invoke("setup", "--env", str(env), "--requirements", str(req), env=offline)
+    assert done.returncode == 2, done.stderr
+    line = one_line(done.stderr)
+    assert "no-such-dist==1.0 (from requirements.txt) does not exist" in line and "conflict" not in line, line
+    fix = line.split("; fix: ", 1)[1]
+    assert fix.startswith(".tools/bin/invoke setup --env %s --requirements %s  # once " % (
+        env, shlex.quote(str(req)))), fix
+    assert not env.exists() and not (project / "tfmetal-locks").exists()
+    req.write_text("plainlib\n")  # the name corrected (here: dropped), the fix pasted verbatim builds it
+    healed = subprocess.run(fix, shell=True, cwd=ROOT, env=offline, capture_output=True, text=True, timeout=600)
+    assert healed.returncode == 0, healed.stderr
+    assert installed_in(env)["plainlib"] == "1.1.0"
+
+
 def test_the_project_env_is_locked_with_one_tensorflow_verifies_and_a_rerun_is_a_noop(tmp_path, offline, project):
     env = tmp_path / "env"
     req = str(project / "requirements.txt")
@@ -228,6 +247,49 @@ def test_lock_rule_fix_lines_name_the_env_and_the_requirements_and_never_force_a
     assert lock_result({"path": "l", "error": "FileNotFoundError: gone"}).status.value == "fail"
     assert lock_result({"path": "l", "pinned": 3, "drift": []}).status.value == "pass"
     assert lock_result(None).status.value == "skip"
+
+
+def test_every_repair_fix_of_a_project_environment_keeps_its_requirement_files(tmp_path):
+    """Issue 18: environment.setup's fixes and every fix built by ``fixes.repair`` named `setup --env ENV` alone for
+    an environment built with `--requirements FILE`, so pasting one dropped the project's packages."""
+    from checks import fixes, knowledge
+    from checks.model import Options
+    from checks.rules.environment import setup_marker
+
+    req = tmp_path / "team app" / "requirements.txt"
+    marker = {"profile": "cpu", "lock": "l", "project": {"requirements": [str(req)]}}
+    want = "--requirements %s" % shlex.quote(str(req))
+
+    def env_facts(**env):
+        return {"packages": {"versions": {}, "environment": {"prefix": str(tmp_path / "env"), "owned": True,
+                                                             "marker": marker, **env}}}
+
+    k, options = knowledge.load(), Options(profile="cpu")
+    cases = [env_facts(owned=False),  # the owner file is missing
+             env_facts(setup_running=4242),  # another setup holds it
+             env_facts(answers_as="/usr")]  # not a venv any more: the fix built by fixes.repair
+    for facts in cases:
+        r = setup_marker(facts, options, k)  # type: ignore[arg-type]
+        assert r.status.value == "fail" and want in (r.fix or ""), r.fix
+    assert want in fixes.repair(env_facts(), "--force", why="w")
+    assert fixes.repair(env_facts(), "--force", why="w").startswith(".tools/bin/invoke setup --env %s --force " % (
+        tmp_path / "env"))
+    plain = {"packages": {"environment": {"prefix": str(tmp_path / "env"), "owned": True, "marker": {"lock": "l"}}}}
+    assert "--requirements" not in fixes.repair(plain, why="w")  # no project: no files named
+
+
+def test_the_environment_setup_fix_of_a_project_environment_pasted_verbatim_keeps_its_packages(tmp_path, offline,
+                                                                                               project):
+    env = tmp_path / "env"
+    req = str(project / "requirements.txt")
+    assert invoke("setup", "--env", str(env), "--requirements", req, env=offline).returncode == 0
+    (env / ".tfmetal-owner").unlink()  # setup would no longer know it as its own
+    fix = checks_of(env, offline, tmp_path)["environment.setup"]["fix"]
+    assert "--requirements %s" % shlex.quote(req) in fix, fix
+    healed = subprocess.run(fix, shell=True, cwd=ROOT, env=offline, capture_output=True, text=True, timeout=600)
+    assert healed.returncode == 0, healed.stderr
+    assert (env / ".tfmetal-owner").exists() and installed_in(env)["plainlib"] == "1.1.0"
+    assert checks_of(env, offline, tmp_path)["environment.setup"]["status"] == "pass"
 
 
 def test_setup_without_the_requirements_does_not_drop_the_projects_packages(tmp_path, offline, project):

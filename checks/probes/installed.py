@@ -1,9 +1,9 @@
 """What is installed in an environment, from its distributions' metadata, without importing TensorFlow.
 
 Run inside the environment's own interpreter: by verify's packages probe, and by ``invoke setup``
-as ``python -m checks.probes.installed`` (one JSON line). Cheap: one ``stat`` per installed file
-(about 0.25 s for the 14,000 files of the cpu set), compared with the size that the wheel's
-RECORD gives; a truncated or missing file is damage. A file altered without changing its size is not
+as ``python -S -m checks.probes.installed --wait NAME ...`` (one JSON line; see the end). Cheap: one
+``stat`` per installed file (about 0.15 s for the 14,000 files of the cpu set), compared with the size
+that the wheel's RECORD gives; a truncated or missing file is damage. A file altered without changing its size is not
 caught here (that needs the RECORD hashes, seconds of reading); verify's import of TensorFlow then
 fails, and its fix rebuilds the environment.
 """
@@ -14,20 +14,26 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
 from checks.lockfile import canonical as canonicalize_name
 
 
+def _each() -> Iterator[tuple[str, str, metadata.Distribution]]:
+    """(canonical name, version, distribution) of every installed distribution, its metadata parsed once (each
+    ``dist.metadata`` parses the whole METADATA file again: three times a distribution cost 0.05 s for the cpu set)."""
+    for dist in metadata.distributions():
+        meta = dist.metadata
+        name = meta["Name"]
+        if name:
+            yield canonicalize_name(name), meta["Version"], dist
+
+
 def distributions() -> dict[str, str]:
     """canonical name -> version of every installed distribution."""
-    found = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            found[canonicalize_name(name)] = dist.version
-    return found
+    return {name: version for name, version, _ in _each()}
 
 
 LIMIT = 5  # files named per damaged distribution; ``damaged_count`` has how many there are
@@ -44,34 +50,61 @@ def recorded_sizes(dist: metadata.Distribution) -> list[tuple[str, int]]:
     return out
 
 
-def damaged_files(names: set[str] | None = None) -> dict[str, list[str]]:
-    """For each distribution (of ``names``, or all), every file missing or of another size than RECORD says."""
-    out: dict[str, list[str]] = {}
-    for dist in metadata.distributions():
-        name = canonicalize_name(dist.metadata["Name"] or "")
-        if names is not None and name not in names:
-            continue
-        bad = []
-        base = str(dist.locate_file(""))  # RECORD's paths are relative to it (one join each: 14,000 files)
+def damaged(dist: metadata.Distribution) -> list[str]:
+    """Every file of ``dist`` missing or of another size than its RECORD says. RECORD's paths are relative to the
+    directory that holds the .dist-info: each is looked up from that directory's descriptor (14,000 of them)."""
+    bad = []
+    try:
+        base = os.open(str(dist.locate_file("")), os.O_RDONLY)
+    except OSError:  # no directory to look in: every file is missing
+        return [path for path, _ in recorded_sizes(dist)]
+    try:
         for path, size in recorded_sizes(dist):
             try:
-                ok = os.stat(os.path.join(base, path)).st_size == size
+                ok = os.stat(path, dir_fd=base).st_size == size
             except OSError:
                 ok = False
             if not ok:
                 bad.append(path)
+    finally:
+        os.close(base)
+    return bad
+
+
+def damaged_files(names: set[str] | None = None) -> dict[str, list[str]]:
+    """For each distribution (of ``names``, or all), every file missing or of another size than RECORD says."""
+    out = {}
+    for name, _, dist in _each():
+        bad = damaged(dist) if names is None or name in names else []
         if bad:
             out[name] = bad
     return out
 
 
 def collect(names: set[str] | None = None) -> dict[str, Any]:
-    """What this interpreter is (its ``sys.prefix``) and what it has installed (``completeness.Answer``)."""
-    hurt = damaged_files(names)
-    return {"prefix": sys.prefix, "installed": distributions(), "damaged": {n: f[:LIMIT] for n, f in hurt.items()},
+    """What this interpreter is (its ``sys.prefix``) and what it has installed (``completeness.Answer``), in one
+    pass over the distributions."""
+    installed, hurt = {}, {}
+    for name, version, dist in _each():
+        installed[name] = version
+        bad = damaged(dist) if names is None or name in names else []
+        if bad:
+            hurt[name] = bad
+    return {"prefix": sys.prefix, "installed": installed, "damaged": {n: f[:LIMIT] for n, f in hurt.items()},
             "damaged_count": {n: len(f) for n, f in hurt.items()}}
 
 
 if __name__ == "__main__":
-    wanted = set(sys.argv[1:]) or None
-    print(json.dumps(collect(wanted)))
+    # ``python -S -m checks.probes.installed --wait NAME ...`` (``completeness.Question``) starts while setup's
+    # installer runs: it imports what it needs now, waits for a line, and only then adds the site directories
+    # (site.main(), as a start without -S does), so it answers as an interpreter started after the install would.
+    args = sys.argv[1:]
+    if args[:1] == ["--wait"]:
+        args = args[1:]
+        if not sys.stdin.readline():  # setup went away without asking
+            sys.exit(3)
+    if sys.flags.no_site:
+        import site
+
+        site.main()
+    print(json.dumps(collect(set(args) or None)))

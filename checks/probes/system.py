@@ -119,7 +119,7 @@ def derive(raw: dict[str, Any]) -> SystemFacts:
         "memory_available_bytes": (raw.get("memory") or {}).get("available"),
     }
     if os_name == "macos":
-        facts.update(_derive_mac(raw))
+        _derive_mac(raw, facts)
     elif os_name == "linux":
         linux = raw.get("linux") or {}
         facts.update({
@@ -137,7 +137,8 @@ def _answered(raw: dict[str, Any], name: str) -> bool:
     return cmd.get("returncode") in (0, 1)
 
 
-def _derive_mac(raw: dict[str, Any]) -> SystemFacts:
+def _derive_mac(raw: dict[str, Any], facts: SystemFacts) -> None:
+    """The Mac's own facts, into ``facts``."""
     arm64 = _int(_out(raw, "hw.optional.arm64"))
     translated = _int(_out(raw, "sysctl.proc_translated"))
     machine = platforms.arch_name(raw["python"]["machine"])
@@ -148,7 +149,7 @@ def _derive_mac(raw: dict[str, Any]) -> SystemFacts:
     version = _out(raw, "sw_vers")
     mac_ver = raw["python"].get("mac_ver") or None
     memsize = _int(_out(raw, "hw.memsize"))
-    return {
+    facts.update({
         # hw.optional.arm64 is 1 on Apple Silicon, also for a translated process; missing or 0 on Intel.
         "hardware_arch": hardware,
         # The key is missing on Intel Macs: that means "not translated".
@@ -163,7 +164,7 @@ def _derive_mac(raw: dict[str, Any]) -> SystemFacts:
         "memory_bytes": memsize if memsize else (raw.get("memory") or {}).get("total"),
         "gpu": _gpu(_out(raw, "system_profiler")),
         "timeouts": timeouts(raw),
-    }
+    })
 
 
 def timeouts(raw: dict[str, Any]) -> dict[str, str]:

@@ -31,27 +31,30 @@ def setup_marker(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip(NOT_RECORDED)
     env = facts["packages"]["environment"]
     marker = env.get("marker")
+    project = fixes.project_args(marker)  # the same project files: a fix without them drops its packages
     running = env.get("setup_running")
     if running:
         return fail("`invoke setup` (pid %s) is working on this environment now; it is complete once setup says "
-                    "so" % running, fixes.setup(env["prefix"], why="after pid %s ends: finishes it if it did not"
-                                                % running), facts=env)
+                    "so" % running, fixes.setup(env["prefix"], *project,
+                                                why="after pid %s ends: finishes it if it did not" % running),
+                    facts=env)
     broken = not_itself(facts)
     if broken:
         return fail(broken + ", so nothing it reports is about this environment",
                     fixes.repair(facts, why="rebuilds it; setup never installs into another interpreter"), facts=env)
-    if env.get("marker_error"):
-        return fail("setup marker is unreadable: %s" % env["marker_error"],
+    marker_error = env.get("marker_error")
+    if marker_error:
+        return fail("setup marker is unreadable: %s" % marker_error,
                     fixes.setup(env["prefix"], "--force", why="rebuilds it and writes a new marker"), facts=env)
     if marker and not env.get("owned"):
         return fail("the owner file %s is missing, so setup would not know this environment as its own once the "
-                    "marker goes" % OWNER, fixes.setup(env["prefix"], why="writes it again"), facts=env)
+                    "marker goes" % OWNER, fixes.setup(env["prefix"], *project, why="writes it again"), facts=env)
     if marker:
         return pass_("set up by invoke setup: %s profile from %s" % (marker.get("profile"), marker.get("lock")),
                      facts={"prefix": env["prefix"], "marker": marker})
     if env.get("owned"):
         return fail("incomplete: setup started here but never finished (no completion marker)",
-                    fixes.setup(env["prefix"], why="finishes it from the lock"), facts=env)
+                    fixes.setup(env["prefix"], *project, why="finishes it from the lock"), facts=env)
     return skip("not created by invoke setup; checking it as it is", facts=env)
 
 
@@ -71,10 +74,11 @@ def lock_match(facts: Facts, options: Options, k: Knowledge) -> Result:
     args = fixes.requirements_args(project.get("requirements") or [])
     fix = fixes.setup(prefix, *args, why="installs what differs from the project lock, keeps the project's packages"
                       if project else "repairs it in place from the lock")
-    if lock.get("error"):
-        return fail("the lock %s that set up this environment cannot be read: %s" % (lock["path"], lock["error"]),
+    error, sha256 = lock.get("error"), lock.get("sha256")
+    if error:
+        return fail("the lock %s that set up this environment cannot be read: %s" % (lock["path"], error),
                     fixes.setup(prefix, *args, why="rebuilds it from the matrix's lock"), facts=dict(lock))
-    if marker.get("lock_sha256") and lock.get("sha256") and lock["sha256"] != marker["lock_sha256"]:
+    if marker.get("lock_sha256") and sha256 and sha256 != marker["lock_sha256"]:
         return fail("outdated: %s changed since this environment was set up" % lock["path"],
                     fixes.setup(prefix, *args, why="rebuilds it from the new lock"), facts=dict(lock))
     counts = lock.get("damaged_count") or {}
