@@ -55,11 +55,11 @@ def after_green(prefix: Path, marker: dict[str, Any] | None = None, root: Path =
     conda = (prefix / "conda-meta").is_dir()
     activate = "conda activate %s" % shlex.quote(os.path.abspath(prefix)) if conda else "source %s/bin/activate" % env
     name = kernel_name(prefix)
-    register = "%s -m ipykernel install --user --name %s --display-name %s" % (
-        python, name, shlex.quote("TensorFlow (%s)" % prefix.name))
-    jupyter = _ipykernel(prefix, marker or {}, root) + [register,
-                                                         "then pick \"TensorFlow (%s)\" in Jupyter's kernel list"
-                                                         % prefix.name]
+    backend = (marker or {}).get("backend") or "tensorflow"
+    display = "%s (%s)" % ("TensorFlow" if backend == "tensorflow" else "Keras on %s" % backend, prefix.name)
+    register = "%s -m ipykernel install --user --name %s --display-name %s" % (python, name, shlex.quote(display))
+    jupyter = _ipykernel(prefix, marker or {}, root) + [register, "then pick \"%s\" in Jupyter's kernel list"
+                                                         % display]
     return ["Ready. To use this environment (commands from the repository root):",
             "  activate it:          %s" % activate,
             "  editor interpreter:   %s" % os.path.abspath(prefix / "bin" / "python"),

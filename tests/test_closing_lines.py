@@ -205,3 +205,9 @@ def test_a_run_failed_by_strict_keeps_strict_in_its_next_command():
     assert nextsteps.keep_strict(line[len("next: "):]) == line[len("next: "):]  # never twice
     setup = fixes.setup(ROOT / ".venv-tf", "--force", why="rebuilds it")
     assert nextsteps.keep_strict(setup) == setup  # only a verify command is run again with --strict
+
+
+def test_a_keras_backend_environment_names_its_kernel_for_its_framework(tmp_path):
+    lines = nextsteps.after_green(tmp_path / "env", {"backend": "torch"})
+    kernel = commands(lines)["Jupyter kernel"]
+    assert "--display-name 'Keras on torch (env)'" in kernel and "TensorFlow" not in kernel
