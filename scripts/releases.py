@@ -516,7 +516,8 @@ def update_matrix(paths: Paths, new_plugins: list[tuple[str, str]], pairs: list[
     text = paths.matrix.read_text(encoding="utf-8")
     data = json.loads(text)
     if targets:  # after the last metal target: the first target of a (profile, platform) stays its default
-        last = max(i for i, t in enumerate(data["targets"]) if t["profile"] == "metal")
+        last = max(i for i, t in enumerate(data["targets"])
+                   if t["profile"] == "metal" and t.get("backend", "tensorflow") == "tensorflow")
         data["targets"][last + 1:last + 1] = list(targets)
         at = text.index('    {"profile": "cpu"')
         text = text[:at] + "".join("    %s,\n" % json.dumps(t) for t in targets) + text[at:]
