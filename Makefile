@@ -41,6 +41,8 @@ $(DEV_STAMP): $(STAMP) envs/dev.lock
 	@touch $(DEV_STAMP)
 
 setup: tools ## Create the TensorFlow environment (.venv-tf/) for this machine
+	@# the suite's own bytecode, as uv compiles the tools' (cheap when up to date; read even under PYTHONDONTWRITEBYTECODE)
+	@$(TOOLS_PY) -m compileall -q tasks.py checks scripts >/dev/null
 	$(INVOKE) setup $(SETUP_ARGS)
 
 verify: setup ## Bootstrap, set up, and verify the environment (the main job)
