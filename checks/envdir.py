@@ -66,12 +66,25 @@ def _existing_parent(path: Path) -> Path:
     return Path("/")
 
 
-def claim(env: Path) -> None:
-    """Create ``env`` (if needed) and write the owner file, before anything is installed; what an interrupted
-    removal of it left beside it goes first."""
+def claim(env: Path, backend: str = "tensorflow") -> None:
+    """Create ``env`` (if needed) and write the owner file, before anything is installed, with the backend it is
+    built for (setup keeps it when the marker is gone: an interrupted build); what an interrupted removal of it
+    left beside it goes first."""
     sweep(env)
     env.mkdir(parents=True, exist_ok=True)
-    (env / OWNER).write_text(OWNER_TEXT, encoding="utf-8")
+    (env / OWNER).write_text(OWNER_TEXT + "%s%s\n" % (BACKEND_LINE, backend), encoding="utf-8")
+
+
+BACKEND_LINE = "backend: "
+
+
+def owner_backend(env: Path) -> str | None:
+    """The backend the owner file records (None: none recorded, as before backends, or no owner file)."""
+    try:
+        lines = (env / OWNER).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return next((line[len(BACKEND_LINE):].strip() or None for line in lines if line.startswith(BACKEND_LINE)), None)
 
 
 def write_marker(env: Path, data: dict[str, Any]) -> None:

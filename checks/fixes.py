@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from checks.paths import DEFAULT_ENV, ROOT
+from checks.paths import ROOT, default_env
 
 INVOKE = ".tools/bin/invoke"
 UV = ".tools/bin/uv"
@@ -76,7 +76,9 @@ def repair(facts: Mapping[str, Any], *args: str, why: str = "") -> str:
     packages = facts.get("packages") or {}
     env = packages.get("environment") or {}
     if env and not env.get("owned") and not env.get("marker") and not packages.get("not_recorded"):
-        return setup(DEFAULT_ENV, *[a for a in args if a != "--force"],
+        backend = (facts.get("backend") or {}).get("name") or "tensorflow"  # Keras on torch: .venv-torch
+        return setup(default_env(backend), *[a for a in args if a != "--force"],
+                     *(["--backend", backend] if backend != "tensorflow" else []),
                      why="a fresh environment from the lock; %s was not made by invoke setup" % env.get("prefix",
                                                                                                     "this one"))
     return setup(env_of(facts), *args, *project_args(env.get("marker")), why=why)

@@ -233,8 +233,11 @@ def kept_target(k: Knowledge, profile: str, platform: str, env: Path,
 
 
 def kept_backend(env: Path) -> str | None:
-    """The backend an environment of ours was set up with (its marker), so setup without ``--backend`` keeps it."""
-    found = (envdir.read_marker(env) or {}).get("backend") if env.is_dir() else None
+    """The backend an environment of ours was set up with (its marker, else its owner file: a build interrupted
+    before its marker), so setup without ``--backend`` keeps it, and every fix line ``setup --env E`` heals it."""
+    if not env.is_dir():
+        return None
+    found = (envdir.read_marker(env) or {}).get("backend") or envdir.owner_backend(env)
     return str(found) if found else None
 
 

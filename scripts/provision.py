@@ -72,7 +72,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
               % (p.env, matrix.shown(p.lock), time.monotonic() - start), file=sys.stderr)
         return p
     if d.action == "owner":
-        envdir.claim(p.env)
+        envdir.claim(p.env, p.target.backend)
         print("Environment %s is complete; its owner file was missing and is written again." % p.env, file=sys.stderr)
         return p
     found = run_preflight(p)  # before any change
@@ -122,7 +122,7 @@ def run_step(k: Knowledge, p: Plan, step: Step, steps: Steps, found: list[prefli
     there, so an interrupted step leaves an environment that is ours and incomplete."""
     if step.kind != "remove":
         envdir.unmark(p.env)
-        envdir.claim(p.env)
+        envdir.claim(p.env, p.target.backend)
     if step.kind == "build":
         install_plugin(p, step, steps, k, found)
         return
@@ -225,7 +225,7 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
         return _plan_lines(k, "Dry run for this machine (%s): what `invoke setup` would do here. Nothing is "
                            "created, resolved or downloaded." % planning.platform_of(p.interpreter),
                            p, notes, proj, here=True, force=force)
-    backend = backend or matrix.TENSORFLOW
+    backend = backend or (planning.kept_backend(Path(env).expanduser()) if env else None) or matrix.TENSORFLOW
     planning.check_backend(k, backend, tensorflow, env)
     if tensorflow:
         planning.check_tensorflow_version(tensorflow)

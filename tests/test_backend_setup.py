@@ -94,3 +94,18 @@ def test_the_fix_for_tensorflow_on_jax_heals_when_pasted(tmp_path):
     healed = subprocess.run(["bash", "-c", fix], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert healed.returncode == 0, healed.stderr
     assert json.loads((env / MARKER).read_text())["backend"] == "jax", shlex.quote(fix)
+
+
+def test_an_environment_interrupted_before_its_marker_keeps_its_backend(tmp_path):
+    """The owner file, written before anything is installed, records the backend: `setup --env E` (every fix line
+    for an unfinished environment) finishes it as it was begun, never as TensorFlow."""
+    env = tmp_path / "j"
+    assert invoke("setup", "--backend", "jax", "--env", str(env)).returncode == 0
+    (env / MARKER).unlink()  # as an interrupted build leaves it
+    plan = invoke("setup", "--dry-run", "--env", str(env))
+    assert plan.returncode == 0 and "keras 3.15.1 + jax 0.12.1" in plan.stdout, plan.stdout + plan.stderr
+    mac = invoke("setup", "--dry-run", "--platform", "macos-arm64", "--env", str(env))
+    assert mac.returncode == 0 and "jax-cpu-macos-arm64" in mac.stdout, mac.stderr
+    done = invoke("setup", "--env", str(env))
+    assert done.returncode == 0, done.stderr
+    assert json.loads((env / MARKER).read_text())["backend"] == "jax"

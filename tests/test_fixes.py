@@ -27,7 +27,8 @@ from tests import machines
 from tests.conftest import ROOT
 
 RULE_TESTS = ["tests/test_rules.py", "tests/test_training_rules.py", "tests/test_boundaries.py",
-              "tests/test_replay.py", "tests/test_knowledge.py", "tests/test_community_verify.py"]
+              "tests/test_replay.py", "tests/test_knowledge.py", "tests/test_community_verify.py",
+              "tests/test_backend_verify.py"]
 TASKS = {"setup", "verify", "report", "diagnose", "lock", "abi", "matrix"}
 RULES = ROOT / "checks" / "rules"
 K = knowledge.load()
@@ -202,3 +203,11 @@ def test_no_metal_fix_where_there_is_no_metal_target(name):
             outcomes = evaluate(facts, Options(profile=profile, require_gpu=require_gpu), K)
             said = [o.result.fix for o in outcomes if o.result.fix]
             assert not [f for f in said if "--profile metal" in f or "tensorflow-metal==" in f], said
+
+
+def test_a_keras_backend_environment_not_made_by_setup_gets_its_own_backend_built():
+    facts = {"packages": {"environment": {"prefix": "/somewhere/venv", "owned": False, "marker": None}},
+             "backend": {"name": "torch"}}
+    line = fixes.repair(facts)
+    assert line.startswith(".tools/bin/invoke setup --env .venv-torch --backend torch  # a fresh environment")
+    assert fixes.repair({"packages": facts["packages"]}).startswith(".tools/bin/invoke setup --env .venv-tf  #")

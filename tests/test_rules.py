@@ -381,3 +381,16 @@ def test_no_gpu_where_it_is_not_known_whether_this_is_a_vm_keeps_the_generic_fai
     r = results["devices.gpu"]
     assert code == 1 and r.status == Status.FAIL
     assert r.summary == "TensorFlow lists no GPU: the Metal plugin did not register a device" and "--force" in r.fix
+
+
+def test_the_macos_floor_of_keras_on_torch_is_mps_macos_14():
+    """The torch-mps target is a metal one too: its floor (MPS: macOS 14) is judged, not TensorFlow's 12.0."""
+    raw = copy.deepcopy(machines.M1_NATIVE)
+    raw["commands"]["sw_vers"] = machines.ok("13.6.1")  # the same M1, as if on Ventura
+    tf_env, _ = run(facts_for(raw))
+    assert tf_env["architecture.macos"].status == Status.PASS
+    facts = facts_for(raw)
+    facts["backend"] = {"name": "torch", "keras_backend": "torch"}
+    torch_env, _ = run(facts)
+    result = torch_env["architecture.macos"]
+    assert result.status == Status.FAIL and ">=14.0" in result.summary and "torch 2.13.0" in result.summary

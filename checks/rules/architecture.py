@@ -98,7 +98,10 @@ def _macos_floor(facts: Facts, k: Knowledge) -> tuple[SpecifierSet | None, str]:
     """The macOS range of the pair this environment holds (the matrix's metal target whose plugin is installed,
     else the installed plugin's own record, else the default pair's), and its label."""
     versions = (facts.get("packages") or {}).get("versions") or {}
-    targets = k.matrix.targets_for("metal", platforms.MAC_GPU)
+    backend = (facts.get("backend") or {}).get("name") or "tensorflow"
+    targets = k.matrix.targets_for("metal", platforms.MAC_GPU, backend)  # Keras on torch: MPS needs macOS 14
+    if backend != "tensorflow":
+        return (targets[0].macos, targets[0].label) if targets else (None, "")
     held = next((t for t in targets if t.plugin and versions.get(t.plugin.name)), None)
     if held and held.macos:
         return held.macos, held.label
