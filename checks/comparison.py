@@ -200,8 +200,9 @@ def placement(results: Mapping[str, Any]) -> Cell:
         if by_device:  # TensorFlow's op census
             parts.append("step %s (%d/%d ops on %s)" % ("+".join(heavy) or "?", on_target, total, target or "?"))
         elif f.get("output"):  # another framework: where the model's output lives, and ops that fell back
-            fell = sum(int(n) for n in (f.get("fallback_ops") or {}).values())
-            parts.append("step output %s%s" % (_device(f["output"]), ", %d op calls on the CPU" % fell if fell else ""))
+            fell = sorted(f.get("fallback_ops") or {})  # PyTorch warns once per process: the first op that fell back
+            parts.append("step output %s%s" % (_device(f["output"]), ", ops on the CPU, at least %s" % fell[0]
+                                               if fell else ""))
         else:
             parts.append("step: %s" % step.get("summary"))
     return r.cell("; ".join(parts))

@@ -205,10 +205,10 @@ def test_placement_warns_about_ops_that_fell_back_to_the_cpu(name):
     run_ = fw["training"]["gpu"]
     run_["placement"]["weights"] = [re.sub("cuda:0", "mps:0", w) for w in run_["placement"]["weights"]]
     run_["placement"]["output"] = "mps:0"
-    run_["fallback"]["ops"] = backend_child.count_fallbacks([FALLBACK] * 3, backend_child.fallback_pattern())
-    r, _ = run(facts)
+    run_["fallback"]["ops"] = backend_child.count_fallbacks([FALLBACK], backend_child.fallback_pattern())
+    r, _ = run(facts)  # PyTorch warns once per process (TORCH_WARN_ONCE): one warning, the first op that fell back
     assert r["training.placement"].status == Status.WARN
-    assert "3 op call(s) ran on the CPU instead (PYTORCH_ENABLE_MPS_FALLBACK=1): aten::_foreach_mul_.Scalar ×3" in \
+    assert "ops ran on the CPU instead (PYTORCH_ENABLE_MPS_FALLBACK=1), at least: aten::_foreach_mul_.Scalar" in \
         r["training.placement"].summary
 
 

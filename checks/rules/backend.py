@@ -175,10 +175,11 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
             run.get("requested"), where), None, details=["the accelerator is not doing the work: see devices.gpu"],
             facts=keep)
     if ops:
-        return warn("%s; %d op call(s) ran on the CPU instead (PYTORCH_ENABLE_MPS_FALLBACK=%s): %s" % (
-            where, sum(ops.values()), env.get("PYTORCH_ENABLE_MPS_FALLBACK", "?"),
-            ", ".join("%s ×%d" % kv for kv in ops.items())),
+        return warn("%s; ops ran on the CPU instead (PYTORCH_ENABLE_MPS_FALLBACK=%s), at least: %s" % (
+            where, env.get("PYTORCH_ENABLE_MPS_FALLBACK", "?"), ", ".join(ops)),
             details=["MPS has no kernel for them: right numbers, slower steps; a newer torch may add them "
-                     "(pytorch/pytorch#77764)", str(p.get("census"))], facts=keep)
-    fell = "; no op fell back to the CPU" if backend_devices(facts).get("accelerator") == "mps" else ""
+                     "(pytorch/pytorch#77764)", "PyTorch warns once per process (TORCH_WARN_ONCE in its MPS "
+                     "fallback), so only the first op that fell back is named; others may have too",
+                     str(p.get("census"))], facts=keep)
+    fell = "; no CPU-fallback warning" if backend_devices(facts).get("accelerator") == "mps" else ""
     return pass_(where + fell, details=[str(p.get("census"))], facts=keep)
