@@ -139,7 +139,7 @@ def _device_details(d: dict[str, Any]) -> list[str]:
     if d.get("devices"):
         out.append("devices: %s (default backend %s)" % (", ".join(d["devices"]), d.get("default_backend")))
     env = d.get("env") or {}
-    if d.get("framework") == "torch":
+    if d.get("framework") == "torch" and (d.get("mps") or {}).get("built"):  # the switch means nothing without MPS
         out.append("PYTORCH_ENABLE_MPS_FALLBACK=%s" % env["PYTORCH_ENABLE_MPS_FALLBACK"]
                    if "PYTORCH_ENABLE_MPS_FALLBACK" in env else "PYTORCH_ENABLE_MPS_FALLBACK not set: an op MPS "
                    "lacks raises NotImplementedError")
