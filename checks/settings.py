@@ -64,8 +64,8 @@ VERIFY_OPTIONS: tuple[Option, ...] = (
            "CPU's (default: no gate, a slower GPU warns; also TFM_MIN_TRAIN_SPEEDUP, tfmetal.json)", "X"),
     Option("budget", "number", "seconds for the training probe and the matmuls, warm-ups included, all devices "
            "together (default: %s; also TFM_BUDGET)" % _default("budget"), "SECONDS"),
-    Option("timeout", "number", "seconds before the probe child (TensorFlow, or Keras's framework) is killed (default: %s; also TFM_TIMEOUT)"
-           % _default("timeout"), "SECONDS"),
+    Option("timeout", "number", "seconds before the probe child (TensorFlow, or Keras's framework) is killed "
+           "(default: %s; also TFM_TIMEOUT)" % _default("timeout"), "SECONDS"),
     Option("trace", "path", "also capture a TensorFlow profiler trace of the timed matmul and a training step "
            "into this directory", "DIR"),
     Option("strict", "flag", "warnings fail the run too"),
