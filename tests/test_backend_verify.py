@@ -249,3 +249,105 @@ def test_verify_judges_a_real_backend_env(request, tmp_path, fixture, label):
         assert checks[check]["status"] == "skip", (check, checks[check]["summary"])
     assert "Keras runs on the CPU" in checks["devices.gpu"]["summary"]
     assert "%s imports" % label in done.stdout and "GPU devices (%s)" % label in done.stdout
+
+
+# --- a child that imported its framework, then crashed or hung: devices.import fails, later checks say so
+
+def crashed_bundle(tmp_path, stage: str, **process: Any):
+    """The recorded linux-torch-cpu bundle, copied and edited into a child that died at ``stage``: the stage, the
+    process record's end (``process``) and the results of the stages it never finished, removed."""
+    import shutil
+
+    path = tmp_path / "bundle"
+    shutil.copytree(BUNDLES / "linux-torch-cpu", path)
+    fw = json.loads((path / "framework.json").read_text())
+    fw["stage"] = stage
+    fw["process"].update(process)
+    later = {"devices": ("devices", "precision", "training", "matmul"), "training": ("training", "matmul"),
+             "matmul": ("matmul",)}[stage]
+    for key in later:
+        fw.pop(key, None)
+    (path / "framework.json").write_text(json.dumps(fw))
+    return path
+
+
+@pytest.mark.parametrize("stage", ["devices", "training", "matmul"])
+def test_a_backend_child_that_segfaults_after_its_import_fails_verify(tmp_path, stage):
+    from tests.test_replay import replay
+
+    bundle = crashed_bundle(tmp_path, stage, returncode=-11, signal="SIGSEGV")
+    code, checks = replay(bundle, tmp_path=tmp_path)
+    imp = checks["devices.import"]
+    assert code == 1 and imp["status"] == "fail", imp
+    assert imp["summary"] == "the PyTorch probe died from SIGSEGV during stage %s" % stage
+    assert imp["fix"].startswith(".tools/bin/invoke report --env ") and "--out probe-crash" in imp["fix"]
+    if stage == "matmul":  # the training it finished is still judged
+        assert checks["training.losses"]["status"] == "pass"
+    for check in ("matmul.cpu",) + (("training.losses",) if stage != "matmul" else ()):
+        assert checks[check]["status"] == "skip", checks[check]
+        assert "version without it" not in checks[check]["summary"]
+        assert "stage %s" % stage in checks[check]["summary"] and "devices.import" in checks[check]["summary"]
+
+
+def test_a_backend_child_that_hits_its_time_limit_after_its_import_fails_verify(tmp_path):
+    from tests.test_replay import replay
+
+    bundle = crashed_bundle(tmp_path, "matmul", returncode=None, signal=None, timed_out=True)
+    code, checks = replay(bundle, tmp_path=tmp_path)
+    imp = checks["devices.import"]
+    assert code == 1 and imp["status"] == "fail"
+    assert imp["summary"] == "the PyTorch probe hit its time limit (--timeout 300 s) during stage matmul"
+    assert imp["fix"].startswith(".tools/bin/invoke verify --env ") and "--timeout 600" in imp["fix"]
+
+
+def test_a_backend_child_that_exits_non_zero_after_its_import_fails_verify(tmp_path):
+    from tests.test_replay import replay
+
+    code, checks = replay(crashed_bundle(tmp_path, "training", returncode=1), tmp_path=tmp_path)
+    assert code == 1 and checks["devices.import"]["summary"] == ("the PyTorch probe exited with code 1 during "
+                                                                 "stage training")
+
+
+FAKE_TORCH = ("__version__ = '0.0+fake'\n\n\ndef __getattr__(name):  # the first device query crashes the process\n"
+              "    import ctypes\n    ctypes.string_at(0)\n")
+
+
+def test_a_real_backend_child_crashing_in_its_devices_stage_fails_the_import_check(tmp_path, monkeypatch):
+    """The real child, against a fake torch (first on its path) that imports and then segfaults when asked for its
+    devices; numpy is faked too, the child imports it after the framework."""
+    from checks.probes import framework
+
+    fake = tmp_path / "fake"
+    (fake / "torch").mkdir(parents=True)
+    (fake / "torch" / "__init__.py").write_text(FAKE_TORCH)
+    (fake / "numpy").mkdir()
+    (fake / "numpy" / "__init__.py").write_text("")
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    child = framework.collect({"name": "torch"}, budget_s=1.0, timeout_s=60.0)
+    assert child["stage"] == "devices" and child["framework"]["version"] == "0.0+fake"
+    assert child["process"]["signal"] == "SIGSEGV"
+    facts = recorded("torch")
+    facts["framework"] = child
+    r, code = run(facts)
+    assert code == 1 and r["devices.import"].status == Status.FAIL
+    assert r["devices.import"].summary == ("the PyTorch probe died from SIGSEGV during stage devices "
+                                           "[segmentation-fault]")  # diagnosed from its stderr
+    assert any("Fatal Python error: Segmentation fault" in line for line in r["devices.import"].details)
+    assert "--out probe-crash" in (r["devices.import"].fix or "")
+    assert r["training.losses"].status == Status.SKIP and "stage devices" in r["training.losses"].summary
+
+
+@pytest.mark.parametrize("name", gpu_runs("*-keras-torch.json"))
+def test_a_crash_while_training_on_the_gpu_keeps_the_cpu_run_and_places_nothing(name):
+    """The recorded GPU run edited into one that died training on the accelerator: the CPU side it saved first is
+    judged, the placement (of a GPU run that never finished) is not passed on the CPU's."""
+    facts = on_gpu(name)
+    child = facts["framework"]
+    child["stage"] = "training"
+    child["process"].update(returncode=-11, signal="SIGSEGV")
+    del child["training"]["gpu"], child["training"]["spent_s"], child["matmul"]
+    r, code = run(facts)
+    assert code == 1 and r["devices.import"].summary == "the PyTorch probe died from SIGSEGV during stage training"
+    assert r["training.losses"].status == Status.PASS and "cpu" in r["training.losses"].summary
+    assert r["training.placement"].status == Status.SKIP and "devices.import" in r["training.placement"].summary
+    assert r["matmul.cpu"].status == Status.SKIP and "stage training" in r["matmul.cpu"].summary

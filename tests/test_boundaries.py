@@ -119,8 +119,8 @@ def test_matmul_not_run_says_why():
     f = m1()
     del f["tensorflow"]["matmul"]["cpu"], f["tensorflow"]["matmul"]["gpu"]
     f["tensorflow"]["stage"] = "devices"
-    assert matmul.cpu(f, opts(), K).summary == "the probe stopped at stage 'devices'"
-    assert matmul.gpu(f, opts(), K).summary == "the probe stopped at stage 'devices'"
+    assert matmul.cpu(f, opts(), K).summary == "the probe stopped at stage devices (devices.import says how)"
+    assert matmul.gpu(f, opts(), K).summary == "the probe stopped at stage devices (devices.import says how)"
 
 
 # --- accuracy: an error at the tolerance passes, just above it fails -------------------------------------

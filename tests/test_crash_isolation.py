@@ -26,6 +26,13 @@ FAKES = {
     "plugin-symbol": ("raise ImportError(%r)\n" % QUOTES["metal-symbol-not-found"], "Symbol not found",
                       "metal-symbol-not-found"),
     "hang": ("import time\ntime.sleep(600)\n", "hit its time limit of 8 s", None),
+    # imports, lists no GPU, then crashes in the matmul stage (numpy is faked too: the child imports it next)
+    "segfault-after-import": (
+        "import ctypes, os, types\n__version__ = '0.0+fake'\n"
+        "test = types.SimpleNamespace(is_built_with_cuda=lambda: False)\n"
+        "config = types.SimpleNamespace(list_physical_devices=lambda kind: [],\n"
+        "                               set_soft_device_placement=lambda on: ctypes.string_at(0))\n",
+        "the TensorFlow probe died from SIGSEGV during stage matmul", None),
 }
 TIMEOUT = 8
 
@@ -34,6 +41,8 @@ def run_checks(tmp_path, fake: str, **extra_env: str) -> tuple[subprocess.Comple
     pkg = tmp_path / "fake" / "tensorflow"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text(FAKES[fake][0])
+    (tmp_path / "fake" / "numpy").mkdir()
+    (tmp_path / "fake" / "numpy" / "__init__.py").write_text("")
     out, junit = tmp_path / "out.json", tmp_path / "junit.xml"
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "fake"), **extra_env)
     start = time.monotonic()

@@ -394,3 +394,67 @@ def test_the_macos_floor_of_keras_on_torch_is_mps_macos_14():
     torch_env, _ = run(facts)
     result = torch_env["architecture.macos"]
     assert result.status == Status.FAIL and ">=14.0" in result.summary and "torch 2.13.0" in result.summary
+
+
+def tf_crashed_bundle(tmp_path, stage: str, **process: Any):
+    """The recorded linux-x86_64-training bundle, copied and edited into a TensorFlow child that died at ``stage``
+    after its import: the stage, the end of its process record, and the results it never saved, removed."""
+    import json
+    import shutil
+
+    from tests.conftest import ROOT
+
+    path = tmp_path / "bundle"
+    shutil.copytree(ROOT / "tests" / "bundles" / "linux-x86_64-training", path)
+    tf = json.loads((path / "tensorflow.json").read_text())
+    tf["stage"] = stage
+    tf["process"].update(process)
+    for key in {"training": ("training", "matmul"), "matmul": ("matmul",)}[stage]:
+        tf.pop(key, None)
+    (path / "tensorflow.json").write_text(json.dumps(tf))
+    return path
+
+
+@pytest.mark.parametrize("stage", ["training", "matmul"])
+def test_a_tensorflow_child_that_segfaults_after_its_import_fails_verify(tmp_path, stage):
+    from tests.test_replay import replay
+
+    code, checks = replay(tf_crashed_bundle(tmp_path, stage, returncode=-11, signal="SIGSEGV"), tmp_path=tmp_path)
+    imp = checks["devices.import"]
+    assert code == 1 and imp["status"] == "fail", imp
+    assert imp["summary"] == "the TensorFlow probe died from SIGSEGV during stage %s" % stage
+    assert imp["fix"].startswith(".tools/bin/invoke report --env ") and "--out probe-crash" in imp["fix"]
+    assert checks["matmul.cpu"]["status"] == "skip" and "stage %s" % stage in checks["matmul.cpu"]["summary"]
+    losses = checks["training.losses"]
+    assert losses["status"] == ("pass" if stage == "matmul" else "skip"), losses
+    assert "version without it" not in losses["summary"]
+
+
+def test_a_tensorflow_child_that_hits_its_time_limit_after_its_import_fails_verify(tmp_path):
+    from tests.test_replay import replay
+
+    bundle = tf_crashed_bundle(tmp_path, "matmul", returncode=None, signal=None, timed_out=True)
+    code, checks = replay(bundle, tmp_path=tmp_path)
+    imp = checks["devices.import"]
+    assert code == 1 and imp["status"] == "fail"
+    assert imp["summary"].startswith("the TensorFlow probe hit its time limit") and "during stage matmul" in \
+        imp["summary"]
+    assert imp["fix"].startswith(".tools/bin/invoke verify --env ") and "--timeout 600" in imp["fix"]
+
+
+@pytest.mark.parametrize("end,words,fix", [
+    ({"returncode": -11, "signal": "SIGSEGV"}, "the TensorFlow probe died from SIGSEGV during stage matmul",
+     "--out probe-crash"),
+    ({"returncode": None, "timed_out": True}, "the TensorFlow probe hit its time limit (--timeout 30 s) during "
+     "stage matmul", "--timeout 300")])
+def test_a_tensorflow_child_that_died_after_its_import_is_a_failed_import_check(end, words, fix):
+    tf = tf_facts(gpu_side=side(GPU, 0.01))
+    del tf["matmul"]["gpu"]
+    tf.update({"stage": "matmul", "timeout_s": 30.0})
+    tf["process"].update(end)
+    results, code = run(facts_for(machines.M1_NATIVE, tf=tf))
+    imp = results["devices.import"]
+    assert code == 1 and imp.status == Status.FAIL and imp.summary == words and fix in (imp.fix or "")
+    assert imp.details[0] == "TensorFlow 2.19.1 imported in 2.0 s, before the probe stopped"
+    assert results["matmul.cpu"].status == Status.PASS  # what it measured before it died is still judged
+    assert results["matmul.gpu"].status == Status.SKIP and "stage matmul" in results["matmul.gpu"].summary

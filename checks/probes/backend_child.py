@@ -220,34 +220,43 @@ def main(config: dict[str, Any]) -> int:
                                                           if accel else "none"))
     sides = [("cpu", facts["devices"]["cpu"])] + ([("gpu", accel)] if accel else [])
     budget = float(config.get("budget_s", 3.0))
+
+    def save() -> None:
+        save_json(facts, out)
+
     facts["stage"] = "training"
-    save_json(facts, out)
+    save()
+    facts["training"] = {}  # filled side by side, saved after each: a crash on the accelerator keeps the CPU's
     try:
-        facts["training"] = train(fw, np, sides)
+        train(fw, np, sides, facts["training"], save)
     except Exception as exc:  # noqa: BLE001 - a broken Keras must not cost the matmul its facts
         facts["training"] = {"error": training.error_text(exc)}
     facts["stage"] = "matmul"
-    save_json(facts, out)
     budget = matmul_budget(budget, facts["training"].get("spent_s", 0.0))
-    facts["matmul"] = matmul(fw, np, sides, budget, config, lambda: save_json(facts, out))
+    facts["matmul"] = {}
+    save()
+    matmul(fw, np, sides, budget, config, facts["matmul"], save)
     facts["stage"] = "done"
-    save_json(facts, out)
+    save()
     return 0
 
 
-def train(fw: Any, np: Any, sides: list[tuple[str, str]]) -> dict[str, Any]:
-    """The training probe on each side (the CPU first, the accelerator last) from the same initial weights."""
+def train(fw: Any, np: Any, sides: list[tuple[str, str]], facts: dict[str, Any],
+          save: Callable[[], None]) -> dict[str, Any]:
+    """The training probe on each side (the CPU first, the accelerator last) from the same initial weights, into
+    ``facts``; ``save`` after each side, so a crash keeps the sides that finished."""
     start = time.perf_counter()
     keras = importlib.import_module("keras")
     keras.utils.set_random_seed(training.SEED)
     x, y = training.data(np)
     with keras.device(sides[0][1]):
         initial = training.model(keras).get_weights()
-    facts: dict[str, Any] = {"model": training.model_facts(keras, initial), "steps": training.STEPS,
-                             "seed": training.SEED, "backend": keras.backend.backend()}
+    facts.update({"model": training.model_facts(keras, initial), "steps": training.STEPS,
+                  "seed": training.SEED, "backend": keras.backend.backend()})
     pattern = fallback_pattern()
     for side, device in sides:
         facts[side] = _train_on(fw, keras, device, initial, x, y, pattern)
+        save()
     facts["spent_s"] = time.perf_counter() - start
     return facts
 
@@ -277,9 +286,9 @@ def _train_on(fw: Any, keras: Any, device: str, initial: list[Any], x: Any, y: A
 
 
 def matmul(fw: Any, np: Any, sides: list[tuple[str, str]], budget: float, config: dict[str, Any],
-           save: Callable[[], None]) -> dict[str, Any]:
-    """An fp32 n x n matmul on each side against a float64 reference from numpy; sized so the CPU takes about an
-    eighth of its share of the budget per repetition."""
+           facts: dict[str, Any], save: Callable[[], None]) -> dict[str, Any]:
+    """An fp32 n x n matmul on each side against a float64 reference from numpy, into ``facts`` (``save`` after
+    each side); sized so the CPU takes about an eighth of its share of the budget per repetition."""
     share = budget / len(sides)
     n = int(config.get("size") or 0) or _size(fw, np, sides[0][1], share, config.get("memory_bytes") or 0)
     rng = np.random.default_rng(0)
@@ -287,8 +296,9 @@ def matmul(fw: Any, np: Any, sides: list[tuple[str, str]], budget: float, config
     b_np = rng.random((n, n), dtype=np.float32) * 2 - 1
     a64, b64 = a_np[:REFERENCE_ROWS].astype(np.float64), b_np[:, :REFERENCE_ROWS].astype(np.float64)
     exact, scale = a64 @ b64, np.abs(a64) @ np.abs(b64)
-    facts: dict[str, Any] = {"n": n, "dtype": "float32", "budget_s": budget, "tolerance": timing.fp32_tolerance(n),
-                             "reference_rows": REFERENCE_ROWS}
+    facts.update({"n": n, "dtype": "float32", "budget_s": budget, "tolerance": timing.fp32_tolerance(n),
+                  "reference_rows": REFERENCE_ROWS})
+    save()
     for side, device in sides:
         facts[side] = _matmul_on(fw, np, device, a_np, b_np, exact, scale, share)
         save()

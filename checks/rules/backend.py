@@ -28,7 +28,7 @@ from checks.rules.common import (
     on_accelerator,
     recorded,
 )
-from checks.rules.tensorflow import _explained, _stderr_tail
+from checks.rules.tensorflow import _explained, _stderr_tail, died_after_import
 
 
 def _pins(facts: Facts, k: Knowledge) -> tuple[str, dict[str, str]]:
@@ -87,6 +87,13 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep = {"stage": fw.get("stage"), "returncode": proc.get("returncode"), "signal": proc.get("signal"),
             "timed_out": proc.get("timed_out")}
     info = (facts.get("framework") or {}).get("framework")
+    died = died_after_import(facts, label, fw) if info else None
+    if info and died is not None:
+        result = Result(died.status, died.summary, ["%s %s imported in %.1f s, before the probe stopped" % (
+            label, info["version"], info["import_s"])] + died.details, died.fix,
+            {**died.facts, "version": info["version"], "import_s": info["import_s"], "backend": backend_name(facts)})
+        return _explained(result, proc.get("stderr") or "", k, Machine.from_facts(facts, options.profile),
+                          fixes.env_of(facts))
     if info:
         return pass_("%s %s imported in %.1f s (KERAS_BACKEND=%s)" % (
             label, info["version"], info["import_s"], info.get("keras_backend")),
@@ -164,6 +171,9 @@ def placement(facts: Facts, options: Options, k: Knowledge) -> Result:
                             "output": output, "census": p.get("census"), "fallback_ops": ops,
                             "fallback_env": env.get("PYTORCH_ENABLE_MPS_FALLBACK")}
     where = "weights on %s, output on %s" % (", ".join(weights) or "?", output)
+    if side == "cpu" and backend_devices(facts).get("accelerator") and child(facts).get("stage") == "training":
+        return skip("the probe stopped while training on %s (devices.import says how)"
+                    % backend_devices(facts).get("accelerator_device"))
     if side == "cpu":
         gate = gpu_gate(facts, options, "the training step had no accelerator to run on")
         if gate is not None and gate.status == Status.FAIL:

@@ -90,7 +90,7 @@ def no_accelerator_reason(facts: Facts) -> str | None:
     b = facts.get("backend") or {}
     label = framework_label(facts)
     if not d:
-        return "the %s probe did not reach its devices (devices.import says why)" % label
+        return "the %s probe stopped before recording its devices (devices.import says why)" % label
     if s["os"] != "macos":
         if backend_name(facts) == "torch":
             return "no MPS off macOS, and no CUDA GPU: %s; Keras runs on the CPU" % (

@@ -70,7 +70,9 @@ def _not_run(facts: Facts) -> Result:
     label = framework_label(facts)
     if child_imported(facts) and stage == "done":
         return skip("%s listed no GPU to run it on (devices.gpu)" % label)
-    return skip("%s did not import" % label if not child_imported(facts) else "the probe stopped at stage %r" % stage)
+    if not child_imported(facts):
+        return skip("%s did not import" % label)
+    return skip("the probe stopped at stage %s (devices.import says how)" % stage)
 
 
 def _accuracy_fail(m: Mapping[str, Any], n: int, tol: float, where: str, env: str) -> Result | None:

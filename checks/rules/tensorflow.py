@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from checks import clashes, fixes, settings
@@ -78,6 +79,11 @@ def _imported(facts: Facts) -> Result:
             "timed_out": proc.get("timed_out")}
     if tf_imported(facts):
         info = tf["tensorflow"]
+        died = died_after_import(facts, "TensorFlow", tf)
+        if died is not None:
+            return Result(died.status, died.summary, ["TensorFlow %s imported in %.1f s, before the probe stopped" % (
+                info["version"], info["import_s"])] + died.details, died.fix,
+                {**died.facts, "version": info["version"], "import_s": info["import_s"]})
         return pass_("TensorFlow %s imported in %.1f s" % (info["version"], info["import_s"]),
                      facts={**keep, "version": info["version"], "import_s": info["import_s"]})
     tail = _stderr_tail(proc)
@@ -96,12 +102,47 @@ def _imported(facts: Facts) -> Result:
                 details=tail, facts=keep)
 
 
+def larger_timeout(limit: float | None) -> float:
+    """The ``--timeout`` to try after the child hit ``limit``: twice it, and never below the default."""
+    default = settings.DEFAULTS["timeout"] or 300.0
+    return max(default, 2 * limit) if limit else 2 * default
+
+
+def died_after_import(facts: Facts, label: str, child_facts: Mapping[str, Any]) -> Result | None:
+    """The child imported its framework but did not reach stage ``done``: it died from a signal, hit ``--timeout``
+    or exited non-zero during a later stage (the stage it saved last). None where it finished, or ended cleanly."""
+    stage = child_facts.get("stage")
+    proc = child_facts.get("process") or {}
+    if stage == "done" or child_facts.get("not_recorded"):
+        return None
+    keep = {"stage": stage, "returncode": proc.get("returncode"), "signal": proc.get("signal"),
+            "timed_out": proc.get("timed_out")}
+    tail = _stderr_tail(proc)
+    env = fixes.env_of(facts)
+    if proc.get("timed_out"):
+        limit = child_facts.get("timeout_s")
+        return fail("the %s probe hit its time limit%s during stage %s" % (
+            label, " (--timeout %g s)" % limit if limit else "", stage),
+            fixes.command("verify", "--timeout", "%g" % larger_timeout(limit), env=env,
+                          why="a larger time limit; a real hang stops at the same stage again"),
+            details=tail, facts={**keep, "timeout_s": limit})
+    if proc.get("signal"):
+        how = "died from %s" % proc["signal"]
+    elif proc.get("returncode") not in (None, 0):
+        how = "exited with code %s" % proc["returncode"]
+    else:
+        return None
+    return fail("the %s probe %s during stage %s" % (label, how, stage),
+                fixes.command("report", "--out", "probe-crash", env=env,
+                              why="a bundle for a bug report: it holds the probe's stderr"),
+                details=tail, facts=keep)
+
+
 def _timed_out(facts: Facts, tail: list[str], keep: dict[str, Any]) -> Result:
     """The child hit ``--timeout`` before TensorFlow imported: a larger limit is the command to try; a real hang
     shows again under it."""
     limit = (facts.get("tensorflow") or {}).get("timeout_s")
-    default = settings.DEFAULTS["timeout"] or 300.0
-    larger = max(default, 2 * limit) if limit else 2 * default
+    larger = larger_timeout(limit)
     return fail("the TensorFlow probe hit its time limit%s while importing TensorFlow" % (
         " of %g s (--timeout)" % limit if limit else ""),
         fixes.command("verify", "--timeout", "%g" % larger, env=fixes.env_of(facts),

@@ -77,8 +77,9 @@ def _not_run(facts: Facts) -> Result:
         return skip(NOT_RECORDED)
     if not child_imported(facts):
         return skip("%s did not import" % framework_label(facts))
-    if tf.get("stage") == "training":
-        return skip("the probe stopped while training (see devices.import for the crash or hang)")
+    if tf.get("stage") != "done":  # it got there, or not, and died: devices.import judges how
+        return skip("the probe stopped at stage %s, before its training results (devices.import says how)"
+                    % tf.get("stage"))
     return skip("no training probe in this recording (made by a version without it)")
 
 
