@@ -263,7 +263,8 @@ def crashed_bundle(tmp_path, stage: str, **process: Any):
     fw = json.loads((path / "framework.json").read_text())
     fw["stage"] = stage
     fw["process"].update(process)
-    later = {"devices": ("devices", "precision", "training", "matmul"), "training": ("training", "matmul"),
+    later = {"import": ("framework", "devices", "precision", "training", "matmul"),
+             "devices": ("devices", "precision", "training", "matmul"), "training": ("training", "matmul"),
              "matmul": ("matmul",)}[stage]
     for key in later:
         fw.pop(key, None)
@@ -298,6 +299,20 @@ def test_a_backend_child_that_hits_its_time_limit_after_its_import_fails_verify(
     assert code == 1 and imp["status"] == "fail"
     assert imp["summary"] == "the PyTorch probe hit its time limit (--timeout 300 s) during stage matmul"
     assert imp["fix"].startswith(".tools/bin/invoke verify --env ") and "--timeout 600" in imp["fix"]
+
+
+@pytest.mark.parametrize("process, summary, fix", [
+    ({"returncode": -11, "signal": "SIGSEGV"}, "the PyTorch probe died from SIGSEGV while importing PyTorch",
+     "--force"),
+    ({"returncode": None, "signal": None, "timed_out": True},
+     "the PyTorch probe hit its time limit of 300 s (--timeout) while importing PyTorch", "--timeout 600"),
+])
+def test_a_backend_child_that_dies_while_importing_its_framework_fails_verify(tmp_path, process, summary, fix):
+    facts = replayed(read(str(crashed_bundle(tmp_path, "import", **process)))[0], "cpu", K)  # in-process: the
+    outcomes = evaluate(facts, Options(profile="cpu"), K)  # fix census of tests/test_fixes.py sees these rules
+    imp = next(o.result for o in outcomes if o.check.id == "devices.import")
+    assert exit_code(outcomes) == 1 and imp.status == Status.FAIL and imp.summary == summary, imp
+    assert fix in (imp.fix or "")
 
 
 def test_a_backend_child_that_exits_non_zero_after_its_import_fails_verify(tmp_path):
