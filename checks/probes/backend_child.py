@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from checks import paths, timing
 from checks.probes import training
-from checks.probes.tf_child import REFERENCE_ROWS, matmul_budget, save_json
+from checks.probes.tf_child import REFERENCE_ROWS, matmul_budget, matmul_reference, matmul_result, save_json
 
 FALLBACK_DIAGNOSIS = "mps-cpu-fallback"  # envs/diagnoses.json: the warning PyTorch gives for an op run on the CPU
 NO_CENSUS = "no op census on this backend: TensorFlow's run metadata has no counterpart in Keras on %s"
@@ -294,13 +294,12 @@ def matmul(fw: Any, np: Any, sides: list[tuple[str, str]], budget: float, config
     rng = np.random.default_rng(0)
     a_np = rng.random((n, n), dtype=np.float32) * 2 - 1  # as tf_child makes them
     b_np = rng.random((n, n), dtype=np.float32) * 2 - 1
-    a64, b64 = a_np[:REFERENCE_ROWS].astype(np.float64), b_np[:, :REFERENCE_ROWS].astype(np.float64)
-    exact, scale = a64 @ b64, np.abs(a64) @ np.abs(b64)
+    reference = matmul_reference(np, a_np, b_np)
     facts.update({"n": n, "dtype": "float32", "budget_s": budget, "tolerance": timing.fp32_tolerance(n),
                   "reference_rows": REFERENCE_ROWS})
     save()
     for side, device in sides:
-        facts[side] = _matmul_on(fw, np, device, a_np, b_np, exact, scale, share)
+        facts[side] = _matmul_on(fw, np, device, a_np, b_np, reference, share)
         save()
     return facts
 
@@ -320,7 +319,7 @@ def _size(fw: Any, np: Any, device: str, share: float, memory_bytes: int) -> int
     return timing.pick_size(best, n0, share / 8.0, memory_bytes)
 
 
-def _matmul_on(fw: Any, np: Any, device: str, a_np: Any, b_np: Any, exact: Any, scale: Any,
+def _matmul_on(fw: Any, np: Any, device: str, a_np: Any, b_np: Any, reference: dict[str, Any],
                budget: float) -> dict[str, Any]:
     _say("matmul %dx%d on %s ..." % (a_np.shape[0], a_np.shape[0], device))
     sync = fw.sync(device)
@@ -340,13 +339,7 @@ def _matmul_on(fw: Any, np: Any, device: str, a_np: Any, b_np: Any, exact: Any, 
         t = timing.measure(run, budget - spent, warmup=1)
     except Exception as exc:  # noqa: BLE001 - a refused placement is a fact, not a crash
         return {"requested": device, "error": training.error_text(exc)}
-    err = float(np.max(np.abs(rows - exact) / np.maximum(scale, 1e-30)))
-    result = {"requested": device, "placed": placed, "error_rel": err,
-              "gflops": timing.matmul_flops(a_np.shape[0]) / t.median / 1e9}
-    result.update(t.to_json())
-    _say("%s: median %.4f s, %.1f GFLOP/s, CV %.1f%%, error %.2e" % (device, t.median, result["gflops"],
-                                                                    100 * t.cv, err))
-    return result
+    return matmul_result(np, device, placed, rows, reference, a_np.shape[0], t, _say)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def main(config: dict[str, Any]) -> int:
     rng = np.random.default_rng(0)
     a_np = rng.random((n, n), dtype=np.float32) * 2 - 1  # uniform in [-1, 1), made in float32 directly
     b_np = rng.random((n, n), dtype=np.float32) * 2 - 1
-    reference = _reference(np, a_np, b_np)
+    reference = matmul_reference(np, a_np, b_np)
     facts["matmul"] = {"n": n, "dtype": "float32", "budget_s": budget, "tolerance": timing.fp32_tolerance(n),
                        "reference_rows": REFERENCE_ROWS}
     for device in devices:
@@ -164,7 +164,7 @@ def _timed(run: Any) -> float:
     return time.perf_counter() - t0
 
 
-def _reference(np: Any, a: Any, b: Any) -> dict[str, Any]:
+def matmul_reference(np: Any, a: Any, b: Any) -> dict[str, Any]:
     """float64 product of a corner block (each entry sums over the full inner size n), and |A||B| to scale."""
     a64 = a[:REFERENCE_ROWS].astype(np.float64)
     b64 = b[:, :REFERENCE_ROWS].astype(np.float64)
@@ -186,12 +186,18 @@ def _run_device(tf: Any, np: Any, device: str, a_np: Any, b_np: Any, ref: dict[s
             t = timing.measure(lambda: tf.reduce_sum(tf.matmul(a, b)).numpy(), budget - spent, warmup=1)
     except Exception as exc:  # noqa: BLE001 - a refused placement is a fact, not a crash
         return {"requested": device, "error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:500])}
+    return matmul_result(np, device, placed, rows, ref, a_np.shape[0], t, _say)
+
+
+def matmul_result(np: Any, device: str, placed: str, rows: Any, ref: dict[str, Any], n: int, t: timing.Timing,
+                  say: Any) -> dict[str, Any]:
+    """One side's matmul facts (both children): the corner block's error against the float64 reference, scaled by
+    |A||B|, the throughput and the timing; said on stderr."""
     err = float(np.max(np.abs(rows - ref["exact"]) / np.maximum(ref["scale"], 1e-30)))
-    flops = timing.matmul_flops(a_np.shape[0])
-    result = {"requested": device, "placed": placed, "error_rel": err, "gflops": flops / t.median / 1e9}
+    gflops = timing.matmul_flops(n) / t.median / 1e9
+    result: dict[str, Any] = {"requested": device, "placed": placed, "error_rel": err, "gflops": gflops}
     result.update(t.to_json())
-    _say("%s: median %.4f s, %.1f GFLOP/s, CV %.1f%%, error %.2e" % (device, t.median, result["gflops"],
-                                                                    100 * t.cv, err))
+    say("%s: median %.4f s, %.1f GFLOP/s, CV %.1f%%, error %.2e" % (device, t.median, gflops, 100 * t.cv, err))
     return result
 
 
