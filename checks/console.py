@@ -4,11 +4,14 @@
 call ``quiet_exit()`` on a BrokenPipeError before treating other exceptions as bugs. Characters the
 terminal's encoding cannot show are replaced by ``?`` instead of raising; writing into a pipe whose
 reader has gone ends the process quietly with exit code 141 (128 + SIGPIPE, as a shell reports it).
+At exit every live object is frozen (``gc.freeze``), so the interpreter's last collection skips them: the
+process ends anyway, and collecting invoke's and the suite's modules cost about 50 ms on every command.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import io
 import os
 import sys
@@ -48,3 +51,4 @@ def install() -> None:
 
     sys.excepthook = hook
     atexit.register(_flush_at_exit)
+    atexit.register(gc.freeze)
