@@ -75,7 +75,7 @@ def create_argv(manager: str, env: str | Path, python: str, minor: str, uv: str 
 
 
 def create(manager: str, env: Path, python: str, minor: str, signatures: Sequence[Signature]) -> None:
-    """Create the environment (the directory already holds only the owner file)."""
+    """Create the environment (the directory holds only the owner file; for conda it is empty or absent)."""
     run_installer(create_argv(manager, env, python, minor, require_uv() if manager == "uv" else "uv",
                               require_conda() if manager == "conda" else "conda"),
                   signatures, env=uv_env() if manager == "uv" else None, target=env)

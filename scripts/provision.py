@@ -39,7 +39,7 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
                               requirements, say=lambda line: print("      " + line, file=sys.stderr, flush=True),
                               force=force)
     steps = Steps(3)
-    print("Plan (from envs/matrix.json):", file=sys.stderr)
+    print("Plan (from %s):" % matrix.shown(k.path), file=sys.stderr)
     for line in notes + ["profile %s: %s" % (p.profile, p.reason), "python  %s" % p.interpreter.describe(),
                          "lock    %s (%s)" % (matrix.shown(p.lock), ", ".join(p.target.requirements) + (
                              " + the project's requirements, on %s" % p.project["base_lock"] if p.project else ""))] + \
@@ -51,7 +51,7 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
             return _build(k, p, force, steps, start)
         except (Interrupted, KeyboardInterrupt) as exc:
             message = exc.message if isinstance(exc, Interrupted) else "interrupted"
-            raise Interrupted(message, fix=fixes.setup(p.env, why="finishes or rebuilds it")) from None
+            raise Interrupted(message, fix=setup_fix_line(p, "finishes or rebuilds it")) from None
 
 
 def look(p: Plan) -> tuple[dict[str, Any] | None, completeness.State | None]:
@@ -106,7 +106,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
     with steps.step(planning.MARKER_STEP):
         if not after.ok:
             raise StepFailed("after setup, %s is still not complete (%s); no marker was written" % (
-                p.env, "; ".join(after.describe())), fix=setup_fix_line(p, "rebuilds it"))
+                p.env, "; ".join(after.describe())), fix=setup_fix_line(p, "rebuilds it", "--force"))
         envdir.write_marker(p.env, planning.marker_data(p, time.monotonic() - start))
     print("Environment %s: %s (%.1f s). Next: %s" % (
         "ready" if d.action in ("fresh", "sync") else "repaired", p.env, time.monotonic() - start,
@@ -119,8 +119,11 @@ INSTALLS = ("install", "sync", "repair", "build")  # the steps that run an insta
 
 def run_step(k: Knowledge, p: Plan, step: Step, steps: Steps, found: list[preflight.Finding]) -> None:
     """Carry out one step of the decision. Before anything is installed the marker goes and the owner file is
-    there, so an interrupted step leaves an environment that is ours and incomplete."""
-    if step.kind != "remove":
+    there, so an interrupted step leaves an environment that is ours and incomplete. A conda environment is
+    created first and claimed as soon as its creation ends, however it ends: micromamba (and mamba before 2.4)
+    refuses to create into a folder that holds anything but conda's own files."""
+    claim_after = step.kind == "create" and p.manager == "conda"
+    if step.kind != "remove" and not claim_after:
         envdir.unmark(p.env)
         envdir.claim(p.env, p.target.backend)
     if step.kind == "build":
@@ -130,7 +133,15 @@ def run_step(k: Knowledge, p: Plan, step: Step, steps: Steps, found: list[prefli
         if step.kind == "remove":
             envdir.remove(p.env)
         elif step.kind == "create":
-            managers.create(p.manager, p.env, p.interpreter.path, p.interpreter.minor, k.signatures)
+            try:
+                managers.create(p.manager, p.env, p.interpreter.path, p.interpreter.minor, k.signatures)
+            except StepFailed as exc:
+                if claim_after and exc.fix is None:  # what conda says is above; uv needs no conda
+                    exc.fix = setup_fix_line(p, "builds it with uv instead, which needs no conda", "--manager", "uv")
+                raise
+            finally:
+                if claim_after and p.env.exists():
+                    envdir.claim(p.env, p.target.backend)
         elif step.kind in ("install", "sync"):
             managers.install(p.manager, p.env, p.lock, k.signatures)
         elif step.kind == "repair":
@@ -199,13 +210,18 @@ def install_plugin(p: Plan, step: Step, steps: Steps, k: Knowledge, found: list[
             seen = "; ".join("%s: %s" % (f.need.what, f.found) for f in found if f.need.name != "python")
             raise StepFailed("%s\nThe build of %s failed without a known cause%s." % (
                 exc.message, plugin.name, "; preflight found " + seen if seen else ""),
-                fix=setup_fix_line(p, "rebuilds the environment; the build's output is above")) from None
+                fix=setup_fix_line(p, "rebuilds the environment; the build's output is above", "--force")) from None
 
 
-def setup_fix_line(p: Plan, why: str) -> str:
-    """``.tools/bin/invoke setup --env ENV --force [--tensorflow V]  # WHY`` for this plan (``checks.fixes``)."""
+def setup_fix_line(p: Plan, why: str, *options: str) -> str:
+    """This plan's setup again, as a fix line: ``--env ENV`` and ``options``, with the plan's two-step pair
+    (``--tensorflow V``) and the project's requirement files it was given with ``--requirements`` (a fix without
+    them drops the project's packages; those of the settings file are read again)."""
     two_step = p.target.plugin is not None and p.target.plugin.two_step
-    return fixes.setup(p.env, "--force", *(["--tensorflow", p.target.tensorflow_pin[1]] if two_step else []), why=why)
+    named = p.project is not None and p.project.get("source") == "--requirements"
+    files: list[str] = p.project["requirements"] if p.project and named else []
+    return fixes.setup(p.env, *options, *(["--tensorflow", p.target.tensorflow_pin[1]] if two_step else []),
+                       *fixes.requirements_args(files), why=why)
 
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",

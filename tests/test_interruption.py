@@ -4,6 +4,7 @@ small wheels built by the tests (tests/localindex.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,9 +23,11 @@ def offline(tmp_path):
     return localindex.build(tmp_path / "index")
 
 
-def interrupted_setup(env_dir, environ, sig: int, after: str, delay: float, said: list | None = None) -> int:
-    """Start the real setup in its own process group; signal the group once ``after`` is printed."""
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "setup", "--env", str(env_dir)], cwd=ROOT, env=environ,
+def interrupted_setup(env_dir, environ, sig: int, after: str, delay: float, said: list | None = None,
+                      args: tuple[str, ...] = ()) -> int:
+    """Start the real setup (with ``args``) in its own process group; signal the group once ``after`` is printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "setup", "--env", str(env_dir), *args], cwd=ROOT,
+                            env=environ,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=default_sigint)
     for line in proc.stderr:
@@ -69,6 +72,27 @@ def test_interrupted_setup_is_incomplete_then_repaired(tmp_path, offline, sig, a
     assert done.returncode == 0, done.stderr
     assert "Remove the incomplete or outdated environment" in done.stderr
     assert (env / MARKER).exists()
+
+
+def test_an_interrupted_project_setup_prints_a_fix_that_keeps_the_project(tmp_path):
+    """Ctrl-C while a project's environment installs: the printed fix names the requirement file again, and
+    pasted, it finishes the environment with the project's packages (without them it would drop them)."""
+    from tests.test_not_ours import run_fix
+
+    environ = localindex.offline_resolver(localindex.build(tmp_path / "index"))
+    req = tmp_path / "project" / "requirements.txt"
+    req.parent.mkdir()
+    req.write_text("plainlib\n")
+    env = tmp_path / "env"
+    said: list[str] = []
+    code = interrupted_setup(env, environ, signal.SIGINT, "Install", 0.05, said, args=("--requirements", str(req)))
+    assert code == 130, said
+    fix = said[0].strip().splitlines()[-1].split("fix: ", 1)[-1]
+    assert fix == ".tools/bin/invoke setup --env %s --requirements %s  # finishes or rebuilds it" % (env, req), fix
+    done = run_fix(fix, environ)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((env / MARKER).read_text())["project"]["requirements"] == [str(req)]
+    assert list(env.glob("lib/python*/site-packages/plainlib/__init__.py")), "the project's package is missing"
 
 
 def test_unreachable_index_fails_fast_and_leaves_a_good_environment_untouched(tmp_path, offline):

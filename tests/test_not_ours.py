@@ -216,3 +216,56 @@ def test_setup_without_python_keeps_the_python_the_environment_was_set_up_with(t
     forced = invoke("setup", "--env", str(env), "--force", env=offline)
     assert forced.returncode == 0, forced.stderr
     assert json.loads((env / MARKER).read_text())["python"]["version"].startswith("3.12.")
+
+
+MICROMAMBA = '''#!%(python)s
+"""A stand-in for micromamba's ``create --prefix``: its check of the target folder as libmamba writes it
+(mamba-org/mamba, libmamba/src/api/create.cpp: an existing empty folder is used, one holding conda-meta is
+offered for overwrite, anything else is refused), then a venv with pip (ensurepip, offline) and conda-meta."""
+import os, subprocess, sys
+argv = sys.argv[1:]
+prefix = argv[argv.index("--prefix") + 1]
+if os.path.exists(prefix) and os.listdir(prefix) and not os.path.exists(os.path.join(prefix, "conda-meta")):
+    print("critical libmamba Non-conda folder exists at prefix - aborting.", file=sys.stderr)
+    sys.exit(1)
+if os.environ.get("STANDIN_FAILS"):
+    os.makedirs(os.path.join(prefix, "conda-meta"))
+    print("critical libmamba could not solve the environment", file=sys.stderr)
+    sys.exit(1)
+subprocess.run([%(base)r, "-m", "venv", prefix], check=True)
+os.makedirs(os.path.join(prefix, "conda-meta"), exist_ok=True)
+'''
+
+
+@pytest.fixture
+def micromamba(tmp_path: Path, offline: dict[str, str]) -> dict[str, str]:
+    """``offline`` with a micromamba stand-in first on PATH (the conda tool setup prefers)."""
+    bin_dir = tmp_path / "mamba-bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "micromamba"
+    tool.write_text(MICROMAMBA % {"python": sys.executable, "base": pyenv_python("3.11")})
+    tool.chmod(0o755)
+    return dict(offline, PATH=os.pathsep.join([str(bin_dir), offline["PATH"]]))
+
+
+def test_conda_manager_creates_into_an_empty_folder_and_claims_it_after(tmp_path, micromamba):
+    """micromamba refuses a folder that holds anything but conda's files: setup creates first, then writes its
+    owner file, and the environment is built and complete."""
+    env = tmp_path / "env"
+    done = invoke("setup", "--manager", "conda", "--env", str(env), "--python", pyenv_python("3.11"), env=micromamba)
+    assert done.returncode == 0, done.stderr
+    assert "Non-conda folder" not in done.stderr and "Environment ready" in done.stderr, done.stderr
+    assert (env / OWNER).exists() and (env / MARKER).exists() and (env / "conda-meta").is_dir()
+
+
+def test_a_conda_create_that_fails_leaves_an_environment_setup_owns(tmp_path, micromamba):
+    """Creation failed after the folder appeared: it is claimed all the same, so the printed fix may rebuild it."""
+    env = tmp_path / "env"
+    done = invoke("setup", "--manager", "conda", "--env", str(env), "--python", pyenv_python("3.11"),
+                  env=dict(micromamba, STANDIN_FAILS="1"))
+    assert done.returncode == 1 and "could not solve" in done.stderr, done.stderr
+    assert (env / OWNER).exists() and not (env / MARKER).exists()
+    fix = done.stderr.split("; fix: ")[-1].strip()
+    assert fix.startswith(".tools/bin/invoke setup --env %s --manager uv  # builds it with uv" % env), fix
+    healed = run_fix(fix, micromamba)
+    assert healed.returncode == 0 and (env / MARKER).exists(), fix + "\n" + healed.stderr
