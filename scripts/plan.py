@@ -86,9 +86,9 @@ def check_tensorflow_request(k: Knowledge, profile: str, version: str, pin: str,
                          fix=retry(pin, "a pinned TensorFlow"))
 
 
-def retry_with(env: str | Path, fix_options: str, profile: str) -> Callable[[str, str], str]:
+def retry_with(env: str | Path, fix_options: Sequence[str], profile: str) -> Callable[[str, str], str]:
     """The fix line that runs setup (or its dry run: ``fix_options``) again with another ``--tensorflow``."""
-    return lambda version, why: fixes.setup(env, *fix_options.split(), *(
+    return lambda version, why: fixes.setup(env, *fix_options, *(
         ["--profile", profile] if profile != "auto" else []), "--tensorflow", version, why=why)
 
 
@@ -122,9 +122,10 @@ def backend_profile(k: Knowledge, backend: str, requested: str, prof: str, reaso
 
 def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str | None = None,
          env: str | None = None, say: Callable[[str], Any] = print, tensorflow: str | None = None,
-         fix_options: str = "", backend: str | None = None) -> Plan:
+         fix_options: Sequence[str] = (), backend: str | None = None) -> Plan:
     """Decide profile, interpreter, lock, manager and path; raise UsageError on bad input (``fix_options``: more
-    options for its fix line, such as the dry run's). Without ``backend`` an environment keeps its own."""
+    options for its fix line, such as the dry run's and the project's requirement files). Without ``backend`` an
+    environment keeps its own."""
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     backend = backend or (kept_backend(Path(env).expanduser()) if env else None) or matrix.TENSORFLOW
@@ -149,15 +150,17 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     os_name = platforms.os_name(given.system)
     try:
         prof, reason = platforms.choose_profile(profile, os_name, given.arch, on_as)
-    except UsageError:
-        if tensorflow:  # a refused TensorFlow is said first; its fix leaves the profile to this machine
-            auto = platforms.choose_profile("auto", os_name, given.arch, on_as)[0]
-            mine = k.matrix.target(auto, platforms.platform_key(os_name, platforms.target_arch(
-                auto, os_name, given.arch, on_as)))
-            if mine is not None:
-                check_tensorflow_request(k, profile, tensorflow, mine.tensorflow_pin[1],
-                                         retry_with(env or DEFAULT_ENV, fix_options, "auto"))
-        raise
+    except UsageError as exc:  # --profile metal where there is no Metal (or not with this Python)
+        auto, why = platforms.choose_profile("auto", os_name, given.arch, on_as)
+        auto_plat = platforms.platform_key(os_name, platforms.target_arch(auto, os_name, given.arch, on_as))
+        mine = k.matrix.target(auto, auto_plat)
+        if tensorflow and mine is not None:  # a refused TensorFlow is said first; its fix leaves the profile alone
+            check_tensorflow_request(k, profile, tensorflow, mine.tensorflow_pin[1],
+                                     retry_with(env or DEFAULT_ENV, fix_options, "auto"))
+        pinned = tensorflow if tensorflow and k.matrix.target(auto, auto_plat, tensorflow) else None
+        raise UsageError(exc.message, fix=fixes.setup(env or default_env(backend), *fix_options, *(
+            ["--tensorflow", pinned] if pinned else []), why="the %s profile this machine has: %s" % (auto, why))) \
+            from None
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
     prof, reason = backend_profile(k, backend, profile, prof, reason, plat)
@@ -192,7 +195,7 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     return Plan(prof, reason, target, interp, lock, manager, env_path, plugin_lock)
 
 
-def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: str = "",
+def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: Path, fix_options: Sequence[str] = (),
                backend: str = matrix.TENSORFLOW) -> Target:
     """The matrix's target for ``prof``/``plat`` (and ``--tensorflow``), or a UsageError naming this platform's pin
     and the fix line that uses it (with ``fix_options``)."""
@@ -207,7 +210,7 @@ def target_for(k: Knowledge, prof: str, plat: str, tensorflow: str | None, env: 
     if target is None and tensorflow and here is not None:
         raise UsageError("TensorFlow %s is pinned for another platform, not for %s/%s, which pins %s==%s"
                          % ((tensorflow, prof, plat) + here.tensorflow_pin),
-                         fix=fixes.setup(env, *fix_options.split(), "--tensorflow", here.tensorflow_pin[1],
+                         fix=fixes.setup(env, *fix_options, "--tensorflow", here.tensorflow_pin[1],
                                          why="this platform's pin"))
     if target is None:
         raise UsageError("the matrix has no %s target for %s%s (known: %s)" % (

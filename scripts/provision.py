@@ -35,7 +35,8 @@ def setup(k: Knowledge, profile: str = "auto", manager: str = "auto", python: st
     start = time.monotonic()
     notes: list[str] = []
     p = planning.with_project(k, planning.plan(k, profile, manager, python, env, say=notes.append,
-                                               tensorflow=tensorflow, backend=backend),
+                                               tensorflow=tensorflow, backend=backend,
+                                               fix_options=fixes.requirements_args(requirements)),
                               requirements, say=lambda line: print("      " + line, file=sys.stderr, flush=True),
                               force=force)
     steps = Steps(3)
@@ -235,7 +236,7 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     if platform is None:
         notes: list[str] = []
         p = planning.plan(k, profile, manager, python, env, say=notes.append, tensorflow=tensorflow,
-                          fix_options="--dry-run", backend=backend)
+                          fix_options=("--dry-run", *fixes.requirements_args(requirements)), backend=backend)
         if proj is None:
             planning.refuse_to_drop(p, force)  # as setup refuses it
         return _plan_lines(k, "Dry run for this machine (%s): what `invoke setup` would do here. Nothing is "
@@ -255,11 +256,11 @@ def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", ma
     prof, reason = planning.backend_profile(k, backend, profile, prof, reason, platform)
     env_path = Path(env).expanduser() if env else default_env(backend)
     here = k.matrix.target(prof, platform, backend=backend)
+    again = ("--dry-run", "--platform", platform, *fixes.requirements_args(requirements))  # the fix lines' options
     if tensorflow and here is not None:  # (only with the TensorFlow backend: check_backend)
         planning.check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1], planning.retry_with(
-            env_path, "--dry-run --platform %s" % platform, profile))
-    target = planning.target_for(k, prof, platform, tensorflow, env_path, "--dry-run --platform %s" % platform,
-                                 backend)
+            env_path, again, profile))
+    target = planning.target_for(k, prof, platform, tensorflow, env_path, again, backend)
     supported = matrix.python_versions(target.python)
     python = python if python in supported else supported[-1] if python is None else None
     if python is None:

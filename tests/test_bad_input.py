@@ -184,3 +184,33 @@ def test_setup_refuses_a_pair_the_static_check_says_cannot_load():
     line = one_line(done.stderr)
     assert done.returncode == 2 and "static check of the wheels: symbol not found in flat namespace" in line
     assert "Working alternative: tensorflow==2.19.1 tensorflow-metal==1.2.0" in line
+
+
+def test_profile_metal_without_metal_is_one_line_whose_fix_builds_the_profile_this_machine_has(tmp_path):
+    """`--profile metal` on Linux: exit 2, one line, and a fix (the machine's own profile, the project's files kept)
+    that builds the environment when pasted."""
+    from tests import localindex
+    from tests.test_not_ours import run_fix
+
+    environ = localindex.offline_resolver(localindex.build(tmp_path / "index"))
+    req = tmp_path / "requirements.txt"
+    req.write_text("plainlib\n")
+    env = tmp_path / "env"
+    done = invoke("setup", "--profile", "metal", "--env", str(env), "--requirements", str(req), env=environ)
+    line = one_line(done.stderr)
+    assert done.returncode == 2 and not env.exists() and "--profile metal needs macOS on Apple Silicon" in line
+    fix = line.split("; fix: ")[1]
+    assert fix.startswith(".tools/bin/invoke setup --env %s --requirements %s  # the cpu profile this machine has: "
+                          "Linux has no Metal GPU" % (env, req)), fix
+    healed = run_fix(fix, environ)
+    assert healed.returncode == 0 and "Environment ready" in healed.stderr, healed.stderr
+
+
+def test_a_refused_tensorflow_keeps_the_projects_requirements_in_its_fix(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy\n")
+    done = invoke("setup", "--env", str(tmp_path / "env"), "--tensorflow", "2.21.0", "--requirements", str(req))
+    line = one_line(done.stderr)
+    fix = ".tools/bin/invoke setup --env %s --requirements %s --tensorflow 2.19.1  # this platform's pin" % (
+        tmp_path / "env", req)
+    assert done.returncode == 2 and line.endswith("fix: " + fix), line
