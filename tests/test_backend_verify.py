@@ -214,12 +214,18 @@ def test_placement_warns_about_ops_that_fell_back_to_the_cpu(name):
 
 # --- diagnoses of the MPS messages
 
+MPS_ERRORS = {
+    "mps-float64": "TypeError: Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support "
+                   "float64. Please use float32 instead.",
+    "mps-op-not-implemented": "NotImplementedError: The operator 'aten::_linalg_solve_ex.result' is not currently "
+                              "implemented for the MPS device. As a temporary fix, you can set the environment "
+                              "variable `PYTORCH_ENABLE_MPS_FALLBACK=1` to use the CPU as a fallback for this op.",
+}
+
+
 @pytest.mark.parametrize("text, expected", [
-    ("TypeError: Cannot convert a MPS Tensor to float64 dtype as the MPS framework doesn't support float64. Please use "
-     "float32 instead.", "mps-float64"),
-    ("NotImplementedError: The operator 'aten::_linalg_solve_ex.result' is not currently implemented for the MPS "
-     "device. As a temporary fix, you can set the environment variable `PYTORCH_ENABLE_MPS_FALLBACK=1` to use the "
-     "CPU as a fallback for this op.", "mps-op-not-implemented"),
+    (MPS_ERRORS["mps-float64"], "mps-float64"),
+    (MPS_ERRORS["mps-op-not-implemented"], "mps-op-not-implemented"),
     ("RuntimeError: MPS backend out of memory (MPS allocated: 0 bytes, other allocations: 0 bytes, max allowed: "
      "1.70 GB).", "mps-oom-runner"),
     (FALLBACK, "mps-cpu-fallback"),
@@ -232,6 +238,22 @@ def test_the_mps_messages_are_diagnosed(text, expected):
         assert "aten::_linalg_solve_ex.result" in found[0].fix and "CPU" in found[0].fix
     if expected == "mps-cpu-fallback":
         assert found[0].harmless
+
+
+@pytest.mark.parametrize("name", gpu_runs("*-keras-torch.json"))
+def test_an_mps_error_in_training_or_the_matmul_is_diagnosed_in_verify(name):
+    """The sourced MPS wordings above as the GPU side's caught errors: the check says the cause and what helps."""
+    facts = on_gpu(name)
+    fw = facts["framework"]
+    fw["training"]["gpu"] = {"requested": "mps", "error": MPS_ERRORS["mps-op-not-implemented"]}
+    fw["matmul"]["gpu"] = {"requested": "mps", "error": MPS_ERRORS["mps-float64"]}
+    r, code = run(facts)
+    losses, matmul = r["training.losses"], r["matmul.gpu"]
+    assert code == 1 and losses.status == matmul.status == Status.FAIL
+    assert losses.summary.endswith("[mps-op-not-implemented]"), losses.summary
+    assert any(d.startswith("what helps: export PYTORCH_ENABLE_MPS_FALLBACK=1") for d in losses.details), losses.details
+    assert matmul.summary.endswith("[mps-float64]") and matmul.details[0].startswith("cause: "), matmul.details
+    assert [d["id"] for d in losses.facts["diagnoses"]] == ["mps-op-not-implemented"]
 
 
 # --- end to end: real environments, built by invoke setup --backend

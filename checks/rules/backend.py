@@ -13,7 +13,6 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from checks import fixes
-from checks.diagnose import Machine
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
@@ -22,13 +21,14 @@ from checks.rules.common import (
     backend_devices,
     backend_name,
     child,
+    explained,
     framework_label,
     gpu_gate,
     gpu_platform,
     on_accelerator,
     recorded,
 )
-from checks.rules.tensorflow import _explained, _stderr_tail, died_after_import
+from checks.rules.tensorflow import _stderr_tail, died_after_import
 
 
 def _pins(facts: Facts, k: Knowledge) -> tuple[str, dict[str, str]]:
@@ -92,8 +92,7 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
         result = Result(died.status, died.summary, ["%s %s imported in %.1f s, before the probe stopped" % (
             label, info["version"], info["import_s"])] + died.details, died.fix,
             {**died.facts, "version": info["version"], "import_s": info["import_s"], "backend": backend_name(facts)})
-        return _explained(result, proc.get("stderr") or "", k, Machine.from_facts(facts, options.profile),
-                          fixes.env_of(facts))
+        return explained(result, proc.get("stderr") or "", k, facts, options)
     if info:
         return pass_("%s %s imported in %.1f s (KERAS_BACKEND=%s)" % (
             label, info["version"], info["import_s"], info.get("keras_backend")),
@@ -113,7 +112,7 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
         last = tail[-1] if tail else "exit code %s" % proc.get("returncode")
         result = fail("`import %s` failed: %s" % (backend_name(facts), last), rebuild, details=tail, facts=keep)
     stderr = proc.get("stderr") or ""
-    return _explained(result, stderr, k, Machine.from_facts(facts, options.profile), fixes.env_of(facts))
+    return explained(result, stderr, k, facts, options)
 
 
 def devices(facts: Facts, options: Options, k: Knowledge) -> Result:

@@ -9,7 +9,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from checks import fixes
+from checks.diagnose import Machine, errors
 from checks.facts import ChildFacts, Devices, Facts
+from checks.knowledge import Knowledge
 from checks.matrix import TENSORFLOW
 from checks.model import Options, Result, fail, skip
 
@@ -211,3 +213,19 @@ def gpu_gate(facts: Facts, options: Options, what: str) -> Result | None:
                     details=["TensorFlow lists no GPU here, and no setup gives this machine one: run it where "
                              "TensorFlow has a GPU (a bare-metal Apple Silicon Mac for Metal)"])
     return skip(reason, reason)
+
+
+def explained(result: Result, text: str, k: Knowledge, facts: Facts, options: Options, quoted: str = "") -> Result:
+    """``result`` with what the known error signatures say of ``text`` (a child's stderr, an error a probe caught):
+    the first error's cause and what helps (fitted to this machine and environment) lead the details; harmless log
+    lines are left out. A summary that starts with ``quoted`` then quotes the recognised error."""
+    found = errors(k.diagnose(text, Machine.from_facts(facts, options.profile), fixes.env_of(facts))) \
+        if text.strip() else []
+    if not found:
+        return result
+    d = found[0]
+    details = (["cause: " + d.cause, "what helps: " + d.fix] + ["also: [%s] %s" % (x.id, x.cause) for x in found[1:]]
+               + result.details)
+    summary = quoted + d.evidence[:300] if quoted and result.summary.startswith(quoted) else result.summary
+    return Result(result.status, summary + " [%s]" % d.id, details, result.fix,
+                  {**result.facts, "diagnoses": [x.to_json() for x in found]})

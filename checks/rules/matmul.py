@@ -13,6 +13,7 @@ from checks.rules.common import (
     NOT_RECORDED,
     child,
     child_imported,
+    explained,
     framework_label,
     gpu_gate,
     gpu_platform,
@@ -111,8 +112,10 @@ def gpu(facts: Facts, options: Options, k: Knowledge) -> Result:
     if isinstance(m, Result):
         return m
     if "error" in m:
-        return fail("%s refused to place the matmul on %s: %s" % (framework_label(facts), m["requested"], m["error"]),
-                    None, details=["the GPU is not usable: see the devices check"], facts=m)
+        return explained(fail("%s refused to place the matmul on %s: %s" % (framework_label(facts), m["requested"],
+                                                                           m["error"]),
+                              None, details=["the GPU is not usable: see the devices check"], facts=m),
+                         m["error"], k, facts, options)
     placed = m["placed"]
     if not on_accelerator(placed):
         return fail("requested %s but the result came from %s: a silent CPU fallback" % (m["requested"], placed),

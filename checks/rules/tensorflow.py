@@ -11,7 +11,16 @@ from checks.diagnose import Machine, errors
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
-from checks.rules.common import NOT_RECORDED, gpu_gate, gpu_platform, not_known, recorded, tf_imported, vm_advisory
+from checks.rules.common import (
+    NOT_RECORDED,
+    explained,
+    gpu_gate,
+    gpu_platform,
+    not_known,
+    recorded,
+    tf_imported,
+    vm_advisory,
+)
 
 STDERR_LINES = 12
 IMPORT_FAILED = "`import tensorflow` failed: "
@@ -39,22 +48,6 @@ def _where(process: dict[str, Any]) -> str:
     return ", in its GPU plugin loader (%s)" % frame.rsplit(" in ", 1)[-1] if "load_library.py" in frame else ""
 
 
-def _explained(result: Result, stderr: str, k: Knowledge, machine: Machine, env: str) -> Result:
-    """Run the child's stderr through the known error signatures: their cause and fix (fitted to this
-    machine) lead; harmless log lines are left out."""
-    found = errors(k.diagnose(stderr, machine, env))
-    if not found:
-        return result
-    d = found[0]
-    details = (["cause: " + d.cause, "what helps: " + d.fix] + ["also: [%s] %s" % (x.id, x.cause) for x in found[1:]]
-               + result.details)
-    facts = {**result.facts, "diagnoses": [x.to_json() for x in found]}
-    summary = result.summary
-    if summary.startswith(IMPORT_FAILED):  # quote the recognised error, not whatever line came last
-        summary = IMPORT_FAILED + d.evidence[:300]
-    return Result(result.status, summary + " [%s]" % d.id, details, result.fix, facts)
-
-
 def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
     if not recorded(facts, "tensorflow"):
         return skip(NOT_RECORDED)
@@ -69,7 +62,7 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
             result.fix, {**result.facts, "plugins": plugins})
     proc = (facts.get("tensorflow") or {}).get("process") or {}
     stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
-    return _explained(result, stderr, k, Machine.from_facts(facts, options.profile), fixes.env_of(facts))
+    return explained(result, stderr, k, facts, options, quoted=IMPORT_FAILED)
 
 
 def _imported(facts: Facts) -> Result:

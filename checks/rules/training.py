@@ -19,6 +19,7 @@ from checks.rules.common import (
     NOT_RECORDED,
     child,
     child_imported,
+    explained,
     framework_label,
     gpu_gate,
     gpu_platform,
@@ -121,8 +122,9 @@ def losses(facts: Facts, options: Options, k: Knowledge) -> Result:
     keep: dict[str, Any] = {"model": tr["model"], "steps": tr["steps"]}
     for side, run in _runs(tr):
         if "error" in run:
-            return fail("training on %s failed: %s" % (_label(run), run["error"]),
-                        _bug(facts, "the bundle holds the probe's stderr"), facts=run)
+            return explained(fail("training on %s failed: %s" % (_label(run), run["error"]),
+                                  _bug(facts, "the bundle holds the probe's stderr"), facts=run),
+                             run["error"], k, facts, options)
         values = run["losses"]
         keep[side] = values
         bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
