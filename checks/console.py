@@ -5,7 +5,9 @@ call ``quiet_exit()`` on a BrokenPipeError before treating other exceptions as b
 terminal's encoding cannot show are replaced by ``?`` instead of raising; writing into a pipe whose
 reader has gone ends the process quietly with exit code 141 (128 + SIGPIPE, as a shell reports it).
 At exit every live object is frozen (``gc.freeze``), so the interpreter's last collection skips them: the
-process ends anyway, and collecting invoke's and the suite's modules cost about 50 ms on every command.
+process ends anyway, and collecting invoke's and the suite's modules cost about 50 ms on every command. Garbage
+caught in a reference cycle is then never finalized: the suite writes its files through ``with`` blocks, never
+leaving one for a finalizer to close.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from checks.completeness import State
 from checks.errors import UsageError
 from checks.knowledge import Knowledge, judge_pair, valid_version
 from checks.matrix import Target
-from checks.paths import DEFAULT_ENV, MARKER, default_env
+from checks.paths import MARKER, default_env
 from scripts import interpreters, locks, managers, project
 
 PROFILES = ("auto",) + platforms.PROFILES
@@ -92,6 +92,12 @@ def retry_with(env: str | Path, fix_options: Sequence[str], profile: str) -> Cal
         ["--profile", profile] if profile != "auto" else []), "--tensorflow", version, why=why)
 
 
+def backend_args(backend: str) -> list[str]:
+    """``--backend B`` for a fix line, unless B is TensorFlow (the default, and what an environment without its
+    owner file gets)."""
+    return [] if backend == matrix.TENSORFLOW else ["--backend", backend]
+
+
 def check_backend(k: Knowledge, backend: str, tensorflow: str | None, env: str | None = None) -> None:
     """A backend the matrix knows; ``--tensorflow`` only with the TensorFlow backend."""
     if k.matrix.backend(backend) is None:
@@ -129,10 +135,11 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
     if profile not in PROFILES:
         raise UsageError("unknown profile %r: choose one of %s" % (profile, ", ".join(PROFILES)))
     backend = backend or (kept_backend(Path(env).expanduser()) if env else None) or matrix.TENSORFLOW
-    check_backend(k, backend, tensorflow, env)
+    named = Path(env).expanduser() if env else default_env(backend)  # as the fix lines name it
+    check_backend(k, backend, tensorflow, str(named))
     if tensorflow:
         check_tensorflow_version(tensorflow)
-    env_path = envdir.resolve(Path(env).expanduser() if env else default_env(backend))
+    env_path = envdir.resolve(named)
     envdir.check_path(env_path)
     if env_path.is_dir() and any(env_path.iterdir()) and not envdir.is_owned(env_path):
         raise UsageError("%s exists and was not created by invoke setup; choose another --env or remove it yourself"
@@ -156,18 +163,18 @@ def plan(k: Knowledge, profile: str = "auto", manager: str = "auto", python: str
         mine = k.matrix.target(auto, auto_plat)
         if tensorflow and mine is not None:  # a refused TensorFlow is said first; its fix leaves the profile alone
             check_tensorflow_request(k, profile, tensorflow, mine.tensorflow_pin[1],
-                                     retry_with(env or DEFAULT_ENV, fix_options, "auto"))
+                                     retry_with(named, fix_options, "auto"))
         pinned = tensorflow if tensorflow and k.matrix.target(auto, auto_plat, tensorflow) else None
-        raise UsageError(exc.message, fix=fixes.setup(env or default_env(backend), *fix_options, *(
-            ["--tensorflow", pinned] if pinned else []), why="the %s profile this machine has: %s" % (auto, why))) \
-            from None
+        raise UsageError(exc.message, fix=fixes.setup(
+            named, *fix_options, *(["--tensorflow", pinned] if pinned else []), *backend_args(backend),
+            why="the %s profile this machine has: %s" % (auto, why))) from None
     arch = platforms.target_arch(prof, os_name, given.arch, on_as)
     plat = platforms.platform_key(os_name, arch)
     prof, reason = backend_profile(k, backend, profile, prof, reason, plat)
     here = k.matrix.target(prof, plat, backend=backend)
     if tensorflow and here is not None:  # (only with the TensorFlow backend: check_backend)
         check_tensorflow_request(k, profile, tensorflow, here.tensorflow_pin[1],
-                                 retry_with(env or default_env(backend), fix_options, profile))
+                                 retry_with(named, fix_options, profile))
     kept = None if tensorflow else kept_target(k, prof, plat, env_path, backend)
     if kept is not None and here is not None and kept is not here:
         say("      keeps %s, as %s was set up (--tensorflow %s chooses the default)"

@@ -215,14 +215,13 @@ def install_plugin(p: Plan, step: Step, steps: Steps, k: Knowledge, found: list[
 
 
 def setup_fix_line(p: Plan, why: str, *options: str) -> str:
-    """This plan's setup again, as a fix line: ``--env ENV`` and ``options``, with the plan's two-step pair
-    (``--tensorflow V``) and the project's requirement files it was given with ``--requirements`` (a fix without
-    them drops the project's packages; those of the settings file are read again)."""
+    """This plan's setup again, as a fix line: ``--env ENV`` and ``options``, with the plan's backend, two-step pair
+    (``--tensorflow V``) and project's requirement files (a fix without them drops the project's packages; the
+    marker or owner file that would keep them may be gone)."""
     two_step = p.target.plugin is not None and p.target.plugin.two_step
-    named = p.project is not None and p.project.get("source") == "--requirements"
-    files: list[str] = p.project["requirements"] if p.project and named else []
-    return fixes.setup(p.env, *options, *(["--tensorflow", p.target.tensorflow_pin[1]] if two_step else []),
-                       *fixes.requirements_args(files), why=why)
+    files: list[str] = (p.project or {}).get("requirements") or []
+    return fixes.setup(p.env, *options, *planning.backend_args(p.target.backend), *(
+        ["--tensorflow", p.target.tensorflow_pin[1]] if two_step else []), *fixes.requirements_args(files), why=why)
 
 
 def dry_run(k: Knowledge, platform: str | None = None, profile: str = "auto", manager: str = "auto",

@@ -229,7 +229,8 @@ if os.path.exists(prefix) and os.listdir(prefix) and not os.path.exists(os.path.
     print("critical libmamba Non-conda folder exists at prefix - aborting.", file=sys.stderr)
     sys.exit(1)
 if os.environ.get("STANDIN_FAILS"):
-    os.makedirs(os.path.join(prefix, "conda-meta"))
+    if os.environ["STANDIN_FAILS"] == "after-mkdir":
+        os.makedirs(os.path.join(prefix, "conda-meta"))
     print("critical libmamba could not solve the environment", file=sys.stderr)
     sys.exit(1)
 subprocess.run([%(base)r, "-m", "venv", prefix], check=True)
@@ -258,13 +259,16 @@ def test_conda_manager_creates_into_an_empty_folder_and_claims_it_after(tmp_path
     assert (env / OWNER).exists() and (env / MARKER).exists() and (env / "conda-meta").is_dir()
 
 
-def test_a_conda_create_that_fails_leaves_an_environment_setup_owns(tmp_path, micromamba):
-    """Creation failed after the folder appeared: it is claimed all the same, so the printed fix may rebuild it."""
+@pytest.mark.parametrize("when", ["after-mkdir", "before-mkdir"])
+def test_a_conda_create_that_fails_leaves_an_environment_setup_owns(tmp_path, micromamba, when):
+    """Creation failed after the folder appeared (it is claimed all the same) or before (nothing is there): the
+    printed fix builds it with uv."""
     env = tmp_path / "env"
     done = invoke("setup", "--manager", "conda", "--env", str(env), "--python", pyenv_python("3.11"),
-                  env=dict(micromamba, STANDIN_FAILS="1"))
+                  env=dict(micromamba, STANDIN_FAILS=when))
     assert done.returncode == 1 and "could not solve" in done.stderr, done.stderr
-    assert (env / OWNER).exists() and not (env / MARKER).exists()
+    assert (env / OWNER).exists() if when == "after-mkdir" else not env.exists()
+    assert not (env / MARKER).exists()
     fix = done.stderr.split("; fix: ")[-1].strip()
     assert fix.startswith(".tools/bin/invoke setup --env %s --manager uv  # builds it with uv" % env), fix
     healed = run_fix(fix, micromamba)

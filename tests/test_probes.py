@@ -50,8 +50,8 @@ def test_a_deleted_file_is_damage_on_every_python(tmp_path, minor):
 
 @pytest.mark.parametrize("minor", ["3.9", "3.13"])
 def test_collect_reads_name_version_and_quoted_record_paths(tmp_path, minor):
-    """Name and Version come from METADATA's opening headers, never from its description; a RECORD path with a
-    comma is quoted (csv) and still checked: present and whole is fine, missing is damage."""
+    """Name and Version come from METADATA's opening headers (any case), never from its description; a RECORD path
+    with a comma is quoted (csv) and still checked: present and whole is fine, missing is damage."""
     import subprocess
 
     from tests.conftest import ROOT, pyenv_python
@@ -61,8 +61,8 @@ def test_collect_reads_name_version_and_quoted_record_paths(tmp_path, minor):
     (site / "pkg" / "a,b.py").write_text("AB = 1\n")
     info = site / "Pkg_Name-2.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: Pkg_Name\nVersion: 2.0\nSummary: s\n\n"
-                                   "Name: not-this\nVersion: 9.9\n")
+    (info / "METADATA").write_text("metadata-version: 2.1\nname: Pkg_Name\nsummary: s\n\n"
+                                   "Name: not-this\nVersion: 9.9\n")  # no Version header: the body's is not one
     (info / "RECORD").write_text('"pkg/a,b.py",sha256=x,7\n"pkg/c,d.py",sha256=y,3\npkg/e.py,sha256=z,1\n'
                                  "Pkg_Name-2.0.dist-info/RECORD,,\n")
     code = ("import json, sys; sys.path[:0] = [%r, %r]; from checks.probes import installed; "
@@ -70,5 +70,5 @@ def test_collect_reads_name_version_and_quoted_record_paths(tmp_path, minor):
     done = subprocess.run([pyenv_python(minor), "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert answer["installed"] == {"pkg-name": "2.0"}
+    assert answer["installed"] == {"pkg-name": ""}
     assert answer["damaged"] == {"pkg-name": ["pkg/c,d.py", "pkg/e.py"]}

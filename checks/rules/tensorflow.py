@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from checks import clashes, fixes, settings
-from checks.diagnose import Machine, errors
+from checks.diagnose import Machine
 from checks.facts import Facts
 from checks.knowledge import Knowledge
 from checks.model import Options, Result, Status, fail, pass_, skip, warn
@@ -61,8 +61,7 @@ def imported(facts: Facts, options: Options, k: Knowledge) -> Result:
             "tensorflow-plugins/ or unset TF_PLUGGABLE_DEVICE_LIBRARY_PATH, and import again)" % ", ".join(plugins)],
             result.fix, {**result.facts, "plugins": plugins})
     proc = (facts.get("tensorflow") or {}).get("process") or {}
-    stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
-    return explained(result, stderr, k, facts, options, quoted=IMPORT_FAILED)
+    return explained(result, _stderr_text(proc), k, facts, options, quoted=IMPORT_FAILED)
 
 
 def _imported(facts: Facts) -> Result:
@@ -306,23 +305,18 @@ def project_imports(facts: Facts, options: Options, k: Knowledge) -> Result:
     else:
         dist = owner[module]
         summary = "%s (%s %s) %s when %s" % (module, dist, dists[dist]["version"], _how(proc), ORDER_WORDS[order])
-    details = _stderr_tail(proc)[-6:]
-    found = errors_of(k, proc, facts, options)
     known = [c for c in clashes.for_package(owner.get(module, ""))]
-    lines = ["known clash: %s; fits: %s (%s)" % (c.effect, c.fits, ", ".join(c.sources)) for c in known]
-    if found:
-        details = ["cause: " + found[0].cause, "what helps: " + found[0].fix] + lines + details
-        summary += " [%s]" % found[0].id
-    else:
-        details = lines + details
+    details = ["known clash: %s; fits: %s (%s)" % (c.effect, c.fits, ", ".join(c.sources)) for c in known]
+    details += _stderr_tail(proc)[-6:]
     details.append("each order ran in its own process (faulthandler on, killed with its children after %.0f s); "
                    "the other packages: %s" % (pi.get("timeout_s") or 0, ", ".join(sorted(set(owner) - {module}))
                                                or "none"))
-    return fail(summary, None, details=details,
-                facts={**keep, "culprit": module, "order": order, "process": {
-                    k2: proc.get(k2) for k2 in ("returncode", "signal", "timed_out", "error")}})
+    return explained(fail(summary, None, details=details,
+                          facts={**keep, "culprit": module, "order": order, "process": {
+                              k2: proc.get(k2) for k2 in ("returncode", "signal", "timed_out", "error")}}),
+                     _stderr_text(proc), k, facts, options)
 
 
-def errors_of(k: Knowledge, proc: dict[str, Any], facts: Facts, options: Options) -> list[Any]:
-    stderr = (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
-    return errors(k.diagnose(stderr, Machine.from_facts(facts, options.profile))) if stderr.strip() else []
+def _stderr_text(proc: Mapping[str, Any]) -> str:
+    """A child's stderr for the signatures, with SIGILL named when the kernel killed it with that signal."""
+    return (proc.get("stderr") or "") + ("\nSIGILL" if proc.get("signal") == "SIGILL" else "")
