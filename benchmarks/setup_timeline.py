@@ -8,7 +8,9 @@ it, and the exit. Setup's own cost is the run's wall time less its two uv comman
 ``uv venv`` + ``uv pip sync`` does, so it is what ``setup_fresh`` compares, without the installer's own scatter
 (here ±0.5 s from one run to the next). Tracing adds a little to each process start: an upper bound.
 
-Usage: .tools/bin/python -m benchmarks.setup_timeline [runs]   (needs strace; Linux)
+With a second checkout (another commit, its own .tools/), its setup is traced in the same alternation.
+
+Usage: .tools/bin/python -m benchmarks.setup_timeline [runs [OTHER_CHECKOUT]]   (needs strace; Linux)
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from benchmarks.setup_fresh import TARGET_S, bytecode_cached
 from checks import knowledge
 from scripts import plan as planning
 
-INVOKE = str(ROOT / ".tools" / "bin" / "invoke")
 PHASES = ("start to the interpreter probe", "interpreter probe to uv venv", "uv venv", "uv venv to uv pip sync",
           "uv pip sync", "completeness answer after the install", "exit")
 
@@ -60,7 +61,26 @@ def phases(trace: Path) -> dict[str, float]:
     return out
 
 
-def main(runs: int = 7) -> None:
+def traced(strace: str, checkout: Path, env: Path, trace: Path, python: str) -> dict[str, float]:
+    """One fresh setup of ``checkout`` into ``env``, traced; its phases."""
+    os.sync()
+    subprocess.run([strace, "--seccomp-bpf", "-f", "-ttt", "-e", "trace=execve", "-e", "signal=none", "-o",
+                    str(trace), str(checkout / ".tools" / "bin" / "invoke"), "setup", "--env", str(env), "--python",
+                    python], cwd=checkout, check=True, capture_output=True)
+    shutil.rmtree(env)
+    return phases(trace)
+
+
+def report(title: str, rows: list[dict[str, float]]) -> float:
+    """Print each phase's median and values; return the median of setup's own time."""
+    print(title)
+    for name in rows[0]:
+        values = [r[name] for r in rows]
+        print("  %-40s median %.3f s  %s" % (name, statistics.median(values), " ".join("%.3f" % v for v in values)))
+    return statistics.median(r["setup's own time (wall less uv)"] for r in rows)
+
+
+def main(runs: int = 7, other: Path | None = None) -> None:
     strace = shutil.which("strace")
     if strace is None:
         sys.exit("error: strace is not installed (apt-get install strace)")
@@ -69,25 +89,24 @@ def main(runs: int = 7) -> None:
     print("lock %s, Python %s; the suite's bytecode %s" % (
         p.lock.relative_to(ROOT), p.interpreter.version, "cached" if bytecode_cached() else "not cached"))
     print("load average before: %.2f %.2f %.2f" % os.getloadavg())
-    rows = []
+    rows: list[dict[str, float]] = []
+    others: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         env, trace = Path(tmp) / "env", Path(tmp) / "trace"
         for i in range(runs + 1):  # the first run warms the cache and is not counted
-            os.sync()
-            subprocess.run([strace, "--seccomp-bpf", "-f", "-ttt", "-e", "trace=execve", "-e", "signal=none",
-                            "-o", str(trace), INVOKE, "setup", "--env", str(env), "--python", p.interpreter.path],
-                           cwd=ROOT, check=True, capture_output=True)
-            shutil.rmtree(env)
+            row = traced(strace, ROOT, env, trace, p.interpreter.path)
+            other_row = traced(strace, other, env, trace, p.interpreter.path) if other is not None else None
             if i:
-                rows.append(phases(trace))
-    for name in rows[0]:
-        values = [r[name] for r in rows]
-        print("%-40s median %.3f s  %s" % (name, statistics.median(values), " ".join("%.3f" % v for v in values)))
-    own = statistics.median(r["setup's own time (wall less uv)"] for r in rows)
+                rows.append(row)
+                if other_row is not None:
+                    others.append(other_row)
+    own = report("this checkout (%s):" % ROOT, rows)
+    if others:
+        print("setup's own time of %s: median %.2f s" % (other, report("%s:" % other, others)))
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     print("setup's own time: median %.2f s; target <= %.1f s: %s" % (own, TARGET_S, "MET" if own <= TARGET_S
                                                                        else "NOT MET"))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 7)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 7, Path(sys.argv[2]).resolve() if len(sys.argv) > 2 else None)
