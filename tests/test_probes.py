@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -24,28 +25,61 @@ def test_unmet_requirements_name_only_installed_distributions(tmp_path, monkeypa
     assert mine == ["tensorflow-cpu 2.19.1 requires zz-missing-numpy<2.2, which is not installed"]
 
 
-@pytest.mark.parametrize("minor", ["3.9", "3.11", "3.12", "3.13"])
-def test_a_deleted_file_is_damage_on_every_python(tmp_path, minor):
-    """From Python 3.12 ``Distribution.files`` leaves out files that no longer exist: the probe reads RECORD
-    itself, so a deleted file (and a truncated one) is damage on every Python the environments use."""
-    import subprocess
-
-    from tests.conftest import ROOT, pyenv_python
-
+def _damaged_site(tmp_path):
+    """A site directory whose one distribution has a deleted and a truncated file in each half of its RECORD (the
+    second half starts with a deleted one)."""
     site = tmp_path / "site"
     (site / "pkg").mkdir(parents=True)
-    (site / "pkg" / "kept.py").write_text("KEPT = 1\n")
-    (site / "pkg" / "cut.py").write_text("")
+    for name, text in (("kept.py", "KEPT = 1\n"), ("cut.py", ""), ("also.py", "ALSO = 1\n"), ("short.py", "S")):
+        (site / "pkg" / name).write_text(text)
     info = site / "pkg-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n")
     (info / "RECORD").write_text("pkg/kept.py,sha256=x,9\npkg/gone.py,sha256=y,12\npkg/cut.py,sha256=z,7\n"
+                                 "pkg/gone2.py,sha256=b,3\npkg/also.py,sha256=a,9\npkg/short.py,sha256=c,5\n"
                                  "pkg-1.0.dist-info/RECORD,,\n")
+    return site
+
+
+DAMAGED = ["pkg/gone.py", "pkg/cut.py", "pkg/gone2.py", "pkg/short.py"]  # in RECORD's order
+
+
+@pytest.mark.parametrize("minor", ["3.9", "3.11", "3.12", "3.13"])
+def test_a_deleted_file_is_damage_on_every_python(tmp_path, minor):
+    """From Python 3.12 ``Distribution.files`` leaves out files that no longer exist: the probe reads RECORD
+    itself, so a deleted file (and a truncated one) is damage on every Python the environments use, looked at by
+    one process or by two (setup's probe forks a copy that takes the second half of every RECORD)."""
+    import subprocess
+
+    from tests.conftest import ROOT, pyenv_python
+
+    site = _damaged_site(tmp_path)
     code = ("import json, sys; sys.path[:0] = [%r, %r]; from checks.probes import installed; "
-            "print(json.dumps(installed.damaged_files({'pkg'})))" % (str(ROOT), str(site)))
+            "print(json.dumps([installed.collect({'pkg'}, workers=w) for w in (1, 2)]))" % (str(ROOT), str(site)))
     done = subprocess.run([pyenv_python(minor), "-I", "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"pkg": ["pkg/gone.py", "pkg/cut.py"]}
+    for answer in json.loads(done.stdout):
+        assert answer["damaged"] == {"pkg": DAMAGED} and answer["damaged_count"] == {"pkg": 4}
+
+
+def test_a_forked_copy_that_fails_leaves_its_half_to_the_probe_itself(tmp_path):
+    """The copy that looks at the second halves dies before answering: the probe looks at them itself, and the
+    answer is the same as one process gives."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    site = _damaged_site(tmp_path)
+    code = ("import json, os, sys; sys.path[:0] = [%r, %r]; from checks.probes import installed; me = os.getpid()\n"
+            "each = installed._damaged_each\n"
+            "def dying(part):\n"
+            "    if os.getpid() != me: os._exit(7)\n"
+            "    return each(part)\n"
+            "installed._damaged_each = dying\n"
+            "print(json.dumps(installed.collect({'pkg'}, workers=2)))" % (str(ROOT), str(site)))
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["damaged"] == {"pkg": DAMAGED}
 
 
 @pytest.mark.parametrize("minor", ["3.9", "3.13"])
