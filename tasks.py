@@ -106,6 +106,10 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
 
     With your project's requirements too, locked with the pair. With --backend torch or jax: Keras 3 on that
     framework instead, hash-locked the same way (compare them with `invoke compare`)."""
+    from scripts import interpreters
+
+    if python is None:  # the interpreter setup uses unless told or kept: its probe runs while the rest loads
+        interpreters.ask(interpreters.current())
     from scripts import provision
 
     if platform and not dry_run:

@@ -1,27 +1,32 @@
-"""Where a new environment's `invoke setup` spends its own time: each run traced, the installer's time taken out.
+"""Where a new environment's `invoke setup` spends its own time: each run timed from inside, the installer's time
+taken out.
 
-Each run builds a new environment from a warm cache (as ``setup_fresh``) under ``strace -f`` (only process starts
-and exits are traced, through seccomp, so the installer runs at nearly full speed). From the trace: the start
-until the interpreter probe (Python, invoke, tasks.py, the knowledge, the plan), ``uv venv``, the gap before
-``uv pip sync`` (the completeness probe started, ``require_own``), ``uv pip sync``, the completeness answer after
-it, and the exit. Setup's own cost is the run's wall time less its two uv commands: the same work a bare
-``uv venv`` + ``uv pip sync`` does, so it is what ``setup_fresh`` compares, without the installer's own scatter
-(here ±0.5 s from one run to the next). Tracing adds a little to each process start: an upper bound.
+Each run builds a new environment from a warm cache (as ``setup_fresh``) with ``benchmarks/timeline_hook`` on
+PYTHONPATH: its ``sitecustomize`` logs, in the setup process only, when each subprocess was started and reaped.
+From that log and the run's own start and end: the start until the interpreter probe (Python, invoke, tasks.py,
+the knowledge, the plan), ``uv venv``, the gap before ``uv pip sync`` (the completeness probe started,
+``require_own``), ``uv pip sync``, the completeness answer after it, and the exit. Setup's own cost is the run's
+wall time less its two uv commands: the same work a bare ``uv venv`` + ``uv pip sync`` does, so it is what
+``setup_fresh`` compares, without the installer's own scatter (here ±0.5 s from one run to the next). A uv
+command is timed from its start to its reaping by setup, so the few milliseconds of starting and reaping it
+count as uv's. (Earlier runs traced with ``strace -f``; a tracer slows a forked process, which setup's
+completeness probe now starts, by 0.3 s, so the figures are no longer taken that way.)
 
-With a second checkout (another commit, its own .tools/), its setup is traced in the same alternation.
+With a second checkout (another commit, its own .tools/), its setup is timed in the same alternation.
 
-Usage: .tools/bin/python -m benchmarks.setup_timeline [runs [OTHER_CHECKOUT]]   (needs strace; Linux)
+Usage: .tools/bin/python -m benchmarks.setup_timeline [runs [OTHER_CHECKOUT]]
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from benchmarks.common import ROOT, machine
@@ -29,46 +34,41 @@ from benchmarks.setup_fresh import TARGET_S, bytecode_cached
 from checks import knowledge
 from scripts import plan as planning
 
+HOOK = Path(__file__).resolve().parent / "timeline_hook"
 PHASES = ("start to the interpreter probe", "interpreter probe to uv venv", "uv venv", "uv venv to uv pip sync",
           "uv pip sync", "completeness answer after the install", "exit")
 
 
-def phases(trace: Path) -> dict[str, float]:
-    """Seconds per phase, and setup's own time (wall less both uv commands), from one ``strace -f -ttt`` file."""
-    starts: dict[str, tuple[float, str]] = {}
-    ends: dict[str, float] = {}
-    first = None
-    for line in trace.read_text().splitlines():
-        pid, stamp, rest = line.split(None, 2)
-        t = float(stamp)
-        first = t if first is None else first
-        if rest.startswith("execve(") and "ENOENT" not in rest:
-            starts[pid] = (t - first, " ".join(re.findall(r'"([^"]*)"', rest)[2:4]))
-        elif rest.startswith("+++ exited"):
-            ends[pid] = t - first
-    order = sorted(starts.items(), key=lambda kv: kv[1][0])
-    main = order[0][0]
+def phases(log: Path, start: float, end: float) -> dict[str, float]:
+    """Seconds per phase, and setup's own time (wall less both uv commands), from one run's subprocess log
+    (``timeline_hook``) and its start and end (wall clock)."""
+    done = [json.loads(line) for line in log.read_text().splitlines()]
 
-    def pid_of(args: str) -> str:
-        return next(pid for pid, (_, a) in order if a == args)
+    def one(*marks: str) -> tuple[float, float]:
+        row = next(r for r in done if all(m in r["argv"] for m in marks))
+        return row["start"] - start, row["end"] - start
 
-    probe, venv, child, sync = pid_of("-I -S"), pid_of("venv --allow-existing"), pid_of("-S -m"), pid_of("pip sync")
+    probe, venv, sync = one("-I", "-S"), one("venv", "--allow-existing"), one("pip", "sync")
+    child = one("-S", "-m", "checks.probes.installed")
     out = dict(zip(PHASES, (
-        starts[probe][0], starts[venv][0] - starts[probe][0], ends[venv] - starts[venv][0],
-        starts[sync][0] - ends[venv], ends[sync] - starts[sync][0], ends[child] - ends[sync],
-        ends[main] - ends[child])))
-    out["setup's own time (wall less uv)"] = ends[main] - out["uv venv"] - out["uv pip sync"]
+        probe[0], venv[0] - probe[0], venv[1] - venv[0], sync[0] - venv[1], sync[1] - sync[0], child[1] - sync[1],
+        (end - start) - child[1])))
+    out["setup's own time (wall less uv)"] = (end - start) - out["uv venv"] - out["uv pip sync"]
     return out
 
 
-def traced(strace: str, checkout: Path, env: Path, trace: Path, python: str) -> dict[str, float]:
-    """One fresh setup of ``checkout`` into ``env``, traced; its phases."""
+def timed(checkout: Path, env: Path, log: Path, python: str) -> dict[str, float]:
+    """One fresh setup of ``checkout`` into ``env``, its subprocesses logged; its phases."""
     os.sync()
-    subprocess.run([strace, "--seccomp-bpf", "-f", "-ttt", "-e", "trace=execve", "-e", "signal=none", "-o",
-                    str(trace), str(checkout / ".tools" / "bin" / "invoke"), "setup", "--env", str(env), "--python",
-                    python], cwd=checkout, check=True, capture_output=True)
+    log.write_text("")
+    run_env = dict(os.environ, SETUP_TIMELINE_LOG=str(log), PYTHONPATH=os.pathsep.join(
+        filter(None, [str(HOOK), os.environ.get("PYTHONPATH")])))
+    start = time.time()
+    subprocess.run([str(checkout / ".tools" / "bin" / "invoke"), "setup", "--env", str(env), "--python", python],
+                   cwd=checkout, check=True, capture_output=True, env=run_env)
+    end = time.time()
     shutil.rmtree(env)
-    return phases(trace)
+    return phases(log, start, end)
 
 
 def report(title: str, rows: list[dict[str, float]]) -> float:
@@ -81,9 +81,6 @@ def report(title: str, rows: list[dict[str, float]]) -> float:
 
 
 def main(runs: int = 7, other: Path | None = None) -> None:
-    strace = shutil.which("strace")
-    if strace is None:
-        sys.exit("error: strace is not installed (apt-get install strace)")
     p = planning.plan(knowledge.load(), env=str(Path(tempfile.gettempdir()) / "never-made"), say=lambda _: None)
     print("machine: %s" % machine())
     print("lock %s, Python %s; the suite's bytecode %s" % (
@@ -92,10 +89,10 @@ def main(runs: int = 7, other: Path | None = None) -> None:
     rows: list[dict[str, float]] = []
     others: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        env, trace = Path(tmp) / "env", Path(tmp) / "trace"
+        env, log = Path(tmp) / "env", Path(tmp) / "log"
         for i in range(runs + 1):  # the first run warms the cache and is not counted
-            row = traced(strace, ROOT, env, trace, p.interpreter.path)
-            other_row = traced(strace, other, env, trace, p.interpreter.path) if other is not None else None
+            row = timed(ROOT, env, log, p.interpreter.path)
+            other_row = timed(other, env, log, p.interpreter.path) if other is not None else None
             if i:
                 rows.append(row)
                 if other_row is not None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from checks.matrix import MatrixError
 from checks.paths import ROOT
@@ -15,8 +14,7 @@ from checks.paths import ROOT
 CHIPS_PATH = ROOT / "envs" / "chips.json"
 
 
-@dataclass(frozen=True)
-class Chip:
+class Chip(NamedTuple):
     """What is known of the GPU: its name, cores, peak (None when the table cannot say) and why not."""
 
     name: str | None
@@ -26,7 +24,7 @@ class Chip:
     note: str
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self._asdict()
 
 
 def load_table(path: Path = CHIPS_PATH) -> dict[str, Any]:

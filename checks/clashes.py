@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -20,8 +19,7 @@ CLASHES_PATH = ROOT / "envs" / "import-clashes.json"
 TENSORFLOWS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos")
 
 
-@dataclass(frozen=True)
-class Clash:
+class Clash(NamedTuple):
     id: str
     package: str
     package_versions: SpecifierSet

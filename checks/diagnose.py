@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from checks import fixes
 from checks.matrix import MatrixError
@@ -20,8 +20,7 @@ if TYPE_CHECKING:  # a type only: setup, which loads the signatures, gathers no 
 DIAGNOSES_PATH = ROOT / "envs" / "diagnoses.json"
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     """What the caller knows of the machine (None: unknown); a signature's ``fixes`` are fitted to it."""
 
     os: str | None = None
@@ -57,8 +56,7 @@ class Signature:
     extract: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(NamedTuple):
     id: str
     cause: str
     fix: str
@@ -67,7 +65,7 @@ class Diagnosis:
     harmless: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self._asdict()
 
 
 def load_signatures(path: Path = DIAGNOSES_PATH) -> tuple[Signature, ...]:

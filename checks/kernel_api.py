@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -28,8 +27,7 @@ DATA_PATH = ROOT / "envs" / "kernel-c-api.json"
 HEADER = "tensorflow/c/kernels_experimental.h"
 
 
-@dataclass(frozen=True)
-class KernelApi:
+class KernelApi(NamedTuple):
     tensorflow: str
     wheel: str
     sha256: str

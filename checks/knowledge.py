@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -30,8 +30,7 @@ STATIC = "static check of the wheels"
 TRAINING_PATH = ROOT / "envs" / "training.json"
 
 
-@dataclass(frozen=True)
-class TrainingKnowledge:
+class TrainingKnowledge(NamedTuple):
     """``envs/training.json``: which ops a GPU training step must run on the GPU, and why one may not."""
 
     heavy_ops: Mapping[str, tuple[str, ...]]  # kind -> op-type marks
@@ -144,8 +143,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Knowledge:
                      kernel_api.load_facts(), abi.load_declared())
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(NamedTuple):
     """What is known of one TensorFlow / plugin pair, from user reports and the static check of the wheels.
 
     ``verdict`` is one of VERDICTS; ``reason`` reads after the pair's name ("is known broken (import: ...)");

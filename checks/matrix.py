@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -31,8 +30,7 @@ class MatrixError(UsageError):
     """The matrix (or another knowledge file) cannot be used; the message names the file and the fault."""
 
 
-@dataclass(frozen=True)
-class Build:
+class Build(NamedTuple):
     """What building a plugin from its sdist needs on the Mac (no build isolation: the env holds ``requires``)."""
 
     requires: tuple[str, ...] = ()  # Python build requirements, locked into the TensorFlow step
@@ -40,8 +38,7 @@ class Build:
     sdk: SpecifierSet | None = None  # the macOS SDK version it compiles against
 
 
-@dataclass(frozen=True)
-class Plugin:
+class Plugin(NamedTuple):
     """A TensorFlow PluggableDevice distribution for the Apple GPU: a data record, judged like any other."""
 
     name: str
@@ -71,8 +68,7 @@ class Plugin:
         return self.artifact == "sdist"
 
 
-@dataclass(frozen=True)
-class Backend:
+class Backend(NamedTuple):
     """A framework Keras 3 runs on (``invoke setup --backend NAME``): one environment each."""
 
     name: str
@@ -86,8 +82,7 @@ class Backend:
 TENSORFLOW_BACKEND = Backend(TENSORFLOW, TENSORFLOW, TENSORFLOWS, {platforms.MAC_GPU: "a TensorFlow PluggableDevice"})
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """What setup installs for one (profile, platform)."""
 
     profile: str
@@ -149,8 +144,7 @@ class Target:
         return " + ".join(str(Requirement(r)).replace("==", " ") for r in self.requirements)
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     """One TensorFlow / plugin pairing and what users reported of it (``metal`` is the plugin's version)."""
 
     tensorflow: SpecifierSet
@@ -173,8 +167,7 @@ class Pair:
         return min(Version(s.version.replace(".*", "")) for s in self.tensorflow)
 
 
-@dataclass(frozen=True)
-class Matrix:
+class Matrix(NamedTuple):
     common: tuple[str, ...]
     targets: tuple[Target, ...]
     pairs: tuple[Pair, ...]

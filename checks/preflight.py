@@ -8,8 +8,7 @@ so the rules run the same on a recorded output from a real Mac as on a live one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -22,8 +21,7 @@ MACOS_FIX = "softwareupdate --list  # install macOS %s or later (System Settings
 TOOLS_FIX = "xcode-select --install  # the Command Line Tools: make, xcrun, clang%s"
 
 
-@dataclass(frozen=True)
-class Need:
+class Need(NamedTuple):
     """One thing the machine must have: ``probe`` is the command that checks it (empty: the interpreter)."""
 
     name: str  # macos, sdk, make, python
@@ -34,8 +32,7 @@ class Need:
     arch: str = ""  # python: the architecture it must be built for
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     need: Need
     ok: bool
     found: str

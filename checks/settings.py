@@ -13,9 +13,8 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from checks.errors import UsageError
 from checks.paths import ROOT
@@ -32,8 +31,7 @@ class SettingsError(UsageError):
     """A setting that is not a positive number, or an unreadable config file: one line, exit 2."""
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One verify option: ``name`` as Python spells it (``min_speedup``), its kind and its help."""
 
     name: str

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -29,8 +28,7 @@ PROFILES = ("auto",) + platforms.PROFILES
 MARKER_STEP = "Write the marker %s (profile, lock and their sha256) once the environment answers as complete" % MARKER
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Everything setup decided before touching the disk."""
 
     profile: str
@@ -344,7 +342,7 @@ def with_project(k: Knowledge, p: Plan, requirements: Sequence[str], say: Callab
     if problem:
         raise UsageError("project lock %s is malformed: %s; delete it and run setup again to re-resolve it"
                          % (lock, problem))
-    return replace(p, lock=lock, project=proj.to_json(lock, p.lock))
+    return p._replace(lock=lock, project=proj.to_json(lock, p.lock))
 
 
 def refuse_project_on(target: Target, plugin_lock: Path | None) -> None:
@@ -374,8 +372,7 @@ def can_sync(p: Plan, marker: dict[str, Any] | None) -> bool:
     return marker.get("profile") == p.profile and (marker.get("python") or {}).get("version") == p.interpreter.version
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One thing setup does to the environment; the dry run prints it with the command it runs."""
 
     kind: str  # remove, create, install, sync, repair, build, owner
@@ -385,8 +382,7 @@ class Step:
     remove: tuple[str, ...] = ()  # repair: distributions uninstalled first (a second TensorFlow)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What setup does with the environment that is there, why, and the steps."""
 
     action: str  # nothing, owner, repair, sync, fresh

@@ -28,9 +28,8 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -46,8 +45,7 @@ LOCK_DIRNAME = "tfmetal-locks"
 DIGEST_LINE = "# Inputs-sha256: "
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     """The team's requirement files (absolute) and the directory its locks live in."""
 
     files: tuple[Path, ...]

@@ -12,7 +12,6 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -297,7 +296,7 @@ def _project_lines(k: Knowledge, p: Plan, proj: project.Project) -> tuple[Plan, 
         % (matrix.shown(plock), matrix.shown(p.lock))))]
     lines += ["           and the %s/%s lock %s: %s" % (t.profile, t.platform, matrix.shown(other), "up to date"
                                                      if ok else "resolved too") for t, other, _, ok in others]
-    return replace(p, lock=plock, project=proj.to_json(plock, p.lock)), fresh, lines
+    return p._replace(lock=plock, project=proj.to_json(plock, p.lock)), fresh, lines
 
 
 def _decision_here(p: Plan, fresh_lock: bool, force: bool) -> Decision:

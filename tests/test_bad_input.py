@@ -219,8 +219,6 @@ def test_a_refused_tensorflow_keeps_the_projects_requirements_in_its_fix(tmp_pat
 def test_setup_fix_lines_keep_the_backend_and_the_projects_files(tmp_path):
     """A fix line is this plan's setup again: a torch environment's names --backend torch (its owner file, which
     would keep it, may not be written yet), a project's names its requirement files whatever declared them."""
-    from dataclasses import replace
-
     from checks import knowledge
     from scripts import plan as planning
     from scripts.provision import setup_fix_line
@@ -230,8 +228,8 @@ def test_setup_fix_lines_keep_the_backend_and_the_projects_files(tmp_path):
     p = planning.plan(k, env=str(tmp_path / "t"), python=pyenv_python("3.11"), backend="torch", say=lambda _: None)
     assert setup_fix_line(p, "why") == ".tools/bin/invoke setup --env %s --backend torch  # why" % (tmp_path / "t")
     req = tmp_path / "requirements.txt"
-    p = replace(planning.plan(k, env=str(tmp_path / "e"), python=pyenv_python("3.11"), say=lambda _: None),
-                project={"requirements": [str(req)], "source": "tfmetal.json"})
+    p = planning.plan(k, env=str(tmp_path / "e"), python=pyenv_python("3.11"), say=lambda _: None)._replace(
+        project={"requirements": [str(req)], "source": "tfmetal.json"})
     fix = ".tools/bin/invoke setup --env %s --force --requirements %s  # why" % (tmp_path / "e", req)
     assert setup_fix_line(p, "why", "--force") == fix
 

@@ -7,7 +7,6 @@ the machines and bundles they start from are the recorded ones of tests/machines
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import struct
@@ -374,10 +373,10 @@ def test_judgement_of_recorded_pairs(tf, metal, verdict, reported_import, agrees
 
 def test_a_static_verdict_that_contradicts_the_report_disagrees():
     broken, loads = knowledge.judge_pair(K, "2.11.0", "0.8.0"), knowledge.judge_pair(K, "2.12.0", "0.8.0")
-    assert dataclasses.replace(broken, static=loads.static).agrees is False  # report: symbol; static: loads
-    assert dataclasses.replace(loads, static=broken.static).agrees is False  # report: loads; static: symbol
-    other = dataclasses.replace(broken.reported, error="library not loaded")
-    assert dataclasses.replace(broken, reported=other).agrees is False  # both cannot load, for different reasons
+    assert broken._replace(static=loads.static).agrees is False  # report: symbol; static: loads
+    assert loads._replace(static=broken.static).agrees is False  # report: loads; static: symbol
+    other = broken.reported._replace(error="library not loaded")
+    assert broken._replace(reported=other).agrees is False  # both cannot load, for different reasons
 
 
 def test_a_broken_pair_explains_the_static_check_and_a_verified_one_does_not():

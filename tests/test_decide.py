@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -140,12 +139,12 @@ def test_an_environment_of_another_python_is_rebuilt(env):
 
 
 def test_a_project_environment_is_synced_only_on_the_same_profile_and_python(env):
-    p = replace(plan_for(APPLE, env), project={"requirements": ["requirements.txt"]})
+    p = plan_for(APPLE, env)._replace(project={"requirements": ["requirements.txt"]})
     marker = planning.marker_data(p, 1.0)
     assert planning.can_sync(p, marker)
     assert not planning.can_sync(p, {**marker, "profile": "cpu"})
     assert not planning.can_sync(p, {**marker, "python": {**marker["python"], "version": "3.11.9"}})
-    assert not planning.can_sync(replace(p, project=None), marker)
+    assert not planning.can_sync(p._replace(project=None), marker)
 
 
 def test_setup_writes_no_marker_on_an_environment_still_missing_a_pin(env, monkeypatch):
@@ -233,7 +232,7 @@ def test_a_live_setup_of_another_user_is_still_a_holder(tmp_path, monkeypatch):
 def test_a_project_environment_with_damaged_files_or_a_second_tensorflow_is_repaired_not_synced(env, hurt):
     """A sync rewrites no damaged file and, removing a second TensorFlow, takes the files it shares with the
     locked one: a project environment so hurt is repaired in place from its project lock."""
-    p = replace(plan_for(APPLE, env), project={"requirements": ["requirements.txt"]})
+    p = plan_for(APPLE, env)._replace(project={"requirements": ["requirements.txt"]})
     marker = made(p)
     d = planning.decide(p, marker, complete(env, **hurt), force=False)
     assert d.action == "repair" and d.steps[0].kind == "repair" and d.steps[0].lock == p.lock
