@@ -25,6 +25,23 @@ def test_probe_of_a_non_python_is_none(tmp_path):
     assert interpreters.probe(str(fake)) is None
 
 
+def test_a_probe_asked_ahead_is_the_one_read(tmp_path):
+    """``ask`` starts the probe; ``probe`` reads that answer (setup's plan does not start a second one): here the
+    interpreter is gone by the time it is read, and the answer is still the one it gave."""
+    import shutil
+
+    copy = tmp_path / "python3"
+    shutil.copy(pyenv_python("3.11"), copy)
+    interpreters.ask(str(copy))
+    asked = interpreters._ASKED[str(copy)]
+    assert asked.proc is not None
+    asked.proc.wait(timeout=30)
+    copy.unlink()
+    found = interpreters.probe(str(copy))
+    assert found is not None and found.minor == "3.11" and str(copy) not in interpreters._ASKED
+    assert interpreters.probe(str(copy)) is None  # asked once: the next probe runs it again, and it is gone
+
+
 def test_a_3_13_default_finds_a_3_12(tmp_path, monkeypatch):
     py313 = pyenv_python("3.13")
     py312 = pyenv_python("3.12")
