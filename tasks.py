@@ -108,18 +108,21 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
     framework instead, hash-locked the same way (compare them with `invoke compare`)."""
     from scripts import interpreters
 
-    if python is None:  # the interpreter setup uses unless told or kept: its probe runs while the rest loads
-        interpreters.ask(interpreters.current())
-    from scripts import provision
-
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
-    if dry_run:
-        print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow,
-                                                requirements or (), force, backend)))
-        return
-    provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force, tensorflow=tensorflow,
-                    requirements=requirements or (), backend=backend)
+    if python is None:  # the interpreter setup uses unless told or kept: its probe runs while the rest loads
+        interpreters.ask(interpreters.current())
+    try:
+        from scripts import provision
+
+        if dry_run:
+            print("\n".join(provision.dry_run(k, platform, profile, manager, python, env, tensorflow,
+                                                    requirements or (), force, backend)))
+            return
+        provision.setup(k, profile=profile, manager=manager, python=python, env=env, force=force,
+                        tensorflow=tensorflow, requirements=requirements or (), backend=backend)
+    finally:
+        interpreters.forget()
 
 
 def _checks_command(env: str | None, args: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -1,11 +1,11 @@
 """A new environment from a warm cache: `invoke setup` against the bare installer doing the same work, side by side.
 
 Bare: `uv venv E` then `uv pip sync --python E/bin/python --require-hashes LOCK` (the two commands a careful user
-would type). Setup: `invoke setup --env E` from the same lock and interpreter, which also plans, checks the index,
-refuses an interpreter that does not answer as the environment, asks the environment whether it is complete
-before it writes the marker, and prints its steps. Target: setup adds at most 0.5 s to the bare installer.
-The runs alternate (bare, setup, bare, ...) so that load on the machine falls on both alike; with a second
-checkout (another commit, its own .tools/), its setup joins the alternation as a third column.
+would type). Setup: `invoke setup --env E` from the same lock and interpreter (its default one, as a user runs it),
+which also plans, checks the index, refuses an interpreter that does not answer as the environment, asks the
+environment whether it is complete before it writes the marker, and prints its steps. Target: setup adds at most
+0.5 s to the bare installer. The runs alternate (bare, setup, bare, ...) so that load on the machine falls on both
+alike; with a second checkout (another commit, its own .tools/), its setup joins the alternation as a third column.
 
 Usage: .tools/bin/python -m benchmarks.setup_fresh [runs [OTHER_CHECKOUT]]
 """
@@ -67,11 +67,10 @@ def main(runs: int = 5, other: Path | None = None) -> None:
                  "--only-binary", ":all:", str(p.lock)])
             shutil.rmtree(env)
             env = Path(tmp) / "setup"
-            s = timed([INVOKE, "setup", "--env", str(env), "--python", p.interpreter.path])
+            s = timed([INVOKE, "setup", "--env", str(env)])  # its default interpreter: p's, as a user runs it
             shutil.rmtree(env)
             if other is not None:
-                o = timed([str(other / ".tools" / "bin" / "invoke"), "setup", "--env", str(env), "--python",
-                           p.interpreter.path], cwd=other)
+                o = timed([str(other / ".tools" / "bin" / "invoke"), "setup", "--env", str(env)], cwd=other)
                 shutil.rmtree(env)
                 if i:
                     setup_other.append(o)

@@ -57,14 +57,15 @@ def phases(log: Path, start: float, end: float) -> dict[str, float]:
     return out
 
 
-def timed(checkout: Path, env: Path, log: Path, python: str) -> dict[str, float]:
-    """One fresh setup of ``checkout`` into ``env``, its subprocesses logged; its phases."""
+def timed(checkout: Path, env: Path, log: Path) -> dict[str, float]:
+    """One fresh setup of ``checkout`` into ``env`` (its default interpreter, as a user runs it: the probe of it
+    starts early), its subprocesses logged; its phases."""
     os.sync()
     log.write_text("")
     run_env = dict(os.environ, SETUP_TIMELINE_LOG=str(log), PYTHONPATH=os.pathsep.join(
         filter(None, [str(HOOK), os.environ.get("PYTHONPATH")])))
     start = time.time()
-    subprocess.run([str(checkout / ".tools" / "bin" / "invoke"), "setup", "--env", str(env), "--python", python],
+    subprocess.run([str(checkout / ".tools" / "bin" / "invoke"), "setup", "--env", str(env)],
                    cwd=checkout, check=True, capture_output=True, env=run_env)
     end = time.time()
     shutil.rmtree(env)
@@ -91,8 +92,8 @@ def main(runs: int = 7, other: Path | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env, log = Path(tmp) / "env", Path(tmp) / "log"
         for i in range(runs + 1):  # the first run warms the cache and is not counted
-            row = timed(ROOT, env, log, p.interpreter.path)
-            other_row = timed(other, env, log, p.interpreter.path) if other is not None else None
+            row = timed(ROOT, env, log)
+            other_row = timed(other, env, log) if other is not None else None
             if i:
                 rows.append(row)
                 if other_row is not None:

@@ -54,9 +54,15 @@ _ASKED: dict[str, process.Started] = {}  # probes started ahead by ``ask``, by p
 
 def ask(path: str) -> None:
     """Start ``probe(path)`` now; ``probe(path)`` reads its answer. Setup asks the interpreter it will most likely
-    use before it loads the rest, so the probe (0.02 s) runs while it does; one never read just ends."""
+    use before it loads the rest, so the probe (0.02 s) runs while it does; ``forget`` stops one never read."""
     if path not in _ASKED:
         _ASKED[path] = process.start([path, "-I", "-S", "-c", PROBE])
+
+
+def forget() -> None:
+    """Stop the probes ``ask`` started that nobody read (the plan chose another interpreter, or stopped early)."""
+    while _ASKED:
+        _ASKED.popitem()[1].stop()
 
 
 def probe(path: str) -> Interpreter | None:

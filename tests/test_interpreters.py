@@ -42,6 +42,21 @@ def test_a_probe_asked_ahead_is_the_one_read(tmp_path):
     assert interpreters.probe(str(copy)) is None  # asked once: the next probe runs it again, and it is gone
 
 
+def test_a_probe_asked_and_never_read_is_stopped_and_reaped(tmp_path):
+    """The plan chose another interpreter: ``forget`` stops the unread probe, and nothing is left running."""
+    from checks import process
+
+    script = tmp_path / "python3"
+    script.write_text("#!/bin/sh\nsleep 30\n")
+    script.chmod(0o755)
+    interpreters.ask(str(script))
+    asked = interpreters._ASKED[str(script)]
+    assert asked.proc is not None and asked.proc.pid in process._RUNNING
+    interpreters.forget()
+    assert not interpreters._ASKED and asked.proc.returncode is not None
+    assert asked.proc.pid not in process._RUNNING
+
+
 def test_a_3_13_default_finds_a_3_12(tmp_path, monkeypatch):
     py313 = pyenv_python("3.13")
     py312 = pyenv_python("3.12")

@@ -82,6 +82,33 @@ def test_a_forked_copy_that_fails_leaves_its_half_to_the_probe_itself(tmp_path):
     assert json.loads(done.stdout)["damaged"] == {"pkg": DAMAGED}
 
 
+def test_two_processes_answer_as_one_with_sigchld_ignored_and_two_dist_infos_of_one_name(tmp_path):
+    """Started by a parent that ignores SIGCHLD, the probe's forked copy is reaped by the kernel: the answer is
+    still whole. Two .dist-info folders of one name (a stale one beside the real one), in either order: the later
+    is judged, by one process or two, never a mix of both."""
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    site = _damaged_site(tmp_path)
+    (site / "pkg" / "a1.py").write_text("")  # the stale one's first half: truncated; its second half whole
+    (site / "pkg" / "ok.py").write_text("OK")
+    stale = site / "pkg-0.9.dist-info"
+    stale.mkdir()
+    (stale / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg\nVersion: 0.9\n")
+    (stale / "RECORD").write_text("pkg/a1.py,sha256=x,4\npkg/ok.py,sha256=y,2\npkg-0.9.dist-info/RECORD,,\n")
+    code = ("import json, pathlib, signal, sys; sys.path[:0] = [%r]; from checks.probes import installed\n"
+            "from importlib import metadata\n"
+            "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+            "infos = [metadata.PathDistribution(pathlib.Path(p)) for p in (%r, %r)]\n"
+            "print(json.dumps([installed.damaged_in([('pkg', d) for d in order], workers=w)\n"
+            "                  for order in (infos, infos[::-1]) for w in (1, 2)]))"
+            % (str(ROOT), str(site / "pkg-1.0.dist-info"), str(stale)))
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"pkg": ["pkg/a1.py"]}] * 2 + [{"pkg": DAMAGED}] * 2
+
+
 @pytest.mark.parametrize("minor", ["3.9", "3.13"])
 def test_collect_reads_name_version_and_quoted_record_paths(tmp_path, minor):
     """Name and Version come from METADATA's opening headers (any case), never from its description; a RECORD path

@@ -90,50 +90,65 @@ def damaged(dist: metadata.Distribution, lines: Sequence[str] | None = None) -> 
     return bad
 
 
-def _damaged_each(part: Sequence[tuple[str, metadata.Distribution, Sequence[str]]]) -> dict[str, list[str]]:
-    """name -> its damaged files among the RECORD lines given, for each distribution of ``part`` that has any."""
-    return {name: bad for name, dist, lines in part for bad in [damaged(dist, lines)] if bad}
+def _damaged_each(part: Sequence[tuple[str, metadata.Distribution, Sequence[str]]]) -> list[list[str]]:
+    """The damaged files among the RECORD lines given, for each distribution of ``part``, in its order."""
+    return [damaged(dist, lines) for _, dist, lines in part]
 
 
 def damaged_in(dists: Sequence[tuple[str, metadata.Distribution]], workers: int = 1) -> dict[str, list[str]]:
-    """name -> damaged files of each of ``dists`` that has any. With ``workers`` 2 (and fork), a forked copy of
-    this process looks at the second half of every RECORD at the same time: the time is one ``stat`` per file
-    (14,000 of them, most TensorFlow's own). Only for a process without threads (setup's probe): a fork of one
-    with threads may hang."""
+    """name -> damaged files of each of ``dists`` that has any (of two distributions of one name, the later).
+    With ``workers`` 2 (and fork), a forked copy of this process looks at the second half of every RECORD at the
+    same time: the time is one ``stat`` per file (14,000 of them, most TensorFlow's own). Only for a process
+    without threads (setup's probe): a fork of one with threads may hang."""
     whole = [(name, dist, _record_lines(dist)) for name, dist in dists]
     if workers < 2 or not hasattr(os, "fork"):
-        return _damaged_each(whole)
-    first = [(name, dist, lines[:len(lines) // 2]) for name, dist, lines in whole]
-    second = [(name, dist, lines[len(lines) // 2:]) for name, dist, lines in whole]
-    read, write = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read)
-        os.close(write)
-        return _damaged_each(whole)
-    if pid == 0:  # the forked copy: the second halves, as JSON down the pipe, and out without the parent's clean-up
-        code = 1
+        found = _damaged_each(whole)
+    else:
+        copy = _Copy([(name, dist, lines[len(lines) // 2:]) for name, dist, lines in whole])
+        mine = _damaged_each([(name, dist, lines[:len(lines) // 2]) for name, dist, lines in whole])
+        found = [a + b for a, b in zip(mine, copy.answer())]
+    return {name: bad for (name, _, _), bad in zip(whole, found) if bad}
+
+
+class _Copy:
+    """``_damaged_each(part)`` worked out by a forked copy of this process, started now; ``answer`` reads it, or
+    works it out here when the copy could not start or its answer is not whole."""
+
+    def __init__(self, part: Sequence[tuple[str, metadata.Distribution, Sequence[str]]]) -> None:
+        self.part, self.pid, self.read = part, 0, -1
         try:
-            os.close(read)
-            data = json.dumps(_damaged_each(second)).encode()
-            while data:
-                data = data[os.write(write, data):]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    out = _damaged_each(first)
-    with os.fdopen(read, "rb") as pipe:
-        text = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    try:
-        seconds = json.loads(text) if status == 0 else None
-    except ValueError:
-        seconds = None
-    if not isinstance(seconds, dict):  # the copy failed: its half looked at here
-        seconds = _damaged_each(second)
-    return {name: out.get(name, []) + seconds.get(name, []) for name, _ in dists if name in out or name in seconds}
+            self.read, write = os.pipe()
+            self.pid = os.fork()
+        except OSError:
+            return
+        if self.pid == 0:  # the copy: its answer as JSON down the pipe, then out without the parent's clean-up
+            code = 1
+            try:
+                os.close(self.read)
+                data = json.dumps(_damaged_each(part)).encode()
+                while data:
+                    data = data[os.write(write, data):]
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+
+    def answer(self) -> list[list[str]]:
+        if self.pid <= 0:
+            return _damaged_each(self.part)
+        with os.fdopen(self.read, "rb") as pipe:
+            text = pipe.read()  # to its end before waiting: the copy may write more than a pipe holds
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:  # SIGCHLD ignored by whoever started this process: the kernel reaped it
+            pass
+        try:
+            found = json.loads(text)  # only a whole answer parses
+        except ValueError:
+            found = None
+        if isinstance(found, list) and len(found) == len(self.part):
+            return [list(f) for f in found]
+        return _damaged_each(self.part)
 
 
 def collect(names: set[str] | None = None, workers: int = 1) -> dict[str, Any]:
