@@ -110,7 +110,9 @@ def setup(c, k: Knowledge, profile="auto", manager="auto", python=None, env=None
 
     if platform and not dry_run:
         raise UsageError("--platform plans for another machine: use it with --dry-run")
-    if python is None:  # the interpreter setup uses unless told or kept: its probe runs while the rest loads
+    # The interpreter setup uses unless told or kept, probed while the rest loads (another platform's dry run
+    # probes none).
+    if python is None and platform is None:
         interpreters.ask(interpreters.current())
     try:
         from scripts import provision

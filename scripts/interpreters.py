@@ -68,8 +68,8 @@ def forget() -> None:
 def probe(path: str) -> Interpreter | None:
     """Run ``path`` (or read the probe ``ask`` started) and read its version and architecture; None if it does not
     answer."""
-    asked = _ASKED.pop(path, None)
-    done = asked.finish(timeout=15) if asked else process.run([path, "-I", "-S", "-c", PROBE], timeout=15)
+    ask(path)
+    done = _ASKED.pop(path).finish(timeout=15)
     data = done.last_json()
     if not isinstance(data, dict):
         return None

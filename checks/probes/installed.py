@@ -115,11 +115,16 @@ class _Copy:
     works it out here when the copy could not start or its answer is not whole."""
 
     def __init__(self, part: Sequence[tuple[str, metadata.Distribution, Sequence[str]]]) -> None:
-        self.part, self.pid, self.read = part, 0, -1
+        self.part, self.pid = part, 0
         try:
             self.read, write = os.pipe()
+        except OSError:
+            return
+        try:
             self.pid = os.fork()
         except OSError:
+            os.close(self.read)
+            os.close(write)
             return
         if self.pid == 0:  # the copy: its answer as JSON down the pipe, then out without the parent's clean-up
             code = 1
