@@ -90,9 +90,9 @@ def damaged(dist: metadata.Distribution, lines: Sequence[str] | None = None) -> 
     return bad
 
 
-def _damaged_each(part: Sequence[tuple[str, metadata.Distribution, Sequence[str]]]) -> list[list[str]]:
+def _damaged_each(part: Sequence[tuple[metadata.Distribution, Sequence[str]]]) -> list[list[str]]:
     """The damaged files among the RECORD lines given, for each distribution of ``part``, in its order."""
-    return [damaged(dist, lines) for _, dist, lines in part]
+    return [damaged(dist, lines) for dist, lines in part]
 
 
 def damaged_in(dists: Sequence[tuple[str, metadata.Distribution]], workers: int = 1) -> dict[str, list[str]]:
@@ -100,21 +100,21 @@ def damaged_in(dists: Sequence[tuple[str, metadata.Distribution]], workers: int 
     With ``workers`` 2 (and fork), a forked copy of this process looks at the second half of every RECORD at the
     same time: the time is one ``stat`` per file (14,000 of them, most TensorFlow's own). Only for a process
     without threads (setup's probe): a fork of one with threads may hang."""
-    whole = [(name, dist, _record_lines(dist)) for name, dist in dists]
+    whole = [(dist, _record_lines(dist)) for _, dist in dists]
     if workers < 2 or not hasattr(os, "fork"):
         found = _damaged_each(whole)
     else:
-        copy = _Copy([(name, dist, lines[len(lines) // 2:]) for name, dist, lines in whole])
-        mine = _damaged_each([(name, dist, lines[:len(lines) // 2]) for name, dist, lines in whole])
+        copy = _Copy([(dist, lines[len(lines) // 2:]) for dist, lines in whole])
+        mine = _damaged_each([(dist, lines[:len(lines) // 2]) for dist, lines in whole])
         found = [a + b for a, b in zip(mine, copy.answer())]
-    return {name: bad for (name, _, _), bad in zip(whole, found) if bad}
+    return {name: bad for (name, _), bad in zip(dists, found) if bad}
 
 
 class _Copy:
     """``_damaged_each(part)`` worked out by a forked copy of this process, started now; ``answer`` reads it, or
     works it out here when the copy could not start or its answer is not whole."""
 
-    def __init__(self, part: Sequence[tuple[str, metadata.Distribution, Sequence[str]]]) -> None:
+    def __init__(self, part: Sequence[tuple[metadata.Distribution, Sequence[str]]]) -> None:
         self.part, self.pid = part, 0
         try:
             self.read, write = os.pipe()
