@@ -136,18 +136,19 @@ def build(manager: str, env: Path, lock: Path, flags: Sequence[str], signatures:
 
 def repair_argvs(manager: str, env: str | Path, lock: Path, reinstall: Sequence[str], remove: Sequence[str] = (),
                  fresh: bool = False, uv: str = "uv") -> list[list[str]]:
-    """The commands that repair the environment in place: ``remove`` (a second TensorFlow distribution)
-    uninstalled first; then the lock installed over what is there (hashes required), missing and other-version
-    distributions replaced, ``reinstall`` ones rewritten; the user's extras stay. ``fresh``: not from uv's cache
-    (on Linux uv hard-links files from its cache, so a file edited in the environment can be the cache's own)."""
+    """The commands that repair the environment in place: ``remove`` (a second TensorFlow distribution) and, with
+    uv, the ``reinstall`` ones uninstalled first; then the lock installed over what is there (hashes required),
+    missing and other-version distributions replaced; the user's extras stay. uv takes the reinstalled ones from
+    its cache as they are: its ``--reinstall-package`` unpacks the wheel into the cache again and leaves the old
+    copy behind, a gigabyte for TensorFlow at every repair. ``fresh``: not from uv's cache (on Linux uv hard-links
+    files from its cache, so a file edited in place in the environment can be the cache's own)."""
     py = str(Path(env) / "bin" / "python")
     out = []
     if manager == "uv":
-        if remove:
-            out.append([uv, "pip", "uninstall", *uv_target(env), *remove])
+        if remove or reinstall:
+            out.append([uv, "pip", "uninstall", *uv_target(env), *dict.fromkeys([*remove, *reinstall])])
         out.append([uv, "pip", "install", *uv_target(env), "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                    "-r", str(lock)] + (["--no-cache"] if fresh else [])
-                   + [a for name in reinstall for a in ("--reinstall-package", name)])
+                    "-r", str(lock)] + (["--no-cache"] if fresh else []))
         return out
     if remove:
         out.append([py, "-m", "pip", "uninstall", "--yes", *remove])

@@ -97,7 +97,7 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
             _undo_new(p, existed)
         raise
     after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows, question)
-    if d.action in ("repair", "sync") and after.own and after.drift.damaged and p.manager == "uv":  # in uv's cache too
+    if after.own and after.drift.damaged and p.manager == "uv":  # linked from a damaged file in uv's cache
         names = tuple(sorted(after.drift.damaged))
         steps.total += 1
         with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(names)):

@@ -80,6 +80,57 @@ def test_setup_repairs_a_truncated_file_and_a_removed_package_in_place(tmp_path,
     assert again.returncode == 0 and "nothing to do" in again.stderr
 
 
+def archives(environ: dict[str, str]) -> list[str]:
+    """The wheels unpacked in the test index's own uv cache."""
+    return sorted(p.name for p in (Path(environ["UV_CACHE_DIR"]) / "archive-v0").iterdir())
+
+
+@pytest.fixture
+def served(offline):
+    """The local index's TensorFlow wheel served over HTTP as an index (PyPI's way, which uv caches by URL)."""
+    wheel = next(Path(offline["UV_FIND_LINKS"]).glob("tensorflow_cpu-2.19.1-*.whl"))
+    pages = {"tensorflow-cpu": {"meta": {"api-version": "1.1"}, "name": "tensorflow-cpu", "versions": ["2.19.1"],
+                                "files": []}}
+    url, stop = localindex.serve_index(pages, {wheel.name: wheel})
+    pages["tensorflow-cpu"]["files"].append(localindex.index_file(url, wheel))
+    environ = {k: v for k, v in offline.items() if k not in ("UV_NO_INDEX", "UV_FIND_LINKS")}
+    yield dict(environ, UV_DEFAULT_INDEX=url)
+    stop()
+
+
+def test_a_repair_adds_nothing_to_uv_cache(tmp_path, served):
+    """A file deleted (the cache's copy intact) comes back from uv's cache, and the cache holds what it held:
+    uv's --reinstall-package unpacks the wheel into it again and leaves the old copy, a gigabyte for TensorFlow
+    at every repair."""
+    env = tmp_path / "env"
+    assert invoke("setup", "--env", str(env), env=served).returncode == 0
+    before = archives(served)
+    init = next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+    good = init.read_bytes()
+    init.unlink()
+    done = invoke("setup", "--env", str(env), env=served)
+    assert done.returncode == 0 and "damaged files: tensorflow-cpu (tensorflow/__init__.py)" in done.stderr, done.stderr
+    assert "from the index" not in done.stderr  # the cache's copy was good
+    assert init.read_bytes() == good and archives(served) == before
+
+
+def test_a_file_damaged_in_uv_cache_is_taken_from_the_index_by_every_setup(tmp_path, offline):
+    """A file edited in place in one environment is edited in uv's cache too (hard links): a repair and a new
+    environment each take it from the index, and the cache, the user's, is left as it is."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert invoke("setup", "--env", str(first), env=offline).returncode == 0
+    before = archives(offline)
+    init = next((first / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+    good = init.read_bytes()
+    init.write_bytes(good[:5])  # in place: the test index's own cache is cut too
+    for env in (first, second):
+        done = invoke("setup", "--env", str(env), env=offline)
+        assert done.returncode == 0 and "Reinstall tensorflow-cpu from the index" in done.stderr, done.stderr
+        assert next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py")).read_bytes() == good
+        assert (env / MARKER).exists()
+    assert archives(offline) == before
+
+
 def test_remove_never_deletes_through_a_link(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
