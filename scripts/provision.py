@@ -97,8 +97,8 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
             _undo_new(p, existed)
         raise
     after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows, question)
-    if after.own and after.drift.damaged and p.manager == "uv":  # linked from a damaged file in uv's cache
-        names = tuple(sorted(after.drift.damaged))
+    names = tuple(sorted(set(after.drift.damaged) & set(locks.pinned(p.lock)))) if after.own else ()
+    if names and p.manager == "uv":  # linked from a damaged file in uv's cache (a plugin built here never is)
         steps.total += 1
         with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(names)):
             managers.repair(p.manager, p.env, p.lock, names, k.signatures, fresh=True)
