@@ -140,8 +140,9 @@ def repair_argvs(manager: str, env: str | Path, lock: Path, reinstall: Sequence[
     uv, the ``reinstall`` ones uninstalled first; then the lock installed over what is there (hashes required),
     missing and other-version distributions replaced; the user's extras stay. uv takes the reinstalled ones from
     its cache as they are: its ``--reinstall-package`` unpacks the wheel into the cache again and leaves the old
-    copy behind, a gigabyte for TensorFlow at every repair. ``fresh``: not from uv's cache (on Linux uv hard-links
-    files from its cache, so a file edited in place in the environment can be the cache's own)."""
+    copy behind, a gigabyte for TensorFlow at every repair. ``fresh``: not from uv's cache, whose copy is damaged
+    (on Linux uv hard-links files from its cache, so a file edited in place in an environment is the cache's own);
+    the cache, the user's, is left as it is."""
     py = str(Path(env) / "bin" / "python")
     out = []
     if manager == "uv":

@@ -100,9 +100,13 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
     names = tuple(sorted(set(after.drift.damaged) & set(locks.pinned(p.lock)))) if after.own else ()
     if names and p.manager == "uv":  # linked from a damaged file in uv's cache (a plugin built here never is)
         steps.total += 1
-        with steps.step("Reinstall %s from the index, not uv's cache" % ", ".join(names)):
+        with steps.step("Reinstall %s from the index: uv's cache held a damaged copy" % ", ".join(names)):
             managers.repair(p.manager, p.env, p.lock, names, k.signatures, fresh=True)
         after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows)
+        print("uv's cache holds a damaged copy of %s (a file edited in place in an environment uv hard-linked from "
+              "it): this environment took it from the index, and so will every new one until you run:\n  %s" % (
+                  ", ".join(names), fixes.uv("cache", "clean", *names, why="uv downloads it again, once")),
+              file=sys.stderr)
     with steps.step(planning.MARKER_STEP):
         if not after.ok:
             raise StepFailed("after setup, %s is still not complete (%s); no marker was written" % (

@@ -4,6 +4,8 @@ local index of tests/localindex.py (offline, seconds)."""
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from checks import completeness, envdir, knowledge
 from checks.lockfile import pins_in
 from checks.paths import MARKER, OWNER
 from tests import localindex
-from tests.conftest import invoke
+from tests.conftest import ROOT, invoke
 
 K = knowledge.load()
 
@@ -114,21 +116,30 @@ def test_a_repair_adds_nothing_to_uv_cache(tmp_path, served):
     assert init.read_bytes() == good and archives(served) == before
 
 
-def test_a_file_damaged_in_uv_cache_is_taken_from_the_index_by_every_setup(tmp_path, offline):
-    """A file edited in place in one environment is edited in uv's cache too (hard links): a repair and a new
-    environment each take it from the index, and the cache, the user's, is left as it is."""
+@pytest.mark.parametrize("index", ["offline", "served"])
+def test_a_file_damaged_in_uv_cache_is_taken_from_the_index_and_the_printed_line_heals_the_cache(
+        request, tmp_path, index):
+    """A file edited in place in one environment is edited in uv's cache too (hard links): the repair takes it from
+    the index and leaves the cache, the user's, as it is; the line it prints, pasted from the repository root,
+    heals the cache, so that a new environment takes a good copy from it."""
+    environ = request.getfixturevalue(index)
     first, second = tmp_path / "first", tmp_path / "second"
-    assert invoke("setup", "--env", str(first), env=offline).returncode == 0
-    before = archives(offline)
+    assert invoke("setup", "--env", str(first), env=environ).returncode == 0
+    before = archives(environ)
     init = next((first / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
     good = init.read_bytes()
     init.write_bytes(good[:5])  # in place: the test index's own cache is cut too
-    for env in (first, second):
-        done = invoke("setup", "--env", str(env), env=offline)
-        assert done.returncode == 0 and "Reinstall tensorflow-cpu from the index" in done.stderr, done.stderr
-        assert next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py")).read_bytes() == good
-        assert (env / MARKER).exists()
-    assert archives(offline) == before
+    done = invoke("setup", "--env", str(first), env=environ)
+    assert done.returncode == 0 and "Reinstall tensorflow-cpu from the index" in done.stderr, done.stderr
+    assert init.read_bytes() == good and (first / MARKER).exists() and archives(environ) == before
+    between = invoke("setup", "--env", str(tmp_path / "between"), env=environ)  # a new one, before the cache heals
+    assert between.returncode == 0 and "Reinstall tensorflow-cpu from the index" in between.stderr, between.stderr
+    heal = done.stderr.split("every new one until you run:\n", 1)[1].splitlines()[0].strip()
+    pasted = subprocess.run(shlex.split(heal, comments=True), cwd=ROOT, env=environ, capture_output=True, text=True)
+    assert pasted.returncode == 0, pasted.stderr
+    fresh = invoke("setup", "--env", str(second), env=environ)
+    assert fresh.returncode == 0 and "from the index" not in fresh.stderr, fresh.stderr
+    assert next((second / "lib").glob("python3.*/site-packages/tensorflow/__init__.py")).read_bytes() == good
 
 
 def test_remove_never_deletes_through_a_link(tmp_path):
