@@ -97,7 +97,8 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
             _undo_new(p, existed)
         raise
     after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows, question)
-    names = tuple(sorted(set(after.drift.damaged) & set(locks.pinned(p.lock)))) if after.own else ()
+    damaged = set(after.drift.damaged) if after.own else set()
+    names = tuple(sorted(damaged & set(locks.pinned(p.lock)))) if damaged else ()
     if names and p.manager == "uv":  # linked from a damaged file in uv's cache (a plugin built here never is)
         steps.total += 1
         with steps.step("Reinstall %s from the index: uv's cache held a damaged copy" % ", ".join(names)):
