@@ -136,20 +136,21 @@ def build(manager: str, env: Path, lock: Path, flags: Sequence[str], signatures:
 
 def repair_argvs(manager: str, env: str | Path, lock: Path, reinstall: Sequence[str], remove: Sequence[str] = (),
                  fresh: bool = False, uv: str = "uv") -> list[list[str]]:
-    """The commands that repair the environment in place: ``remove`` (a second TensorFlow distribution) and, with
-    uv, the ``reinstall`` ones uninstalled first; then the lock installed over what is there (hashes required),
-    missing and other-version distributions replaced; the user's extras stay. uv takes the reinstalled ones from
-    its cache as they are: its ``--reinstall-package`` unpacks the wheel into the cache again and leaves the old
-    copy behind, a gigabyte for TensorFlow at every repair. ``fresh``: not from uv's cache, whose copy is damaged
-    (on Linux uv hard-links files from its cache, so a file edited in place in an environment is the cache's own);
-    the cache, the user's, is left as it is."""
+    """The commands that repair the environment in place: ``remove`` (a second TensorFlow distribution)
+    uninstalled first; then the lock installed over what is there (hashes required), missing and other-version
+    distributions replaced; the user's extras stay. ``reinstall`` (damaged distributions): with uv, uninstalled
+    first and installed again from uv's cache as it is (uv's ``--reinstall-package`` implies a refresh: it unpacks
+    the wheel into the cache once more and leaves the old copy there, a gigabyte for TensorFlow at every repair);
+    with pip, the whole lock is reinstalled. ``fresh``: not from uv's cache, whose copy is damaged (on Linux uv
+    hard-links files from its cache, so a file edited in place in an environment is the cache's own), and copied
+    out of the temporary cache uv then uses; the user's cache is left as it is."""
     py = str(Path(env) / "bin" / "python")
     out = []
     if manager == "uv":
         if remove or reinstall:
             out.append([uv, "pip", "uninstall", *uv_target(env), *dict.fromkeys([*remove, *reinstall])])
         out.append([uv, "pip", "install", *uv_target(env), "--require-hashes", "--no-deps", "--only-binary", ":all:",
-                    "-r", str(lock)] + (["--no-cache"] if fresh else []))
+                    "-r", str(lock)] + (["--no-cache", "--link-mode", "copy"] if fresh else []))
         return out
     if remove:
         out.append([py, "-m", "pip", "uninstall", "--yes", *remove])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -454,12 +454,18 @@ def repair_steps(p: Plan, state: State) -> tuple[Step, ...]:
     drift = state.drift
     plugin_pins = set(locks.pinned(p.plugin_lock)) if p.plugin_lock and p.target.plugin else set()
     rebuild = bool(plugin_pins & (set(drift.missing) | set(drift.changed) | set(drift.damaged)))
-    reinstall = set(drift.damaged) - plugin_pins
+    reinstall = set(reinstalled(p, drift.damaged))
     if state.extra_tensorflows:
         reinstall.add(p.target.tensorflow_pin[0])
     out = (Step("repair", "Repair in place from the lock (hashes required)", p.lock, tuple(sorted(reinstall)),
                 state.extra_tensorflows),)
     return out + (plugin_steps(p) if rebuild else ())
+
+
+def reinstalled(p: Plan, damaged: Iterable[str]) -> tuple[str, ...]:
+    """The damaged distributions that the main lock installs again (a plugin built here is built again instead)."""
+    plugin_pins = set(locks.pinned(p.plugin_lock)) if p.plugin_lock and p.target.plugin else set()
+    return tuple(sorted(set(damaged) & set(locks.pinned(p.lock)) - plugin_pins))
 
 
 def argvs(p: Plan, step: Step, uv: str, shown: bool = False) -> list[list[str]]:

@@ -97,17 +97,17 @@ def _build(k: Knowledge, p: Plan, force: bool, steps: Steps, start: float) -> Pl
             _undo_new(p, existed)
         raise
     after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows, question)
-    damaged = set(after.drift.damaged) if after.own else set()
-    names = tuple(sorted(damaged & set(locks.pinned(p.lock)))) if damaged else ()
-    if names and p.manager == "uv":  # linked from a damaged file in uv's cache (a plugin built here never is)
+    names = planning.reinstalled(p, after.drift.damaged) if after.drift.damaged else ()
+    if names and p.manager == "uv":  # still damaged: linked from uv's cache, whose copy a file edited in place cut
         steps.total += 1
-        with steps.step("Reinstall %s from the index: uv's cache held a damaged copy" % ", ".join(names)):
+        with steps.step("Reinstall %s from the index: still damaged, as uv's cache holds it" % ", ".join(names)):
             managers.repair(p.manager, p.env, p.lock, names, k.signatures, fresh=True)
         after = completeness.state_of(p.env, planning.pins(p), p.target.tensorflows)
-        print("uv's cache holds a damaged copy of %s (a file edited in place in an environment uv hard-linked from "
-              "it): this environment took it from the index, and so will every new one until you run:\n  %s" % (
-                  ", ".join(names), fixes.uv("cache", "clean", *names, why="uv downloads it again, once")),
-              file=sys.stderr)
+        if not set(names) & set(after.drift.damaged):
+            print("uv's cache holds a damaged copy of %s (a file edited in place in an environment uv hard-linked "
+                  "from it): this environment took it from the index, and so will every new one until you run:\n"
+                  "  %s" % (", ".join(names), fixes.uv("cache", "clean", *names, why="uv downloads it again, once")),
+                  file=sys.stderr)
     with steps.step(planning.MARKER_STEP):
         if not after.ok:
             raise StepFailed("after setup, %s is still not complete (%s); no marker was written" % (

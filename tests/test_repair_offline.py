@@ -101,9 +101,8 @@ def served(offline):
 
 
 def test_a_repair_adds_nothing_to_uv_cache(tmp_path, served):
-    """A file deleted (the cache's copy intact) comes back from uv's cache, and the cache holds what it held:
-    uv's --reinstall-package unpacks the wheel into it again and leaves the old copy, a gigabyte for TensorFlow
-    at every repair."""
+    """A file deleted (the cache's copy intact) comes back from uv's cache, and the cache holds what it held
+    (see managers.repair_argvs)."""
     env = tmp_path / "env"
     assert invoke("setup", "--env", str(env), env=served).returncode == 0
     before = archives(served)
@@ -122,12 +121,13 @@ def test_a_file_damaged_in_uv_cache_is_taken_from_the_index_and_the_printed_line
     """A file edited in place in one environment is edited in uv's cache too (hard links): the repair takes it from
     the index and leaves the cache, the user's, as it is; the line it prints, pasted from the repository root,
     heals the cache, so that a new environment takes a good copy from it."""
-    environ = request.getfixturevalue(index)
+    environ = dict(request.getfixturevalue(index), UV_LINK_MODE="hardlink")  # uv's way on Linux, whatever is set
     first, second = tmp_path / "first", tmp_path / "second"
     assert invoke("setup", "--env", str(first), env=environ).returncode == 0
     before = archives(environ)
     init = next((first / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
     good = init.read_bytes()
+    assert init.stat().st_nlink > 1  # the cache's own file
     init.write_bytes(good[:5])  # in place: the test index's own cache is cut too
     done = invoke("setup", "--env", str(first), env=environ)
     assert done.returncode == 0 and "Reinstall tensorflow-cpu from the index" in done.stderr, done.stderr
