@@ -452,8 +452,7 @@ def repair_steps(p: Plan, state: State) -> tuple[Step, ...]:
     lock is built again against the repaired TensorFlow; a second TensorFlow is uninstalled and the locked one
     rewritten (the two share their files)."""
     drift = state.drift
-    plugin_pins = set(locks.pinned(p.plugin_lock)) if p.plugin_lock and p.target.plugin else set()
-    rebuild = bool(plugin_pins & (set(drift.missing) | set(drift.changed) | set(drift.damaged)))
+    rebuild = bool(plugin_pins(p) & (set(drift.missing) | set(drift.changed) | set(drift.damaged)))
     reinstall = set(reinstalled(p, drift.damaged))
     if state.extra_tensorflows:
         reinstall.add(p.target.tensorflow_pin[0])
@@ -464,8 +463,12 @@ def repair_steps(p: Plan, state: State) -> tuple[Step, ...]:
 
 def reinstalled(p: Plan, damaged: Iterable[str]) -> tuple[str, ...]:
     """The damaged distributions that the main lock installs again (a plugin built here is built again instead)."""
-    plugin_pins = set(locks.pinned(p.plugin_lock)) if p.plugin_lock and p.target.plugin else set()
-    return tuple(sorted(set(damaged) & set(locks.pinned(p.lock)) - plugin_pins))
+    return tuple(sorted(set(damaged) & set(locks.pinned(p.lock)) - plugin_pins(p)))
+
+
+def plugin_pins(p: Plan) -> set[str]:
+    """What the lock of a plugin built at install time pins (none without such a plugin)."""
+    return set(locks.pinned(p.plugin_lock)) if p.plugin_lock and p.target.plugin else set()
 
 
 def argvs(p: Plan, step: Step, uv: str, shown: bool = False) -> list[list[str]]:
