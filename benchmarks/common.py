@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +30,11 @@ def machine() -> str:
 
 def cv(values) -> float:
     return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
+
+
+def timed(argv: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> float:
+    """Seconds one command takes to succeed (it must)."""
+    start = time.monotonic()
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return time.monotonic() - start

@@ -21,12 +21,11 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks import common
 from benchmarks.common import ROOT, machine
 from checks import knowledge
 from scripts import plan as planning
@@ -38,10 +37,7 @@ TARGET_S = 0.5
 
 def timed(argv: list[str], cwd: Path = ROOT) -> float:
     os.sync()  # the previous run's files (and their removal) are on disk: no run pays for the one before
-    start = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return time.monotonic() - start
+    return common.timed(argv, cwd)
 
 
 def interval(values: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:

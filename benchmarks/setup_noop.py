@@ -8,20 +8,11 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
-import time
 
-from benchmarks.common import ENV, PYTHON, ROOT, machine
+from benchmarks.common import ENV, PYTHON, ROOT, machine, timed
 from checks import completeness, envdir
 from checks.paths import MARKER
-
-
-def timed(argv: list[str], **kw) -> float:
-    start = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, **kw)
-    assert done.returncode == 0, done.stderr
-    return time.monotonic() - start
 
 
 def main(runs: int = 7) -> None:

@@ -14,10 +14,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.common import ROOT, machine
+from benchmarks.common import ROOT, machine, timed
 
 
 def cache_bytes(cache: Path) -> tuple[int, int]:
@@ -35,11 +34,7 @@ def cache_bytes(cache: Path) -> tuple[int, int]:
 
 
 def setup(checkout: Path, env: Path, environ: dict[str, str]) -> float:
-    start = time.monotonic()
-    done = subprocess.run([str(checkout / ".tools" / "bin" / "invoke"), "setup", "--env", str(env)], cwd=checkout,
-                          env=environ, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr
-    return time.monotonic() - start
+    return timed([str(checkout / ".tools" / "bin" / "invoke"), "setup", "--env", str(env)], checkout, environ)
 
 
 def measure(checkout: Path, rounds: int, work: Path) -> None:

@@ -20,6 +20,11 @@ from tests.conftest import ROOT, invoke
 K = knowledge.load()
 
 
+def tensorflow_init(env: Path) -> Path:
+    """The stand-in TensorFlow's ``__init__.py`` in ``env``."""
+    return next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+
+
 def test_lock_pins_are_canonical_names_and_versions():
     text = ("# header\nTensorFlow_CPU==2.19.1 \\\n    --hash=sha256:ab\nkeras[extra]==3.10.0 ; python_version >= '3.9'"
             "\n--index-url x\nml.dtypes==0.5.1\n")
@@ -65,7 +70,7 @@ def offline(tmp_path):
 def test_setup_repairs_a_truncated_file_and_a_removed_package_in_place(tmp_path, offline, manager):
     env = tmp_path / "env"
     assert invoke("setup", "--env", str(env), "--manager", manager, env=offline).returncode == 0
-    init = next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+    init = tensorflow_init(env)
     good = init.read_bytes()
     init.write_bytes(good[:5])  # in place: the test index's own uv cache (hard-linked on Linux) is cut too
     done = invoke("setup", "--env", str(env), "--manager", manager, env=offline)
@@ -106,7 +111,7 @@ def test_a_repair_adds_nothing_to_uv_cache(tmp_path, served):
     env = tmp_path / "env"
     assert invoke("setup", "--env", str(env), env=served).returncode == 0
     before = archives(served)
-    init = next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+    init = tensorflow_init(env)
     good = init.read_bytes()
     init.unlink()
     done = invoke("setup", "--env", str(env), env=served)
@@ -125,7 +130,7 @@ def test_a_file_damaged_in_uv_cache_is_taken_from_the_index_and_the_printed_line
     first, second = tmp_path / "first", tmp_path / "second"
     assert invoke("setup", "--env", str(first), env=environ).returncode == 0
     before = archives(environ)
-    init = next((first / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+    init = tensorflow_init(first)
     good = init.read_bytes()
     assert init.stat().st_nlink > 1  # the cache's own file
     init.write_bytes(good[:5])  # in place: the test index's own cache is cut too
@@ -139,7 +144,7 @@ def test_a_file_damaged_in_uv_cache_is_taken_from_the_index_and_the_printed_line
     assert pasted.returncode == 0, pasted.stderr
     fresh = invoke("setup", "--env", str(second), env=environ)
     assert fresh.returncode == 0 and "from the index" not in fresh.stderr, fresh.stderr
-    assert next((second / "lib").glob("python3.*/site-packages/tensorflow/__init__.py")).read_bytes() == good
+    assert tensorflow_init(second).read_bytes() == good
 
 
 def test_remove_never_deletes_through_a_link(tmp_path):
