@@ -66,6 +66,16 @@ def test_speedup_default_threshold_is_1_5():
     assert matmul.speedup(m1(cpu_median=0.3749), opts(), K).status is Status.FAIL
 
 
+def test_a_speedup_just_below_its_threshold_never_reads_as_equal_to_it():
+    """CI printed "GPU 0.1× the CPU (...; threshold 0.1×)" for a failed 0.1156 against 0.12."""
+    r = matmul.speedup(m1(gpu_median=0.25, cpu_median=0.25 * 0.1156), opts(min_speedup=0.12), K)
+    assert r.status is Status.FAIL and "GPU 0.116× the CPU" in r.summary and "threshold 0.120×)" in r.summary
+    r = matmul.speedup(m1(gpu_median=0.25, cpu_median=0.25 * 1.49999), opts(), K)
+    assert r.status is Status.FAIL and "GPU 1.49999× the CPU" in r.summary and "threshold 1.50000×" in r.summary
+    r = matmul.speedup(m1(gpu_median=0.25, cpu_median=0.25 * 43.81), opts(), K)  # a pass keeps two digits
+    assert r.status is Status.PASS and "GPU 43.81× the CPU" in r.summary and "threshold 1.50×" in r.summary
+
+
 def test_speedup_skips_without_a_timed_cpu_or_gpu_side():
     f = m1()
     f["tensorflow"]["matmul"]["cpu"] = {"requested": "/CPU:0", "error": "boom"}

@@ -117,6 +117,10 @@ def test_a_slow_gpu_warns_with_the_model_size_and_fails_the_gate():
     r, code = results(tr, min_train_speedup=1.2)
     assert code == 1 and r["training.speed"].status == Status.FAIL and "--min-train-speedup 1.20" in \
         r["training.speed"].summary
+    tr["gpu"]["median_step_ms"] = tr["cpu"]["median_step_ms"] / 0.1996  # rounds to the gate's 0.20 at 2 digits
+    r, _ = results(tr, min_train_speedup=0.2)
+    assert r["training.speed"].status == Status.FAIL and ": 0.1996× (" in r["training.speed"].summary and \
+        r["training.speed"].summary.endswith("below --min-train-speedup 0.2000×")
 
 
 def test_a_fast_gpu_passes_the_gate():

@@ -162,6 +162,15 @@ def vm_advisory(facts: Facts) -> str | None:
         s.get("model") or "kern.hv_vmm_present = 1", seen)
 
 
+def speedup_texts(ratio: float, threshold: float) -> tuple[str, str]:
+    """A speedup and its threshold as text ("0.12×"), with the digits that keep a ratio below its threshold from
+    reading as equal to it (0.1156 against 0.12: "0.116×" and "0.120×")."""
+    digits = 2
+    while digits < 6 and ratio < threshold and "%.*f" % (digits, ratio) == "%.*f" % (digits, threshold):
+        digits += 1
+    return "%.*f×" % (digits, ratio), "%.*f×" % (digits, threshold)
+
+
 def not_known(facts: Facts, *keys: str) -> list[str]:
     """What a bundle says it could not record for these facts (its tensorflow.json's ``not_known``), as details."""
     notes = (facts.get("tensorflow") or {}).get("not_known") or {}

@@ -22,6 +22,7 @@ from checks.rules.common import (
     no_metal_reason,
     not_known,
     on_accelerator,
+    speedup_texts,
     vm_advisory,
 )
 
@@ -141,8 +142,8 @@ def speedup(facts: Facts, options: Options, k: Knowledge) -> Result:
         return skip("no timed GPU and CPU matmul to compare")
     ratio = c["median_s"] / g["median_s"]
     keep = {"speedup": ratio, "threshold": options.min_speedup, "cpu_gflops": c["gflops"], "gpu_gflops": g["gflops"]}
-    summary = "GPU %.1f× the CPU (%.0f vs %.0f GFLOP/s; threshold %.1f×)" % (
-        ratio, g["gflops"], c["gflops"], options.min_speedup)
+    shown, bar = speedup_texts(ratio, options.min_speedup)
+    summary = "GPU %s the CPU (%.0f vs %.0f GFLOP/s; threshold %s)" % (shown, g["gflops"], c["gflops"], bar)
     advisory = vm_advisory(facts)
     if advisory:
         return skip("%s; %s" % (summary, advisory), facts=keep)

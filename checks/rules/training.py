@@ -25,6 +25,7 @@ from checks.rules.common import (
     gpu_platform,
     is_metal,
     listed_gpus,
+    speedup_texts,
     vm_advisory,
 )
 
@@ -266,12 +267,13 @@ def speed(facts: Facts, options: Options, k: Knowledge) -> Result:
     ratio = cpu_ms / gpu_ms
     keep = {"cpu_ms": cpu_ms, "gpu_ms": gpu_ms, "speedup": ratio, "threshold": options.min_train_speedup,
             "params": tr["model"]["params"]}
-    summary = "GPU %.2f ms, CPU %.2f ms per step: %.2f× (%s)" % (gpu_ms, cpu_ms, ratio, _size(tr))
+    shown, bar = speedup_texts(ratio, options.min_train_speedup or 0.0)
+    summary = "GPU %.2f ms, CPU %.2f ms per step: %s (%s)" % (gpu_ms, cpu_ms, shown, _size(tr))
     advisory = vm_advisory(facts)
     if advisory:  # neither --min-train-speedup nor the slower-GPU warning: a shared host's timings gate nothing
         return skip("%s; %s" % (summary, advisory), facts=keep)
     if options.min_train_speedup and ratio < options.min_train_speedup:
-        return fail(summary + "; below --min-train-speedup %.2f×" % options.min_train_speedup,
+        return fail(summary + "; below --min-train-speedup %s" % bar,
                     None, details=["the GPU does not speed up training enough for this gate: check Low Power Mode "
                                    "and the placement census; lower --min-train-speedup only if you know why"],
                     facts=keep)
