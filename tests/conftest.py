@@ -28,6 +28,11 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def site_packages(env: Path) -> Path:
+    """An environment's site-packages (``lib/python3.X/site-packages``)."""
+    return next((env / "lib").glob("python3.*/site-packages"))
+
+
 def pyenv_python(minor: str) -> str:
     found = sorted(PYENV.glob("%s.*/bin/python%s" % (minor, minor)))
     if not found:
@@ -90,7 +95,7 @@ def gpu_env(tf_env, test_gpu, tmp_path_factory) -> Path:
 
     env = tmp_path_factory.mktemp("gpu env") / "venv"
     subprocess.run(["cp", "-al", str(tf_env), str(env)], check=True)
-    site = next(env.glob("lib/python3*/site-packages"))
+    site = site_packages(env)
     (site / "tensorflow-plugins").mkdir()
     shutil.copy(test_gpu, site / "tensorflow-plugins" / build.LIBRARY)
     return env

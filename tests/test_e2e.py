@@ -12,7 +12,7 @@ import pytest
 import xmlschema
 
 from checks.paths import MARKER, OWNER
-from tests.conftest import ROOT, invoke, pyenv_python
+from tests.conftest import ROOT, invoke, pyenv_python, site_packages
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 FAST = ("--budget", "0.5")
@@ -148,7 +148,7 @@ def test_python_3_9_environment_runs_the_checks(tmp_path):
 def test_verify_writes_bytecode_for_what_tensorflow_imports_and_only_that(tf_env, tmp_path):
     """Setup installs without bytecode; the TensorFlow child compiles what it imports, even with
     PYTHONDONTWRITEBYTECODE=1 (the test environment's setting here)."""
-    site = next(tf_env.glob("lib/python3*/site-packages"))
+    site = site_packages(tf_env)
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     done = invoke("verify", "--env", str(tf_env), *FAST, env=env)
     assert done.returncode == 0, done.stdout + done.stderr

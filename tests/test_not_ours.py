@@ -19,7 +19,7 @@ import pytest
 from checks import envlock
 from checks.paths import MARKER, OWNER
 from tests import localindex
-from tests.conftest import ROOT, invoke, pyenv_python
+from tests.conftest import ROOT, invoke, pyenv_python, site_packages
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -157,8 +157,8 @@ def test_a_second_tensorflow_distribution_is_healed_by_the_one_next_line(tmp_pat
     assert "a second TensorFlow distribution: tensorflow" in healed.stderr
     done, checks = verify_json(env, tmp_path / "v2.json", offline)
     assert checks["environment.lock"]["status"] == "pass", checks["environment.lock"]
-    assert not list(env.glob("lib/python3.*/site-packages/tensorflow-2.19.1.dist-info"))
-    init = next(env.glob("lib/python3.*/site-packages/tensorflow/__init__.py"))
+    assert not list(site_packages(env).glob("tensorflow-2.19.1.dist-info"))
+    init = site_packages(env) / "tensorflow" / "__init__.py"
     assert init.read_text() == "__version__ = '2.19.1'\n"  # tensorflow-cpu's own file, rewritten
 
 

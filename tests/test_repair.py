@@ -14,14 +14,10 @@ import pytest
 
 from checks import envlock
 from checks.paths import MARKER, OWNER
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, invoke, site_packages
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 FAST = ("--budget", "0.5")
-
-
-def site_packages(env):
-    return next((env / "lib").glob("python3.*/site-packages"))
 
 
 def uv(*args):

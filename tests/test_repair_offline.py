@@ -15,14 +15,14 @@ from checks import completeness, envdir, knowledge
 from checks.lockfile import pins_in
 from checks.paths import MARKER, OWNER
 from tests import localindex
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, invoke, site_packages
 
 K = knowledge.load()
 
 
 def tensorflow_init(env: Path) -> Path:
     """The stand-in TensorFlow's ``__init__.py`` in ``env``."""
-    return next((env / "lib").glob("python3.*/site-packages/tensorflow/__init__.py"))
+    return site_packages(env) / "tensorflow" / "__init__.py"
 
 
 def test_lock_pins_are_canonical_names_and_versions():
@@ -77,7 +77,7 @@ def test_setup_repairs_a_truncated_file_and_a_removed_package_in_place(tmp_path,
     assert done.returncode == 0, done.stderr
     assert "damaged files: tensorflow-cpu (tensorflow/__init__.py)" in done.stderr and "repaired" in done.stderr
     assert init.read_bytes() == good and (env / MARKER).exists()
-    for path in list((env / "lib").glob("python3.*/site-packages/tensorflow_cpu-*.dist-info")):
+    for path in list(site_packages(env).glob("tensorflow_cpu-*.dist-info")):
         for f in path.iterdir():
             f.unlink()
         path.rmdir()

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from checks import __version__, knowledge, matrix, platforms
-from tests.conftest import ROOT, invoke
+from tests.conftest import ROOT, invoke, site_packages
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_the_probe_line_shows_the_budget_and_timeout_given(env, budget, timeout)
 def test_a_deleted_package_folder_is_reported_with_its_true_count_of_damaged_files(tmp_path):
     env = tmp_path / "venv"
     assert invoke("setup", "--env", str(env)).returncode == 0
-    site = next((env / "lib").glob("python3.*/site-packages"))
+    site = site_packages(env)
     record = next(site.glob("tensorflow*.dist-info/RECORD")).read_text().splitlines()
     gone = sum(1 for row in record if row.startswith("tensorflow/") and row.rsplit(",", 1)[-1])  # sized files
     shutil.rmtree(str(site / "tensorflow"))
